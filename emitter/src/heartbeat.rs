@@ -1,0 +1,98 @@
+//! Emission loops: the simulator's network and a node's own heartbeat.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use naap_events::telemetry::TelemetryEvent;
+use naap_events::{EventId, OrchestratorAddress};
+use tracing::info;
+
+use crate::simulate::Simulation;
+use crate::sink::{Sink, SinkError, encode_message};
+
+/// Counters of an emitter run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmitStats {
+    pub messages: u64,
+    pub events: u64,
+}
+
+/// The wall clock in UTC milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Emits the simulation's events of `[from_ms, to_ms)` in spans of `span_ms`,
+/// one message per orchestrator and span. With `realtime`, each span is sent
+/// once the wall clock has passed its end, so event time tracks wall time.
+pub async fn run_simulation(
+    sim: &Simulation,
+    sink: &mut Sink,
+    from_ms: i64,
+    to_ms: i64,
+    span_ms: i64,
+    realtime: bool,
+    stats: &mut EmitStats,
+) -> Result<(), SinkError> {
+    let mut t = from_ms;
+    let mut last_log = std::time::Instant::now();
+    while t < to_ms {
+        let end = (t + span_ms).min(to_ms);
+        if realtime {
+            let wait = end - now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+        }
+        let mut messages = Vec::with_capacity(sim.orchestrators().len());
+        for (i, o) in sim.orchestrators().iter().enumerate() {
+            let events = sim.events(i, t, end);
+            if events.is_empty() {
+                continue;
+            }
+            stats.events += events.len() as u64;
+            messages.push(encode_message(o.address.as_str(), &events)?);
+        }
+        stats.messages += messages.len() as u64;
+        sink.send(&messages).await?;
+        if last_log.elapsed() >= Duration::from_secs(5) {
+            info!(messages = stats.messages, events = stats.events, "emitted");
+            last_log = std::time::Instant::now();
+        }
+        t = end;
+    }
+    sink.flush()
+}
+
+/// Sends this node's heartbeat every `interval` until `until` (wall clock ms).
+pub async fn run_heartbeat(
+    sink: &mut Sink,
+    orchestrator: &OrchestratorAddress,
+    node_id: &str,
+    region: &str,
+    interval: Duration,
+    until_ms: Option<i64>,
+    stats: &mut EmitStats,
+) -> Result<(), SinkError> {
+    let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let t = now_ms();
+        if until_ms.is_some_and(|u| t >= u) {
+            return sink.flush();
+        }
+        let id: EventId = format!("hb-{orchestrator}-{node_id}-{t}")
+            .parse()
+            .unwrap_or_else(|_| format!("hb-{t}").parse().expect("digits form an event id"));
+        let mut event = TelemetryEvent::heartbeat(id, t, orchestrator.clone(), node_id, region, interval_ms);
+        // No GPU collector is wired in yet: say so instead of staying silent.
+        event.gpu_available = Some(false);
+        let message = encode_message(orchestrator.as_str(), &[event])?;
+        sink.send(&[message]).await?;
+        stats.messages += 1;
+        stats.events += 1;
+    }
+}

@@ -1,0 +1,185 @@
+//! Where batches go: a Kafka topic or a message file.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use naap_events::framing::{self, MessageMeta};
+use naap_events::telemetry::{TelemetryBatchBuilder, TelemetryEvent};
+use naap_events::{Family, HEADER_SCHEMA, HEADER_SCHEMA_VERSION};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Why a batch could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("kafka {what}: {source}")]
+    Kafka {
+        what: &'static str,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("encoding a batch: {0}")]
+    Encode(#[from] arrow::error::ArrowError),
+    #[error("writing {path}: {source}")]
+    File { path: String, source: std::io::Error },
+}
+
+/// A message ready to publish: key, headers and Arrow IPC value.
+#[derive(Debug, Clone)]
+pub struct EncodedMessage {
+    pub key: String,
+    pub headers: Vec<(String, String)>,
+    pub value: Vec<u8>,
+    pub timestamp_ms: i64,
+}
+
+/// Encodes one orchestrator's events as one message.
+pub fn encode_message(key: &str, events: &[TelemetryEvent]) -> Result<EncodedMessage, SinkError> {
+    let mut builder = TelemetryBatchBuilder::default();
+    events.iter().for_each(|e| builder.push(e));
+    let batch: RecordBatch = builder.finish();
+    let family = Family::NodeTelemetryV1;
+    Ok(EncodedMessage {
+        key: key.to_owned(),
+        headers: vec![
+            (HEADER_SCHEMA.to_owned(), family.name().to_owned()),
+            (HEADER_SCHEMA_VERSION.to_owned(), family.version().to_string()),
+        ],
+        value: naap_events::ipc::encode(&batch)?,
+        timestamp_ms: events.iter().map(|e| e.event_time_ms).max().unwrap_or_default(),
+    })
+}
+
+/// A destination for messages.
+pub enum Sink {
+    Kafka {
+        producer: FutureProducer,
+        topic: String,
+    },
+    File {
+        writer: BufWriter<std::fs::File>,
+        path: String,
+    },
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Kafka { topic, .. } => write!(f, "Sink::Kafka({topic})"),
+            Sink::File { path, .. } => write!(f, "Sink::File({path})"),
+        }
+    }
+}
+
+impl Sink {
+    /// A Kafka producer for `topic`; creates the topic with `partitions` if it is missing.
+    pub async fn kafka(brokers: &str, topic: &str, partitions: i32) -> Result<Sink, SinkError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "300000")
+            // The value is already zstd-compressed Arrow IPC.
+            .set("compression.type", "none");
+        let admin: AdminClient<DefaultClientContext> = config.create().map_err(|source| SinkError::Kafka {
+            what: "create admin client",
+            source,
+        })?;
+        let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        match admin.create_topics([&new_topic], &opts).await {
+            Ok(results) => {
+                for r in results {
+                    match r {
+                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((name, code)) => tracing::warn!(topic = %name, ?code, "could not create topic"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(%topic, error = %e, "could not create topic; assuming it exists"),
+        }
+        let producer: FutureProducer = config.create().map_err(|source| SinkError::Kafka {
+            what: "create producer",
+            source,
+        })?;
+        Ok(Sink::Kafka {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// A message file (see [`naap_events::framing`]), truncated if it exists.
+    pub fn file(path: &Path) -> Result<Sink, SinkError> {
+        let display = path.display().to_string();
+        let file = std::fs::File::create(path).map_err(|source| SinkError::File {
+            path: display.clone(),
+            source,
+        })?;
+        let mut writer = BufWriter::new(file);
+        framing::write_magic(&mut writer).map_err(|source| SinkError::File {
+            path: display.clone(),
+            source,
+        })?;
+        Ok(Sink::File { writer, path: display })
+    }
+
+    /// Publishes messages; returns once every one is acknowledged (Kafka) or written (file).
+    pub async fn send(&mut self, messages: &[EncodedMessage]) -> Result<(), SinkError> {
+        match self {
+            Sink::Kafka { producer, topic } => {
+                let sends = messages.iter().map(|m| {
+                    let mut headers = OwnedHeaders::new();
+                    for (k, v) in &m.headers {
+                        headers = headers.insert(Header {
+                            key: k,
+                            value: Some(v.as_bytes()),
+                        });
+                    }
+                    let record = FutureRecord::to(topic)
+                        .key(&m.key)
+                        .payload(&m.value)
+                        .headers(headers)
+                        .timestamp(m.timestamp_ms);
+                    producer.send(record, Duration::from_secs(60))
+                });
+                for result in futures::future::join_all(sends).await {
+                    result.map_err(|(source, _)| SinkError::Kafka {
+                        what: "deliver message",
+                        source,
+                    })?;
+                }
+                Ok(())
+            }
+            Sink::File { writer, path } => {
+                for m in messages {
+                    let meta = MessageMeta {
+                        key: Some(m.key.clone()),
+                        headers: m.headers.clone(),
+                        timestamp_ms: Some(m.timestamp_ms),
+                    };
+                    framing::write_record(writer, &meta, &m.value).map_err(|source| SinkError::File {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes buffered output.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Kafka { .. } => Ok(()),
+            Sink::File { writer, path } => writer.flush().map_err(|source| SinkError::File {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Event families and their schema ids as carried in Kafka headers.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+
+/// Kafka header naming the family of the Arrow IPC payload.
+pub const HEADER_SCHEMA: &str = "naap-schema";
+/// Kafka header carrying the family's schema version (decimal).
+pub const HEADER_SCHEMA_VERSION: &str = "naap-schema-version";
+
+/// Every (family, version) this build can encode and decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    NodeTelemetryV1,
+}
+
+impl Family {
+    pub const ALL: &'static [Family] = &[Family::NodeTelemetryV1];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::NodeTelemetryV1 => "node_telemetry",
+        }
+    }
+
+    pub fn version(self) -> u32 {
+        match self {
+            Family::NodeTelemetryV1 => 1,
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Family::NodeTelemetryV1 => Arc::clone(&crate::telemetry::SCHEMA),
+        }
+    }
+
+    /// Looks a family up from its header values; `None` for anything unknown.
+    pub fn from_headers(name: &str, version: &str) -> Option<Family> {
+        let version: u32 = version.trim().parse().ok()?;
+        Family::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == name && f.version() == version)
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.v{}", self.name(), self.version())
+    }
+}

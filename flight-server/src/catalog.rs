@@ -1,0 +1,160 @@
+//! The lake as DataFusion tables, rebuilt per request so that it is stateless.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::DataFrame;
+
+use crate::{Error, Result};
+
+/// Lake table name of all score windows; served as `scores_history`.
+const SCORES_TABLE: &str = "scores";
+
+/// Discovers lake tables and answers read-only SQL over them.
+#[derive(Debug)]
+pub struct Catalog {
+    lake: naap_sql::Lake,
+    /// Table schemas are fixed by the code that writes them, so inferring
+    /// once per table avoids reading footers on every query.
+    schemas: Mutex<HashMap<String, SchemaRef>>,
+}
+
+impl Catalog {
+    pub fn new(lake: naap_sql::Lake) -> Self {
+        Self {
+            lake,
+            schemas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn lake(&self) -> &naap_sql::Lake {
+        &self.lake
+    }
+
+    /// Names of the tables in the lake now.
+    pub async fn table_names(&self) -> Result<Vec<String>> {
+        let listed = self
+            .lake
+            .store()
+            .list_with_delimiter(Some(&self.lake.tables_dir()))
+            .await;
+        let listed = match listed {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(source) => return Err(Error::Store { source }),
+        };
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// A fresh session over the lake as it is now.
+    pub async fn session(&self) -> Result<SessionContext> {
+        let ctx = naap_sql::session::context();
+        ctx.register_object_store(self.lake.store_url(), Arc::clone(self.lake.store()));
+        for table in self.table_names().await? {
+            let name = if table == SCORES_TABLE {
+                "scores_history".to_owned()
+            } else {
+                table.clone()
+            };
+            let Some(provider) = self.listing_table(&ctx, &table).await? else {
+                continue;
+            };
+            ctx.register_table(name.as_str(), provider)
+                .map_err(|source| Error::Catalog {
+                    table: table.clone(),
+                    source,
+                })?;
+        }
+        if ctx.table_exist("scores_history").unwrap_or(false) {
+            let views = naap_sql::rules::views();
+            if let Some(view) = views.get("scores_latest") {
+                let plan = ctx
+                    .state()
+                    .create_logical_plan(view.sql)
+                    .await
+                    .map_err(|source| Error::Catalog {
+                        table: "scores".into(),
+                        source,
+                    })?;
+                let view = datafusion::datasource::ViewTable::new(plan, Some(view.sql.to_owned()));
+                ctx.register_table("scores", Arc::new(view))
+                    .map_err(|source| Error::Catalog {
+                        table: "scores".into(),
+                        source,
+                    })?;
+            }
+        }
+        Ok(ctx)
+    }
+
+    async fn listing_table(&self, ctx: &SessionContext, table: &str) -> Result<Option<Arc<ListingTable>>> {
+        let url = ListingTableUrl::parse(self.lake.table_url(table)).map_err(|source| Error::Catalog {
+            table: table.to_owned(),
+            source,
+        })?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
+        let cached = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(table)
+            .cloned();
+        let schema = match cached {
+            Some(s) => s,
+            None => {
+                let inferred = options.infer_schema(&ctx.state(), &url).await;
+                match inferred {
+                    Ok(s) if !s.fields().is_empty() => {
+                        self.schemas
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(table.to_owned(), Arc::clone(&s));
+                        s
+                    }
+                    // A table folder without files yet.
+                    Ok(_) => return Ok(None),
+                    Err(source) => {
+                        return Err(Error::Catalog {
+                            table: table.to_owned(),
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(schema);
+        let table_provider = ListingTable::try_new(config).map_err(|source| Error::Catalog {
+            table: table.to_owned(),
+            source,
+        })?;
+        Ok(Some(Arc::new(table_provider)))
+    }
+
+    /// Plans `sql` read-only (refusing DDL, DML and statements).
+    pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
+        let ctx = self.session().await?;
+        ctx.sql_with_options(sql, naap_sql::session::read_only())
+            .await
+            .map_err(Error::query)
+    }
+
+    /// Runs `sql` read-only and collects the result.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.plan(sql).await?.collect().await.map_err(Error::query)
+    }
+}

@@ -1,0 +1,108 @@
+//! naap serving: Arrow Flight SQL, Flight DoGet and an HTTP API over the lake.
+//!
+//! Every lake table is served by name (hive-partitioned Parquet listing
+//! tables, re-listed per query so new commits are visible at once), plus
+//! `scores`: the newest window per orchestrator and rule version
+//! (`sql/views/scores_latest.sql`) over the lake table `scores`, which is
+//! served as `scores_history`. All SQL runs read-only. The server never
+//! writes the lake and never calls the pipeline.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), naap_flight_server::Error> {
+//! let lake = naap_sql::Lake::open("./naap-data", &Default::default())?;
+//! let config = naap_flight_server::ServerConfig {
+//!     lake,
+//!     flight_addr: "127.0.0.1:50051".parse().unwrap(),
+//!     http_addr: "127.0.0.1:8080".parse().unwrap(),
+//! };
+//! let server = naap_flight_server::Server::bind(config).await?;
+//! server.run(std::future::pending()).await
+//! # }
+//! ```
+
+mod catalog;
+mod error;
+mod flight;
+mod http;
+
+pub use catalog::Catalog;
+pub use error::{Error, Result};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// Where to serve what.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub lake: naap_sql::Lake,
+    pub flight_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    catalog: Arc<Catalog>,
+    flight: TcpListener,
+    http: TcpListener,
+}
+
+impl Server {
+    /// Binds both listeners (port 0 picks a free port; see [`Server::flight_addr`]).
+    pub async fn bind(config: ServerConfig) -> Result<Server> {
+        let flight = TcpListener::bind(config.flight_addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.flight_addr,
+                source,
+            })?;
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        Ok(Server {
+            catalog: Arc::new(Catalog::new(config.lake)),
+            flight,
+            http,
+        })
+    }
+
+    pub fn flight_addr(&self) -> SocketAddr {
+        self.flight.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let (flight_addr, http_addr) = (self.flight_addr(), self.http_addr());
+        info!(%flight_addr, %http_addr, lake = %self.catalog.lake(), "serving");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let flight = flight::serve(Arc::clone(&self.catalog), self.flight, wait_for(rx.clone()));
+        let http = http::serve(Arc::clone(&self.catalog), self.http, wait_for(rx));
+        let (f, h) = tokio::join!(flight, http);
+        f.and(h)
+    }
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

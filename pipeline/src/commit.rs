@@ -1,0 +1,667 @@
+//! The run loop: read, decode, window, and commit exactly once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::manifest::{FileEntry, Manifest, PartitionProgress, Totals, manifest_path, state_path};
+use crate::metrics::Metrics;
+use crate::quarantine::{QUARANTINE_TABLE, QuarantineBuilder};
+use crate::source::{SourceMessage, SourceSpec};
+use crate::window::{PartitionWindows, RAW_TABLE, WINDOW_TABLE, distinct_windows, split_by_hour};
+use crate::{Error, PipelineConfig, Result, decode, failpoint, source};
+
+type PartitionKey = (String, i32);
+
+/// A file about to be written.
+struct PendingFile {
+    table: String,
+    path: Path,
+    batch: RecordBatch,
+}
+
+struct Run {
+    config: PipelineConfig,
+    ctx: SessionContext,
+    raw_schema: SchemaRef,
+    state_schema: SchemaRef,
+    seq: u64,
+    totals: Totals,
+    parts: BTreeMap<PartitionKey, PartitionWindows>,
+    quarantine: BTreeMap<PartitionKey, QuarantineBuilder>,
+    /// Closed windows computed but not yet committed, per partition.
+    closing: BTreeMap<PartitionKey, Vec<RecordBatch>>,
+    uncommitted: Totals,
+    pending_messages: u64,
+}
+
+pub(crate) async fn run(
+    config: PipelineConfig,
+    spec: SourceSpec,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Totals> {
+    let mut run = Run::recover(config, &spec).await?;
+    metrics.committed(&run.totals, 0);
+    let start = run
+        .parts
+        .iter()
+        .fold(BTreeMap::<String, BTreeMap<i32, i64>>::new(), |mut m, ((s, p), w)| {
+            m.entry(s.clone()).or_default().insert(*p, w.progress.next_offset);
+            m
+        });
+    let mut rx = source::spawn(spec, start)?;
+    let mut last_message = Instant::now();
+    let mut source_done = false;
+    loop {
+        let deadline = tokio::time::Instant::now() + run.config.commit_interval;
+        let mut read = 0usize;
+        while read < run.config.max_messages_per_commit {
+            tokio::select! {
+                chunk = rx.recv() => match chunk {
+                    Some(messages) => {
+                        read += messages.len();
+                        last_message = Instant::now();
+                        for m in messages {
+                            run.ingest(m)?;
+                        }
+                        metrics.pending(run.pending_messages);
+                    }
+                    None => { source_done = true; break; }
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = stop.changed() => break,
+            }
+        }
+        if source_done && run.config.finalize_at_end {
+            for w in run.parts.values_mut() {
+                w.close_all();
+            }
+        }
+        run.commit(&metrics, &mut stop).await?;
+        let idle = run
+            .config
+            .stop_after_idle
+            .is_some_and(|limit| last_message.elapsed() >= limit);
+        if source_done || idle || *stop.borrow() {
+            if idle {
+                info!("no message for the idle limit; stopping");
+            }
+            break;
+        }
+    }
+    Ok(run.totals)
+}
+
+fn parquet_bytes(batch: &RecordBatch, path: &Path) -> Result<Bytes> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props)).map_err(|source| Error::Parquet {
+        path: path.to_string(),
+        source,
+    })?;
+    writer.write(batch).map_err(|source| Error::Parquet {
+        path: path.to_string(),
+        source,
+    })?;
+    writer.close().map_err(|source| Error::Parquet {
+        path: path.to_string(),
+        source,
+    })?;
+    Ok(Bytes::from(buf))
+}
+
+/// `{kind}{number}-p{partition}[-{tag}]@{source}.parquet`. `@` cannot occur in
+/// a Kafka topic name, so the source is whatever follows the last `@`.
+fn file_name(kind: char, number: i64, partition: i32, tag: Option<&str>, source: &str) -> String {
+    let tag = tag.map(|t| format!("-{t}")).unwrap_or_default();
+    format!("{kind}{number:020}-p{partition:05}{tag}@{source}.parquet")
+}
+
+/// Parses [`file_name`]: (kind, number, partition, source).
+fn parse_file_name(name: &str) -> Option<(char, i64, i32, &str)> {
+    let stem = name.strip_suffix(".parquet")?;
+    let (head, source) = stem.rsplit_once('@')?;
+    let kind = head.chars().next()?;
+    let number: i64 = head.get(1..21)?.parse().ok()?;
+    let partition: i32 = head.get(23..28)?.parse().ok()?;
+    (head.get(21..23)? == "-p").then_some((kind, number, partition, source))
+}
+
+async fn put_with_retry(lake: &naap_sql::Lake, path: &Path, bytes: Bytes) -> Result<()> {
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match lake.store().put(path, PutPayload::from(bytes.clone())).await {
+            Ok(_) => return Ok(()),
+            Err(source) if attempt >= 6 => {
+                return Err(Error::Store {
+                    op: "put",
+                    path: path.to_string(),
+                    source,
+                });
+            }
+            Err(e) => {
+                warn!(%path, attempt, error = %e, "object store put failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn state_schema_of(ctx: &SessionContext, raw_schema: SchemaRef) -> Result<SchemaRef> {
+    let aggregate = naap_sql::rules::aggregate("telemetry_1m");
+    let df = {
+        let empty = RecordBatch::new_empty(Arc::clone(&raw_schema));
+        let table = datafusion::datasource::MemTable::try_new(raw_schema, vec![vec![empty]])
+            .map_err(Error::sql("state schema"))?;
+        ctx.register_table(RAW_TABLE, Arc::new(table))
+            .map_err(Error::sql("state schema"))?;
+        let df = ctx.sql(aggregate.sql).await.map_err(Error::sql("state schema"))?;
+        ctx.deregister_table(RAW_TABLE).map_err(Error::sql("state schema"))?;
+        df
+    };
+    Ok(Arc::new(df.schema().as_arrow().clone()))
+}
+
+fn with_partition_columns(batch: &RecordBatch, source: &str, partition: i32) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let mut fields = vec![
+        Arc::new(Field::new("_source", DataType::Utf8, false)),
+        Arc::new(Field::new("_partition", DataType::Int32, false)),
+    ];
+    fields.extend(batch.schema().fields().iter().cloned());
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![source; n])),
+        Arc::new(Int32Array::from(vec![partition; n])),
+    ];
+    columns.extend(batch.columns().iter().cloned());
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+impl Run {
+    async fn recover(config: PipelineConfig, spec: &SourceSpec) -> Result<Run> {
+        let ctx = naap_sql::session::context_with(SessionConfig::new().with_target_partitions(1));
+        let raw_schema = naap_events::Family::NodeTelemetryV1.schema();
+        let state_schema = state_schema_of(&ctx, Arc::clone(&raw_schema)).await?;
+        let lake = config.lake.clone();
+        let manifest = Manifest::load_latest(&lake).await?.unwrap_or_default();
+        let mut parts: BTreeMap<PartitionKey, PartitionWindows> = BTreeMap::new();
+        for (source, partitions) in &manifest.sources {
+            for (p, progress) in partitions {
+                parts.insert(
+                    (source.clone(), *p),
+                    PartitionWindows::new(progress.clone(), Vec::new()),
+                );
+            }
+        }
+        if let Some(state) = &manifest.state_file {
+            let path = Path::from(state.as_str());
+            let bytes = lake
+                .store()
+                .get(&path)
+                .await
+                .map_err(|source| Error::Store {
+                    op: "get",
+                    path: state.clone(),
+                    source,
+                })?
+                .bytes()
+                .await
+                .map_err(|source| Error::Store {
+                    op: "read",
+                    path: state.clone(),
+                    source,
+                })?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|source| Error::Parquet {
+                    path: state.clone(),
+                    source,
+                })?;
+            for batch in reader {
+                let batch = batch?;
+                let sources = batch.column(0).as_any().downcast_ref::<StringArray>().cloned();
+                let partitions = batch.column(1).as_any().downcast_ref::<Int32Array>().cloned();
+                let (Some(sources), Some(partitions)) = (sources, partitions) else {
+                    return Err(Error::Manifest {
+                        path: state.clone(),
+                        detail: "state file lacks _source/_partition".into(),
+                    });
+                };
+                let body = batch.project(&(2..batch.num_columns()).collect::<Vec<_>>())?;
+                let body = RecordBatch::try_new(Arc::clone(&state_schema), body.columns().to_vec())?;
+                for key in parts.keys().cloned().collect::<Vec<_>>() {
+                    let mask: arrow::array::BooleanArray = (0..batch.num_rows())
+                        .map(|i| Some(sources.value(i) == key.0 && partitions.value(i) == key.1))
+                        .collect();
+                    let rows = filter_record_batch(&body, &mask)?;
+                    if rows.num_rows() > 0
+                        && let Some(w) = parts.get_mut(&key)
+                    {
+                        w.open.push(rows);
+                    }
+                }
+            }
+        }
+        let run = Run {
+            config,
+            ctx,
+            raw_schema,
+            state_schema,
+            seq: manifest.seq,
+            totals: manifest.totals.clone(),
+            parts,
+            quarantine: BTreeMap::new(),
+            closing: BTreeMap::new(),
+            uncommitted: Totals::default(),
+            pending_messages: 0,
+        };
+        run.remove_uncommitted_files(&manifest).await?;
+        info!(
+            lake = %run.config.lake,
+            seq = manifest.seq,
+            sources = ?spec.source_names(),
+            partitions = run.parts.len(),
+            "recovered from manifest"
+        );
+        Ok(run)
+    }
+
+    /// Deletes lake files a crashed commit wrote without its manifest.
+    async fn remove_uncommitted_files(&self, manifest: &Manifest) -> Result<()> {
+        let lake = &self.config.lake;
+        let prefix = lake.tables_dir();
+        let mut listing = lake.store().list(Some(&prefix));
+        let mut removed = 0u64;
+        while let Some(meta) = listing.try_next().await.map_err(|source| Error::Store {
+            op: "list",
+            path: prefix.to_string(),
+            source,
+        })? {
+            let Some((kind, number, partition, source)) = meta.location.filename().and_then(parse_file_name) else {
+                continue;
+            };
+            let progress = manifest.sources.get(source).and_then(|p| p.get(&partition));
+            let committed = match (kind, progress) {
+                ('o', Some(p)) => number < p.next_offset,
+                ('w', Some(p)) => p.closed_before_ms.is_some_and(|cb| number < cb),
+                _ => false,
+            };
+            if !committed {
+                debug!(path = %meta.location, "removing file of an uncommitted commit");
+                lake.store()
+                    .delete(&meta.location)
+                    .await
+                    .map_err(|source| Error::Store {
+                        op: "delete",
+                        path: meta.location.to_string(),
+                        source,
+                    })?;
+                removed += 1;
+            }
+        }
+        // State and manifests beyond the newest manifest are leftovers too.
+        let committed_seq = manifest.seq;
+        for dir in ["state", "manifest"] {
+            let prefix = lake.internal(dir);
+            let stale: Vec<Path> = lake
+                .store()
+                .list(Some(&prefix))
+                .try_filter_map(|m| async move {
+                    let seq = m
+                        .location
+                        .filename()
+                        .and_then(|n| n.split('.').next())
+                        .and_then(|n| n.parse::<u64>().ok());
+                    Ok(seq.filter(|s| *s > committed_seq).map(|_| m.location))
+                })
+                .try_collect()
+                .await
+                .map_err(|source| Error::Store {
+                    op: "list",
+                    path: prefix.to_string(),
+                    source,
+                })?;
+            for path in stale {
+                let _ = lake.store().delete(&path).await;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            info!(removed, "removed files of an interrupted commit");
+        }
+        Ok(())
+    }
+
+    fn ingest(&mut self, msg: SourceMessage) -> Result<()> {
+        let key = (msg.source.clone(), msg.partition);
+        let lateness = i64::try_from(self.config.allowed_lateness.as_millis()).unwrap_or(i64::MAX);
+        let part = self
+            .parts
+            .entry(key.clone())
+            .or_insert_with(|| PartitionWindows::new(PartitionProgress::default(), Vec::new()));
+        if msg.offset < part.progress.next_offset {
+            // Already committed (a source re-delivering after a rebalance).
+            return Ok(());
+        }
+        part.saw_offset(msg.offset);
+        self.pending_messages += 1;
+        self.uncommitted.messages_in += 1;
+        match decode::decode(&msg) {
+            Ok(batch) => {
+                let rows = batch.num_rows() as u64;
+                let late = part.add(batch, lateness)?;
+                self.uncommitted.events_in += rows;
+                self.uncommitted.late_events += late;
+            }
+            Err(e) => {
+                let reason = e.reason();
+                warn!(source = %msg.source, partition = msg.partition, offset = msg.offset, reason, error = %e, "quarantined message");
+                self.quarantine
+                    .entry(key)
+                    .or_default()
+                    .push(&msg, reason, &e.to_string());
+                self.uncommitted.quarantined += 1;
+                *self
+                    .uncommitted
+                    .quarantined_by_reason
+                    .entry(reason.to_owned())
+                    .or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes this commit's files from the pending input.
+    async fn prepare(&mut self) -> Result<Vec<PendingFile>> {
+        let lake = self.config.lake.clone();
+        let mut files = Vec::new();
+        for ((source, partition), part) in self.parts.iter_mut() {
+            let closed = part
+                .fold(&self.ctx, Arc::clone(&self.raw_schema), Arc::clone(&self.state_schema))
+                .await?;
+            if !closed.is_empty() {
+                self.closing
+                    .entry((source.clone(), *partition))
+                    .or_default()
+                    .extend(closed);
+            }
+            let Some(first) = part.first_pending_offset else {
+                continue;
+            };
+            if !part.pending_raw.is_empty() {
+                let raw = concat_batches(&self.raw_schema, &part.pending_raw)?;
+                for (hour, rows) in split_by_hour(&raw, "event_time")? {
+                    let name = file_name('o', first, *partition, None, source);
+                    files.push(PendingFile {
+                        table: RAW_TABLE.into(),
+                        path: lake.table_file(RAW_TABLE, hour, &name),
+                        batch: rows,
+                    });
+                }
+            }
+            if let Some(q) = self.quarantine.get_mut(&(source.clone(), *partition))
+                && !q.is_empty()
+            {
+                let rows = q.finish();
+                for (hour, rows) in split_by_hour(&rows, "message_time")? {
+                    let name = file_name('o', first, *partition, None, source);
+                    files.push(PendingFile {
+                        table: QUARANTINE_TABLE.into(),
+                        path: lake.table_file(QUARANTINE_TABLE, hour, &name),
+                        batch: rows,
+                    });
+                }
+            }
+        }
+        for ((source, partition), closed) in &self.closing {
+            if closed.is_empty() {
+                continue;
+            }
+            let windows = concat_batches(&self.state_schema, closed)?;
+            for (hour, rows) in split_by_hour(&windows, "window_start")? {
+                let first_window = min_window(&rows)?;
+                files.push(PendingFile {
+                    table: WINDOW_TABLE.into(),
+                    path: lake.table_file(
+                        WINDOW_TABLE,
+                        hour,
+                        &file_name('w', first_window, *partition, None, source),
+                    ),
+                    batch: rows,
+                });
+            }
+            for rule in naap_sql::rules() {
+                let scored = naap_sql::session::run_over(
+                    &self.ctx,
+                    WINDOW_TABLE,
+                    Arc::clone(&self.state_schema),
+                    vec![windows.clone()],
+                    rule.sql,
+                )
+                .await
+                .map_err(Error::sql(format!("rule {}", rule.file)))?;
+                let Some(schema) = scored.first().map(|b| b.schema()) else {
+                    continue;
+                };
+                let scored = concat_batches(&schema, &scored)?;
+                if scored.num_rows() == 0 {
+                    continue;
+                }
+                for (hour, rows) in split_by_hour(&scored, "window_start")? {
+                    let first_window = min_window(&rows)?;
+                    let name = file_name('w', first_window, *partition, Some(&rule.view_name()), source);
+                    files.push(PendingFile {
+                        table: rule.header.output.clone(),
+                        path: lake.table_file(&rule.header.output, hour, &name),
+                        batch: rows,
+                    });
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    async fn commit(&mut self, metrics: &Metrics, stop: &mut watch::Receiver<bool>) -> Result<()> {
+        let dirty = self.parts.values().any(PartitionWindows::has_pending) || self.closes_something();
+        if !dirty {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let files = self.prepare().await?;
+        let lake = self.config.lake.clone();
+        let seq = self.seq + 1;
+        let mut entries = Vec::with_capacity(files.len());
+        let mut encoded = Vec::with_capacity(files.len());
+        for f in &files {
+            encoded.push((f.path.clone(), parquet_bytes(&f.batch, &f.path)?));
+            entries.push(FileEntry {
+                table: f.table.clone(),
+                path: f.path.to_string(),
+                rows: f.batch.num_rows() as u64,
+            });
+        }
+        let state = self.state_batch()?;
+        let state_file = state_path(&lake, seq);
+        let state_bytes = parquet_bytes(&state, &state_file)?;
+
+        let mut totals = self.totals.clone();
+        add_totals(&mut totals, &self.uncommitted);
+        totals.windows_committed += self.closing.values().map(|c| distinct_windows(c)).sum::<u64>();
+        for e in &entries {
+            *totals.rows_written.entry(e.table.clone()).or_default() += e.rows;
+        }
+        let manifest = Manifest {
+            format: crate::manifest::MANIFEST_FORMAT,
+            seq,
+            committed_at_ms: now_ms(),
+            sources: self.parts.iter().fold(BTreeMap::new(), |mut m, ((s, p), w)| {
+                m.entry(s.clone())
+                    .or_insert_with(BTreeMap::new)
+                    .insert(*p, w.progress.clone());
+                m
+            }),
+            state_file: Some(state_file.to_string()),
+            files: entries,
+            totals,
+        };
+
+        // The object store may be down for a while: retry the whole write set
+        // (same names, same bytes) until it lands, without reading further.
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.write_commit(&encoded, &state_file, &state_bytes, &manifest).await {
+                Ok(()) => break,
+                Err(e @ Error::Fenced { .. }) => return Err(e),
+                Err(e) => {
+                    if *stop.borrow() {
+                        return Err(e);
+                    }
+                    warn!(seq, error = %e, retry_in_ms = delay.as_millis() as u64, "commit failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {},
+                        _ = stop.changed() => return Err(e),
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        failpoint::hit("after_manifest");
+
+        self.seq = seq;
+        self.totals = manifest.totals;
+        self.uncommitted = Totals::default();
+        self.closing.clear();
+        self.pending_messages = 0;
+        for part in self.parts.values_mut() {
+            part.pending_raw.clear();
+            part.first_pending_offset = None;
+            part.late_events = 0;
+        }
+        let elapsed = started.elapsed().as_millis() as u64;
+        metrics.committed(&self.totals, elapsed);
+        debug!(seq, files = manifest.files.len(), elapsed_ms = elapsed, "committed");
+        self.prune(seq).await;
+        Ok(())
+    }
+
+    fn closes_something(&self) -> bool {
+        self.parts.values().any(|p| {
+            let Some(cb) = p.progress.closed_before_ms else {
+                return false;
+            };
+            p.open.iter().any(|b| min_window(b).is_ok_and(|w| w < cb))
+        })
+    }
+
+    async fn write_commit(
+        &self,
+        files: &[(Path, Bytes)],
+        state_file: &Path,
+        state_bytes: &Bytes,
+        manifest: &Manifest,
+    ) -> Result<()> {
+        let lake = &self.config.lake;
+        let puts = files.iter().map(|(path, bytes)| {
+            let (lake, path, bytes) = (lake.clone(), path.clone(), bytes.clone());
+            async move { put_with_retry(&lake, &path, bytes).await }
+        });
+        let puts: Vec<_> = puts.collect();
+        futures::stream::iter(puts)
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
+        failpoint::hit("after_files");
+        put_with_retry(lake, state_file, state_bytes.clone()).await?;
+        failpoint::hit("after_state");
+        manifest.write(lake).await
+    }
+
+    fn state_batch(&self) -> Result<RecordBatch> {
+        let mut batches = Vec::new();
+        for ((source, partition), part) in &self.parts {
+            for b in &part.open {
+                if b.num_rows() > 0 {
+                    batches.push(with_partition_columns(b, source, *partition)?);
+                }
+            }
+        }
+        let schema = with_partition_columns(&RecordBatch::new_empty(Arc::clone(&self.state_schema)), "", 0)?.schema();
+        Ok(concat_batches(&schema, &batches)?)
+    }
+
+    /// Keeps the newest 1000 manifests and only the newest state file.
+    async fn prune(&self, seq: u64) {
+        let lake = &self.config.lake;
+        if seq > 1 {
+            let _ = lake.store().delete(&state_path(lake, seq - 1)).await;
+        }
+        if seq > 1000 {
+            let _ = lake.store().delete(&manifest_path(lake, seq - 1000)).await;
+        }
+    }
+}
+
+fn min_window(batch: &RecordBatch) -> Result<i64> {
+    let col = batch.column_by_name("window_start").ok_or_else(|| Error::Manifest {
+        path: "batch".into(),
+        detail: "window_start missing".into(),
+    })?;
+    Ok(arrow::compute::min(&crate::window::epoch_ms(col)?).unwrap_or(0))
+}
+
+fn add_totals(into: &mut Totals, add: &Totals) {
+    into.messages_in += add.messages_in;
+    into.events_in += add.events_in;
+    into.quarantined += add.quarantined;
+    into.late_events += add.late_events;
+    for (reason, n) in &add.quarantined_by_reason {
+        *into.quarantined_by_reason.entry(reason.clone()).or_default() += n;
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let n = file_name('w', 1_767_908_940_000, 3, Some("uptime_v1"), "naap.telemetry.v1");
+        assert_eq!(n, "w00000001767908940000-p00003-uptime_v1@naap.telemetry.v1.parquet");
+        assert_eq!(
+            parse_file_name(&n),
+            Some(('w', 1_767_908_940_000, 3, "naap.telemetry.v1"))
+        );
+        let n = file_name('o', 42, 0, None, "file.x-y.naapmsg");
+        assert_eq!(parse_file_name(&n), Some(('o', 42, 0, "file.x-y.naapmsg")));
+        assert_eq!(parse_file_name("part-0.parquet"), None);
+    }
+}

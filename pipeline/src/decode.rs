@@ -1,0 +1,21 @@
+//! From a source message to an accepted batch or a quarantine reason.
+
+use arrow::record_batch::RecordBatch;
+use naap_events::{DecodeError, Family, HEADER_SCHEMA, HEADER_SCHEMA_VERSION, ipc};
+
+use crate::source::SourceMessage;
+
+/// Decodes a message by its schema headers.
+pub(crate) fn decode(msg: &SourceMessage) -> Result<RecordBatch, DecodeError> {
+    let name = msg
+        .header(HEADER_SCHEMA)
+        .ok_or(DecodeError::MissingHeader { header: HEADER_SCHEMA })?;
+    let version = msg.header(HEADER_SCHEMA_VERSION).ok_or(DecodeError::MissingHeader {
+        header: HEADER_SCHEMA_VERSION,
+    })?;
+    let family = Family::from_headers(name, version).ok_or_else(|| DecodeError::UnknownSchema {
+        name: name.to_owned(),
+        version: version.to_owned(),
+    })?;
+    ipc::decode(family, msg.payload.as_deref().unwrap_or_default())
+}

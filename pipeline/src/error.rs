@@ -1,0 +1,51 @@
+//! The pipeline's error type.
+
+use naap_events::framing::FramingError;
+
+/// Errors that stop the pipeline. Bad *input* never becomes one of these: it
+/// becomes a quarantine row.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Lake(#[from] naap_sql::LakeError),
+    #[error("object store {op} {path}: {source}")]
+    Store {
+        op: &'static str,
+        path: String,
+        source: object_store::Error,
+    },
+    #[error("SQL {what}: {source}")]
+    Sql {
+        what: String,
+        source: datafusion::error::DataFusionError,
+    },
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("parquet {path}: {source}")]
+    Parquet {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("manifest {path}: {detail}")]
+    Manifest { path: String, detail: String },
+    #[error("another writer committed sequence {seq} first; this instance is fenced off")]
+    Fenced { seq: u64 },
+    #[error("kafka {what}: {source}")]
+    Kafka {
+        what: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("input file {path}: {source}")]
+    Input { path: String, source: FramingError },
+    #[error("input file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
+        let what = what.into();
+        move |source| Error::Sql { what, source }
+    }
+}

@@ -1,0 +1,133 @@
+//! The naap streaming pipeline.
+//!
+//! Consumes event messages (Kafka, or a message file for replays), decodes
+//! them, sends what cannot be decoded to the `quarantine` table with its
+//! reason, windows accepted events by event time into additive per-minute
+//! aggregates (SQL in `sql/aggregates/`), scores closed windows with every
+//! rule in `sql/rules/`, and commits Parquet to the lake exactly once.
+//!
+//! It must never serve queries nor call the server: the lake and its
+//! manifest are the only contract between the two.
+//!
+//! # Commit protocol
+//!
+//! Every commit (one micro-batch, by default at most one per second):
+//!
+//! 1. writes the new files: raw events and quarantine rows named by the first
+//!    offset they cover, closed windows and their scores named by the first
+//!    window they hold; a name is unique for its content;
+//! 2. writes the open-window state (`_naap/state/<seq>.parquet`);
+//! 3. creates `_naap/manifest/<seq>.json` (create-only: a second writer with
+//!    the same sequence number fails instead of overwriting) holding, per
+//!    source partition, the next offset to read, the watermark and the first
+//!    window still open, plus running totals.
+//!
+//! On start the pipeline loads the newest manifest and its state, deletes
+//! every lake file that lies beyond it (written by a commit that never got
+//! its manifest), and resumes reading at the manifest's offsets. A crash at
+//! any point therefore leaves the lake as the last manifest describes it, and
+//! the rerun rewrites the same rows. The dangerous moments are fail points
+//! (`NAAP_FAILPOINT=after_files|after_state|after_manifest[@N]`, debug builds)
+//! so tests can stop the process exactly there.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), naap_pipeline::Error> {
+//! use naap_pipeline::{Pipeline, PipelineConfig, SourceSpec};
+//! let lake = naap_sql::Lake::open("./naap-data", &Default::default())?;
+//! let config = PipelineConfig::new(lake);
+//! let source = SourceSpec::File { path: "events.naapmsg".into(), rate: None };
+//! let report = Pipeline::new(config).run(source).await?;
+//! println!("{} windows committed", report.windows_committed);
+//! # Ok(()) }
+//! ```
+
+mod commit;
+mod decode;
+mod error;
+mod failpoint;
+mod manifest;
+mod metrics;
+mod quarantine;
+mod source;
+mod window;
+
+pub use error::{Error, Result};
+pub use manifest::{Manifest, PartitionProgress, Totals};
+pub use metrics::{Metrics, Snapshot};
+pub use quarantine::QUARANTINE_TABLE;
+pub use source::{KafkaOptions, SourceSpec};
+pub use window::{RAW_TABLE, WINDOW_TABLE};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// How the pipeline windows and commits.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub lake: naap_sql::Lake,
+    /// Events whose window closed more than this before the newest event time
+    /// of their partition are late.
+    pub allowed_lateness: Duration,
+    /// Upper bound on the time between commits.
+    pub commit_interval: Duration,
+    /// Upper bound on the messages in one commit.
+    pub max_messages_per_commit: usize,
+    /// Stop when no message arrived for this long (tests, batch jobs).
+    pub stop_after_idle: Option<Duration>,
+    /// At the end of the input, close every open window (replays).
+    pub finalize_at_end: bool,
+}
+
+impl PipelineConfig {
+    pub fn new(lake: naap_sql::Lake) -> Self {
+        Self {
+            lake,
+            allowed_lateness: Duration::from_secs(30),
+            commit_interval: Duration::from_secs(1),
+            max_messages_per_commit: 20_000,
+            stop_after_idle: None,
+            finalize_at_end: false,
+        }
+    }
+}
+
+/// What a finished run did (the same numbers as the manifest's totals).
+pub type Report = Totals;
+
+/// A pipeline instance: configuration, live metrics and a stop signal.
+#[derive(Debug)]
+pub struct Pipeline {
+    config: PipelineConfig,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+}
+
+impl Pipeline {
+    pub fn new(config: PipelineConfig) -> Self {
+        let (stop, _) = watch::channel(false);
+        Self {
+            config,
+            metrics: Arc::new(Metrics::default()),
+            stop,
+        }
+    }
+
+    /// Live counters, updated after every commit.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// A handle that stops the run after its next commit.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+
+    /// Runs until the source ends, the idle limit passes, or a stop is signalled.
+    pub async fn run(self, source: SourceSpec) -> Result<Report> {
+        commit::run(self.config, source, self.metrics, self.stop.subscribe()).await
+    }
+}

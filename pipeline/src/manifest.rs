@@ -1,0 +1,149 @@
+//! The commit record: which files a commit added and which input it covers.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Format version of the manifest JSON.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// Progress of one source partition as of a commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionProgress {
+    /// Next offset to read: everything below it is in the lake.
+    pub next_offset: i64,
+    /// Newest event time seen (UTC ms), if any.
+    pub max_event_time_ms: Option<i64>,
+    /// Windows starting before this are closed and written.
+    pub closed_before_ms: Option<i64>,
+}
+
+/// Running totals since the lake was created (they survive restarts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub messages_in: u64,
+    pub events_in: u64,
+    pub quarantined: u64,
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    pub late_events: u64,
+    pub windows_committed: u64,
+    pub rows_written: BTreeMap<String, u64>,
+}
+
+/// One file added by a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub table: String,
+    pub path: String,
+    pub rows: u64,
+}
+
+/// `_naap/manifest/<seq>.json`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub seq: u64,
+    pub committed_at_ms: i64,
+    /// source (topic or file name) → partition → progress
+    pub sources: BTreeMap<String, BTreeMap<i32, PartitionProgress>>,
+    pub state_file: Option<String>,
+    pub files: Vec<FileEntry>,
+    pub totals: Totals,
+}
+
+pub(crate) fn manifest_path(lake: &naap_sql::Lake, seq: u64) -> Path {
+    lake.internal(&format!("manifest/{seq:020}.json"))
+}
+
+pub(crate) fn state_path(lake: &naap_sql::Lake, seq: u64) -> Path {
+    lake.internal(&format!("state/{seq:020}.parquet"))
+}
+
+impl Manifest {
+    /// The newest manifest in the lake, if any.
+    pub async fn load_latest(lake: &naap_sql::Lake) -> Result<Option<Manifest>> {
+        let prefix = lake.internal("manifest");
+        let listed: Vec<_> = lake
+            .store()
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| Error::Store {
+                op: "list",
+                path: prefix.to_string(),
+                source,
+            })?;
+        let newest = listed
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                name.strip_suffix(".json")?
+                    .parse::<u64>()
+                    .ok()
+                    .map(|seq| (seq, &m.location))
+            })
+            .max_by_key(|(seq, _)| *seq);
+        let Some((_, path)) = newest else { return Ok(None) };
+        let bytes = lake
+            .store()
+            .get(path)
+            .await
+            .map_err(|source| Error::Store {
+                op: "get",
+                path: path.to_string(),
+                source,
+            })?
+            .bytes()
+            .await
+            .map_err(|source| Error::Store {
+                op: "read",
+                path: path.to_string(),
+                source,
+            })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(Error::Manifest {
+                path: path.to_string(),
+                detail: format!("format {} is not {MANIFEST_FORMAT}", manifest.format),
+            });
+        }
+        Ok(Some(manifest))
+    }
+
+    /// Creates this manifest's object; fails with [`Error::Fenced`] if it exists.
+    pub async fn write(&self, lake: &naap_sql::Lake) -> Result<()> {
+        let path = manifest_path(lake, self.seq);
+        let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Manifest {
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match lake
+            .store()
+            .put_opts(&path, PutPayload::from(Bytes::from(body)), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
+                Err(Error::Fenced { seq: self.seq })
+            }
+            Err(source) => Err(Error::Store {
+                op: "put",
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Where messages come from: Kafka partitions or a message file.
+//!
+//! Each source runs on its own OS thread (librdkafka's poll and file reads
+//! block) and hands chunks of messages to the pipeline through a bounded
+//! channel, so a slow lake slows consumption instead of growing memory.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::{Error, Result};
+
+/// One message as read from a source.
+#[derive(Debug, Clone)]
+pub struct SourceMessage {
+    pub source: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
+    pub payload: Option<Vec<u8>>,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl SourceMessage {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Extra Kafka settings.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaOptions {
+    /// Consumer group, used for lag monitoring only: offsets of record live in the manifest.
+    pub group_id: String,
+    /// Raw librdkafka properties (`security.protocol`, `sasl.*`, …).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    Kafka {
+        brokers: String,
+        topics: Vec<String>,
+        options: KafkaOptions,
+    },
+    File {
+        path: PathBuf,
+        /// Messages per second, for tests that must stop a replay midway.
+        rate: Option<u32>,
+    },
+}
+
+impl SourceSpec {
+    /// Names of the sources this spec reads, as recorded in the manifest.
+    pub fn source_names(&self) -> Vec<String> {
+        match self {
+            SourceSpec::Kafka { topics, .. } => topics.clone(),
+            SourceSpec::File { path, .. } => vec![file_source_name(path)],
+        }
+    }
+}
+
+fn file_source_name(path: &std::path::Path) -> String {
+    let stem = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("file.{clean}")
+}
+
+const CHUNK: usize = 512;
+
+/// Starts reading; `start` maps source → partition → first offset to read.
+pub(crate) fn spawn(
+    spec: SourceSpec,
+    start: BTreeMap<String, BTreeMap<i32, i64>>,
+) -> Result<mpsc::Receiver<Vec<SourceMessage>>> {
+    let (tx, rx) = mpsc::channel(16);
+    match spec {
+        SourceSpec::File { path, rate } => {
+            let file = std::fs::File::open(&path).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let name = file_source_name(&path);
+            let from = start.get(&name).and_then(|p| p.get(&0)).copied().unwrap_or(0);
+            let reader = naap_events::framing::RecordReader::new(std::io::BufReader::new(file)).map_err(|source| {
+                Error::Input {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+            std::thread::Builder::new()
+                .name("naap-replay".into())
+                .spawn(move || read_file(reader, name, from, rate, path, tx))
+                .map_err(|source| Error::Io {
+                    path: "thread".into(),
+                    source,
+                })?;
+        }
+        SourceSpec::Kafka {
+            brokers,
+            topics,
+            options,
+        } => {
+            let consumer = kafka_consumer(&brokers, &options)?;
+            std::thread::Builder::new()
+                .name("naap-kafka".into())
+                .spawn(move || read_kafka(consumer, topics, start, tx))
+                .map_err(|source| Error::Io {
+                    path: "thread".into(),
+                    source,
+                })?;
+        }
+    }
+    Ok(rx)
+}
+
+fn read_file(
+    mut reader: naap_events::framing::RecordReader<std::io::BufReader<std::fs::File>>,
+    name: String,
+    from: i64,
+    rate: Option<u32>,
+    path: PathBuf,
+    tx: mpsc::Sender<Vec<SourceMessage>>,
+) {
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        let offset = reader.position() as i64;
+        let record = match reader.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                // The rest of the file cannot be framed; say so loudly and stop
+                // here, keeping everything before.
+                warn!(path = %path.display(), offset, error = %e, "replay input is corrupt; stopping at this record");
+                break;
+            }
+        };
+        if offset < from {
+            continue;
+        }
+        let (meta, value) = record;
+        chunk.push(SourceMessage {
+            source: name.clone(),
+            partition: 0,
+            offset,
+            key: meta.key.map(String::into_bytes),
+            headers: meta.headers,
+            payload: Some(value),
+            timestamp_ms: meta.timestamp_ms,
+        });
+        sent += 1;
+        let chunk_size = if rate.is_some() { 1 } else { CHUNK };
+        if chunk.len() >= chunk_size && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+            return;
+        }
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / f64::from(rate.max(1)));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(chunk);
+    }
+    info!(path = %path.display(), messages = sent, "replay input read to the end");
+}
+
+fn kafka_consumer(brokers: &str, options: &KafkaOptions) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            if options.group_id.is_empty() {
+                "naap-pipeline"
+            } else {
+                &options.group_id
+            },
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.max.messages.kbytes", "65536");
+    for (k, v) in &options.properties {
+        config.set(k, v);
+    }
+    config.create().map_err(|source| Error::Kafka {
+        what: "create consumer".into(),
+        source,
+    })
+}
+
+/// Waits until every topic has partitions, then assigns them at the manifest's offsets.
+fn assign(
+    consumer: &BaseConsumer,
+    topics: &[String],
+    start: &BTreeMap<String, BTreeMap<i32, i64>>,
+) -> std::result::Result<(), rdkafka::error::KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let mut waited = 0;
+        let partitions = loop {
+            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+            let parts: Vec<i32> = md
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic && t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if !parts.is_empty() {
+                break parts;
+            }
+            if waited % 10 == 0 {
+                info!(%topic, "waiting for the topic to exist");
+            }
+            waited += 1;
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        for p in partitions {
+            let offset = match start.get(topic).and_then(|m| m.get(&p)) {
+                Some(o) => Offset::Offset(*o),
+                None => Offset::Beginning,
+            };
+            tpl.add_partition_offset(topic, p, offset)?;
+        }
+    }
+    info!(
+        partitions = tpl.count(),
+        "assigned partitions at the manifest's offsets"
+    );
+    consumer.assign(&tpl)
+}
+
+fn read_kafka(
+    consumer: BaseConsumer,
+    topics: Vec<String>,
+    start: BTreeMap<String, BTreeMap<i32, i64>>,
+    tx: mpsc::Sender<Vec<SourceMessage>>,
+) {
+    loop {
+        match assign(&consumer, &topics, &start) {
+            Ok(()) => break,
+            Err(e) => {
+                warn!(error = %e, "cannot assign partitions yet; retrying");
+                if tx.is_closed() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_owned(),
+                                    h.value
+                                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                                        .unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                chunk.push(SourceMessage {
+                    source: m.topic().to_owned(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    headers,
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    timestamp_ms: m.timestamp().to_millis(),
+                });
+                if chunk.len() < CHUNK {
+                    continue;
+                }
+            }
+            Some(Err(e)) => warn!(error = %e, "kafka consumer error"),
+            None => {}
+        }
+        if !chunk.is_empty() && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+            return;
+        }
+    }
+}

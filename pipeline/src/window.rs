@@ -1,0 +1,243 @@
+//! Event-time windows of one source partition.
+//!
+//! An event is *late* when its window was already closed by the watermark as
+//! it stood before the event's message: the decision depends only on the
+//! order of messages in the partition, never on how they were grouped into
+//! micro-batches, so a rerun after a crash closes the same windows with the
+//! same rows.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::compute::kernels::cmp::lt;
+use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+use datafusion::execution::context::SessionContext;
+
+use crate::manifest::PartitionProgress;
+use crate::{Error, Result};
+
+/// Lake table of accepted raw events.
+pub const RAW_TABLE: &str = "node_telemetry";
+/// Lake table of closed one-minute windows.
+pub const WINDOW_TABLE: &str = "telemetry_1m";
+/// Window length.
+pub const WINDOW_MS: i64 = 60_000;
+
+/// A timestamp (any unit) or integer column as epoch milliseconds.
+pub(crate) fn epoch_ms(col: &ArrayRef) -> Result<Int64Array> {
+    let ms = match col.data_type() {
+        DataType::Timestamp(_, _) => cast(
+            &cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+            &DataType::Int64,
+        )?,
+        _ => cast(col, &DataType::Int64)?,
+    };
+    Ok(ms.as_primitive::<arrow::datatypes::Int64Type>().clone())
+}
+
+/// Start of the window holding `t`.
+pub fn window_start(t: i64) -> i64 {
+    t.div_euclid(WINDOW_MS) * WINDOW_MS
+}
+
+/// Windows, watermark and uncommitted input of one partition.
+#[derive(Debug)]
+pub(crate) struct PartitionWindows {
+    pub(crate) progress: PartitionProgress,
+    /// On-time raw rows not yet folded into `open`.
+    pub(crate) pending_on_time: Vec<RecordBatch>,
+    /// All accepted rows (on time and late) not yet written to the raw table.
+    pub(crate) pending_raw: Vec<RecordBatch>,
+    /// Offset of the first message read since the last commit.
+    pub(crate) first_pending_offset: Option<i64>,
+    /// Partial aggregates of open windows, one row per key after [`fold`](Self::fold).
+    pub(crate) open: Vec<RecordBatch>,
+    pub(crate) late_events: u64,
+}
+
+impl PartitionWindows {
+    pub(crate) fn new(progress: PartitionProgress, open: Vec<RecordBatch>) -> Self {
+        Self {
+            progress,
+            pending_on_time: Vec::new(),
+            pending_raw: Vec::new(),
+            first_pending_offset: None,
+            open,
+            late_events: 0,
+        }
+    }
+
+    /// Notes a message as read (accepted or not).
+    pub(crate) fn saw_offset(&mut self, offset: i64) {
+        self.first_pending_offset.get_or_insert(offset);
+        self.progress.next_offset = self.progress.next_offset.max(offset + 1);
+    }
+
+    /// Adds one decoded message's events; returns how many were late.
+    pub(crate) fn add(&mut self, batch: RecordBatch, lateness_ms: i64) -> Result<u64> {
+        let times = batch
+            .column_by_name("event_time")
+            .map(|c| c.as_primitive::<TimestampMillisecondType>().clone())
+            .ok_or_else(|| Error::Manifest {
+                path: "batch".into(),
+                detail: "event_time column missing".into(),
+            })?;
+        let closed_before = self.progress.closed_before_ms;
+        let mut late = 0u64;
+        let on_time: BooleanArray = times
+            .values()
+            .iter()
+            .map(|t| {
+                let ok = closed_before.is_none_or(|cb| window_start(*t) >= cb);
+                if !ok {
+                    late += 1;
+                }
+                Some(ok)
+            })
+            .collect();
+        if let Some(max) = times.values().iter().max().copied() {
+            let newest = self.progress.max_event_time_ms.map_or(max, |m| m.max(max));
+            self.progress.max_event_time_ms = Some(newest);
+            let cb = window_start(newest.saturating_sub(lateness_ms));
+            self.progress.closed_before_ms = Some(closed_before.map_or(cb, |old| old.max(cb)));
+        }
+        let kept = if late == 0 {
+            batch.clone()
+        } else {
+            filter_record_batch(&batch, &on_time)?
+        };
+        if kept.num_rows() > 0 {
+            self.pending_on_time.push(kept);
+        }
+        self.pending_raw.push(batch);
+        self.late_events += late;
+        Ok(late)
+    }
+
+    /// Closes every window, complete or not (end of a replay).
+    pub(crate) fn close_all(&mut self) {
+        if let Some(max) = self.progress.max_event_time_ms {
+            self.progress.closed_before_ms = Some(window_start(max) + WINDOW_MS);
+        }
+    }
+
+    /// Folds pending on-time rows into the open-window state (SQL), then
+    /// splits off the windows the watermark has closed.
+    pub(crate) async fn fold(
+        &mut self,
+        ctx: &SessionContext,
+        raw_schema: SchemaRef,
+        state_schema: SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        if !self.pending_on_time.is_empty() {
+            let aggregate = naap_sql::rules::aggregate("telemetry_1m");
+            let partials = naap_sql::session::run_over(
+                ctx,
+                RAW_TABLE,
+                raw_schema,
+                std::mem::take(&mut self.pending_on_time),
+                aggregate.sql,
+            )
+            .await
+            .map_err(Error::sql("telemetry_1m aggregate"))?;
+            let mut all = std::mem::take(&mut self.open);
+            all.extend(partials);
+            let merge = naap_sql::rules::aggregate("telemetry_1m_merge");
+            self.open =
+                naap_sql::session::run_over(ctx, "telemetry_1m_partials", Arc::clone(&state_schema), all, merge.sql)
+                    .await
+                    .map_err(Error::sql("telemetry_1m merge"))?;
+        }
+        let Some(closed_before) = self.progress.closed_before_ms else {
+            return Ok(Vec::new());
+        };
+        let open = concat_batches(&state_schema, &self.open)?;
+        if open.num_rows() == 0 {
+            self.open = Vec::new();
+            return Ok(Vec::new());
+        }
+        let starts = epoch_ms(open.column_by_name("window_start").ok_or_else(|| Error::Manifest {
+            path: "state".into(),
+            detail: "window_start missing".into(),
+        })?)?;
+        let is_closed = lt(&starts, &Int64Array::new_scalar(closed_before))?;
+        let still_open = arrow::compute::not(&is_closed)?;
+        let closed = filter_record_batch(&open, &is_closed)?;
+        let remaining = filter_record_batch(&open, &still_open)?;
+        self.open = if remaining.num_rows() > 0 {
+            vec![remaining]
+        } else {
+            Vec::new()
+        };
+        Ok(if closed.num_rows() > 0 {
+            vec![closed]
+        } else {
+            Vec::new()
+        })
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.first_pending_offset.is_some()
+    }
+}
+
+/// Number of distinct window starts in `batches` (for the "windows committed" counter).
+pub(crate) fn distinct_windows(batches: &[RecordBatch]) -> u64 {
+    let mut starts: Vec<i64> = Vec::new();
+    for b in batches {
+        if let Some(c) = b.column_by_name("window_start")
+            && let Ok(c) = epoch_ms(c)
+        {
+            starts.extend(c.iter().flatten());
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    starts.len() as u64
+}
+
+/// Groups rows by the UTC hour of a millisecond timestamp column (for the
+/// `date=/hour=` folders); returns (hour start ms, rows).
+pub(crate) fn split_by_hour(batch: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBatch)>> {
+    let Some(col) = batch.column_by_name(column) else {
+        return Ok(vec![(0, batch.clone())]);
+    };
+    let ms = epoch_ms(col)?;
+    let hours: Vec<i64> = (0..ms.len())
+        .map(|i| {
+            if ms.is_null(i) {
+                0
+            } else {
+                ms.value(i).div_euclid(3_600_000) * 3_600_000
+            }
+        })
+        .collect();
+    let mut distinct = hours.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() == 1 {
+        return Ok(vec![(distinct[0], batch.clone())]);
+    }
+    distinct
+        .into_iter()
+        .map(|h| {
+            let mask: BooleanArray = hours.iter().map(|x| Some(*x == h)).collect();
+            Ok((h, filter_record_batch(batch, &mask)?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_starts_are_utc_aligned() {
+        assert_eq!(window_start(0), 0);
+        assert_eq!(window_start(59_999), 0);
+        assert_eq!(window_start(60_000), 60_000);
+        assert_eq!(window_start(-1), -60_000);
+    }
+}

@@ -1,0 +1,65 @@
+//! DataFusion sessions with naap's functions, and the read-only guard.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+
+use crate::rules::Rule;
+
+/// A session with naap's SQL functions registered.
+pub fn context() -> SessionContext {
+    context_with(SessionConfig::new())
+}
+
+/// Like [`context`], with the caller's configuration (target partitions, batch size, …).
+pub fn context_with(config: SessionConfig) -> SessionContext {
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_udaf(crate::sketch::ddsketch_agg());
+    ctx.register_udaf(crate::sketch::ddsketch_merge());
+    ctx.register_udf(crate::sketch::ddsketch_quantile());
+    ctx.register_udf(crate::sketch::ddsketch_count());
+    ctx
+}
+
+/// Options that refuse DDL, DML and `SET`-style statements: what untrusted
+/// SQL (rules, Flight SQL clients) runs under.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Runs `sql` read-only over `batches` registered as table `input`, replacing
+/// any table of that name. Bounded: the plan sees exactly these batches.
+pub async fn run_over(
+    ctx: &SessionContext,
+    input: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    sql: &str,
+) -> Result<Vec<RecordBatch>> {
+    let table = MemTable::try_new(schema, vec![batches])?;
+    ctx.deregister_table(input)?;
+    ctx.register_table(input, Arc::new(table))?;
+    let df = ctx.sql_with_options(sql, read_only()).await?;
+    let out = df.collect().await;
+    ctx.deregister_table(input)?;
+    out
+}
+
+/// Registers every rule as a view `<name>_v<version>` over whatever tables the
+/// session holds (used by the SQL tests and the server).
+pub async fn register_rule_views(ctx: &SessionContext, rules: &[Rule]) -> Result<()> {
+    for rule in rules {
+        let plan = ctx.state().create_logical_plan(rule.sql).await?;
+        let view = datafusion::datasource::ViewTable::new(plan, Some(rule.sql.to_owned()));
+        ctx.deregister_table(rule.view_name())?;
+        ctx.register_table(rule.view_name(), Arc::new(view))?;
+    }
+    Ok(())
+}

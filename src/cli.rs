@@ -1,0 +1,401 @@
+//! Flags of every subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use naap_emitter::Sink;
+use naap_emitter::heartbeat::{self, EmitStats};
+use naap_emitter::simulate::{Simulation, SimulationConfig};
+use naap_pipeline::{KafkaOptions, Pipeline, PipelineConfig, SourceSpec};
+use naap_sql::{Lake, StoreOptions};
+use tracing::info;
+
+/// Default topic of node telemetry.
+pub const DEFAULT_TOPIC: &str = "naap.telemetry.v1";
+
+/// naap: network analytics and SLA scores for the Livepeer network.
+#[derive(Debug, Parser)]
+#[command(name = "naap", version, about, long_about = None)]
+pub struct Cli {
+    /// Log debug detail (or set NAAP_LOG, e.g. NAAP_LOG=naap_pipeline=debug).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process, no configuration: simulated emitters, an
+    /// in-process Kafka, the pipeline, a local lake and the server.
+    Demo(DemoArgs),
+    /// Publish telemetry: a node's heartbeat, or a simulated network.
+    Emit(EmitArgs),
+    /// Consume Kafka, window events and commit the lake exactly once.
+    Pipeline(PipelineArgs),
+    /// Serve the lake over Arrow Flight SQL and HTTP.
+    Serve(ServeArgs),
+    /// Run the pipeline over a message file to completion, closing every window.
+    Replay(ReplayArgs),
+}
+
+/// Object store flags; credentials come from the usual AWS_* variables.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// S3-compatible endpoint for s3:// lakes (MinIO, R2, moto, …).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "AWS_REGION")]
+    pub s3_region: Option<String>,
+    /// Allow plain http:// endpoints.
+    #[arg(long)]
+    pub s3_allow_http: bool,
+}
+
+impl StoreArgs {
+    fn open(&self, location: &str) -> anyhow::Result<Lake> {
+        let options = StoreOptions {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: self.s3_allow_http,
+        };
+        Lake::open(location, &options).with_context(|| format!("opening lake {location}"))
+    }
+}
+
+/// Windowing flags shared by `pipeline` and `replay`.
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// How long after a window ends its late events are still accepted.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub allowed_lateness: Duration,
+    /// Longest time between two commits.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub commit_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Simulated orchestrators.
+    #[arg(long, default_value_t = 50)]
+    pub orchestrators: usize,
+    /// Stop cleanly after this long (e.g. 90s); runs until Ctrl-C when absent.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Lake directory. The demo's Kafka is new every run, so a lake left by an
+    /// earlier demo here is cleared first.
+    #[arg(long, default_value = "./naap-data")]
+    pub lake: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub flight_addr: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Simulated history published at start, so scores exist at once.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub backfill: Duration,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+    /// Seconds between progress lines.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub progress_every: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Kafka bootstrap servers (not needed with --output).
+    #[arg(long, env = "NAAP_BROKERS")]
+    pub brokers: Option<String>,
+    #[arg(long, default_value = DEFAULT_TOPIC)]
+    pub topic: String,
+    /// Partitions to create the topic with when it does not exist.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+    /// Write messages to this file instead of Kafka (input for `naap replay`).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Play N simulated orchestrators across regions, with outages.
+    #[arg(long, value_name = "N")]
+    pub simulate: Option<usize>,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the simulated network (addresses, regions, outage profiles) as JSON and exit.
+    #[arg(long, requires = "simulate")]
+    pub describe: bool,
+    /// Simulated history to publish first, as fast as possible.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub backfill: Duration,
+    /// Stop after this much wall time (after the backfill). Runs until Ctrl-C when absent
+    /// (simulation without --from).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Simulate a fixed span starting here (RFC 3339 or epoch ms) as fast as possible, then exit.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Length of the fixed span started by --from.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub span: Duration,
+    /// Event-time length of one message per orchestrator.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub batch_span: Duration,
+    /// This node's orchestrator address (heartbeat mode).
+    #[arg(long)]
+    pub orchestrator: Option<String>,
+    /// This node's id (heartbeat mode).
+    #[arg(long, default_value = "node-1")]
+    pub node_id: String,
+    /// Declared region, a coarse code such as eu-west (never coordinates).
+    #[arg(long, default_value = "unknown")]
+    pub region: String,
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    #[arg(long, env = "NAAP_BROKERS")]
+    pub brokers: String,
+    /// Topics to consume (comma-separated or repeated).
+    #[arg(long = "topic", default_value = DEFAULT_TOPIC, value_delimiter = ',')]
+    pub topics: Vec<String>,
+    /// Lake location: a directory or s3://bucket/prefix.
+    #[arg(long, default_value = "./naap-data")]
+    pub lake: String,
+    /// Consumer group (lag monitoring only; offsets of record are in the lake's manifest).
+    #[arg(long, default_value = "naap-pipeline")]
+    pub group_id: String,
+    /// Extra librdkafka consumer property, KEY=VALUE (repeatable).
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    pub kafka_properties: Vec<String>,
+    /// Exit after this long without a message.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub stop_after_idle: Option<Duration>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Lake location: a directory or s3://bucket/prefix.
+    #[arg(long, default_value = "./naap-data")]
+    pub lake: String,
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub flight_addr: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A message file written by `naap emit --output`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Lake location: a directory or s3://bucket/prefix.
+    #[arg(long)]
+    pub lake: String,
+    /// Read at most this many messages per second (tests that interrupt a replay).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(args) => crate::demo::run(args).await,
+        Command::Emit(args) => emit(args).await,
+        Command::Pipeline(args) => pipeline(args).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Replay(args) => replay(args).await,
+    }
+}
+
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t =
+        humantime::parse_rfc3339_weak(s).with_context(|| format!("--from {s:?} is neither epoch ms nor RFC 3339"))?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
+}
+
+fn describe(sim: &Simulation) -> serde_json::Value {
+    let orchestrators: Vec<_> = sim
+        .orchestrators()
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "address": o.address.as_str(),
+                "region": o.region,
+                "nodes": o.nodes,
+                "outage_secs_per_minute": o.outage_secs_per_minute,
+                "outage_offset_secs": o.outage_offset_secs,
+                "latency_median_ms": o.latency_median_ms,
+            })
+        })
+        .collect();
+    serde_json::json!({ "seed": sim.config().seed, "orchestrators": orchestrators })
+}
+
+async fn emit(args: EmitArgs) -> anyhow::Result<()> {
+    if let (true, Some(n)) = (args.describe, args.simulate) {
+        let sim = Simulation::new(SimulationConfig {
+            orchestrators: n,
+            seed: args.seed,
+            ..Default::default()
+        });
+        println!("{}", serde_json::to_string_pretty(&describe(&sim))?);
+        return Ok(());
+    }
+    let mut sink = match (&args.output, &args.brokers) {
+        (Some(path), _) => Sink::file(path)?,
+        (None, Some(brokers)) => Sink::kafka(brokers, &args.topic, args.partitions).await?,
+        (None, None) => bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE"),
+    };
+    let mut stats = EmitStats::default();
+    let span_ms = args.batch_span.as_millis().max(1) as i64;
+    if let Some(n) = args.simulate {
+        let sim = Simulation::new(SimulationConfig {
+            orchestrators: n,
+            seed: args.seed,
+            ..Default::default()
+        });
+        if let Some(from) = &args.from {
+            let from = parse_time(from)?;
+            let to = from + args.span.as_millis() as i64;
+            info!(orchestrators = n, from, to, "emitting a fixed simulated span");
+            heartbeat::run_simulation(&sim, &mut sink, from, to, span_ms, false, &mut stats).await?;
+        } else {
+            let now = heartbeat::now_ms().div_euclid(span_ms) * span_ms;
+            let from = now - args.backfill.as_millis() as i64;
+            heartbeat::run_simulation(&sim, &mut sink, from, now, span_ms, false, &mut stats).await?;
+            info!(messages = stats.messages, events = stats.events, "backfill published");
+            let until = args.duration.map_or(i64::MAX, |d| now + d.as_millis() as i64);
+            tokio::select! {
+                r = heartbeat::run_simulation(&sim, &mut sink, now, until, span_ms, true, &mut stats) => r?,
+                _ = tokio::signal::ctrl_c() => info!("interrupted"),
+            }
+        }
+    } else {
+        let Some(orchestrator) = &args.orchestrator else {
+            bail!("give --simulate N, or --orchestrator 0x… for this node's heartbeat");
+        };
+        let orchestrator = orchestrator.parse().context("--orchestrator")?;
+        let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
+        tokio::select! {
+            r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, &mut stats) => r?,
+            _ = tokio::signal::ctrl_c() => info!("interrupted"),
+        }
+    }
+    sink.flush()?;
+    println!("emitted {} messages, {} events", stats.messages, stats.events);
+    Ok(())
+}
+
+fn pipeline_config(lake: Lake, window: &WindowArgs) -> PipelineConfig {
+    let mut config = PipelineConfig::new(lake);
+    config.allowed_lateness = window.allowed_lateness;
+    config.commit_interval = window.commit_interval;
+    config
+}
+
+async fn run_pipeline(pipeline: Pipeline, source: SourceSpec) -> anyhow::Result<naap_pipeline::Report> {
+    let stop = pipeline.stopper();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            info!("interrupted; committing and stopping");
+            let _ = stop.send(true);
+        }
+    });
+    Ok(pipeline.run(source).await?)
+}
+
+fn print_report(report: &naap_pipeline::Report) {
+    let snapshot = naap_pipeline::Snapshot {
+        totals: report.clone(),
+        ..Default::default()
+    };
+    println!("{}", snapshot.progress_line());
+}
+
+async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
+    let lake = args.store.open(&args.lake)?;
+    let mut config = pipeline_config(lake, &args.window);
+    config.stop_after_idle = args.stop_after_idle;
+    let mut properties = std::collections::BTreeMap::new();
+    for kv in &args.kafka_properties {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--kafka-property {kv:?} is not KEY=VALUE"))?;
+        properties.insert(k.to_owned(), v.to_owned());
+    }
+    let source = SourceSpec::Kafka {
+        brokers: args.brokers,
+        topics: args.topics,
+        options: KafkaOptions {
+            group_id: args.group_id,
+            properties,
+        },
+    };
+    let pipeline = Pipeline::new(config);
+    let metrics = pipeline.metrics();
+    let progress = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            info!("{}", metrics.snapshot().progress_line());
+        }
+    });
+    let report = run_pipeline(pipeline, source).await;
+    progress.abort();
+    print_report(&report?);
+    Ok(())
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let lake = args.store.open(&args.lake)?;
+    let mut config = pipeline_config(lake, &args.window);
+    config.finalize_at_end = true;
+    let source = SourceSpec::File {
+        path: args.input,
+        rate: args.rate,
+    };
+    let report = run_pipeline(Pipeline::new(config), source).await?;
+    print_report(&report);
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let lake = args.store.open(&args.lake)?;
+    let server = naap_flight_server::Server::bind(naap_flight_server::ServerConfig {
+        lake,
+        flight_addr: args.flight_addr,
+        http_addr: args.http_addr,
+    })
+    .await?;
+    println!(
+        "flight grpc://{} http http://{}",
+        server.flight_addr(),
+        server.http_addr()
+    );
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

