@@ -262,7 +262,7 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
     }
     let mut sink = match (&args.output, &args.brokers) {
         (Some(path), _) => Sink::file(path)?,
-        (None, Some(brokers)) => Sink::kafka(brokers, &args.topic, args.partitions).await?,
+        (None, Some(brokers)) => Sink::kafka(brokers, &args.topic, Some(args.partitions)).await?,
         (None, None) => bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE"),
     };
     let mut stats = EmitStats::default();
@@ -324,11 +324,7 @@ async fn run_pipeline(pipeline: Pipeline, source: SourceSpec) -> anyhow::Result<
 }
 
 fn print_report(report: &naap_pipeline::Report) {
-    let snapshot = naap_pipeline::Snapshot {
-        totals: report.clone(),
-        ..Default::default()
-    };
-    println!("{}", snapshot.progress_line());
+    println!("{}", naap_pipeline::totals_line(report));
 }
 
 async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {

@@ -96,7 +96,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         orchestrators: args.orchestrators,
         ..Default::default()
     });
-    let mut sink = Sink::kafka(&brokers, DEFAULT_TOPIC, args.partitions).await?;
+    // The mock cluster already holds the topic.
+    let mut sink = Sink::kafka(&brokers, DEFAULT_TOPIC, None).await?;
     let emitter = async move {
         let mut stats = EmitStats::default();
         let span = 5_000;

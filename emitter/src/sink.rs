@@ -77,8 +77,9 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
-    /// A Kafka producer for `topic`; creates the topic with `partitions` if it is missing.
-    pub async fn kafka(brokers: &str, topic: &str, partitions: i32) -> Result<Sink, SinkError> {
+    /// A Kafka producer for `topic`; with `create_partitions`, first creates
+    /// the topic with that many partitions if it is missing.
+    pub async fn kafka(brokers: &str, topic: &str, create_partitions: Option<i32>) -> Result<Sink, SinkError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
@@ -86,22 +87,8 @@ impl Sink {
             .set("message.timeout.ms", "300000")
             // The value is already zstd-compressed Arrow IPC.
             .set("compression.type", "none");
-        let admin: AdminClient<DefaultClientContext> = config.create().map_err(|source| SinkError::Kafka {
-            what: "create admin client",
-            source,
-        })?;
-        let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        match admin.create_topics([&new_topic], &opts).await {
-            Ok(results) => {
-                for r in results {
-                    match r {
-                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                        Err((name, code)) => tracing::warn!(topic = %name, ?code, "could not create topic"),
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(%topic, error = %e, "could not create topic; assuming it exists"),
+        if let Some(partitions) = create_partitions {
+            create_topic(&config, topic, partitions).await?;
         }
         let producer: FutureProducer = config.create().map_err(|source| SinkError::Kafka {
             what: "create producer",
@@ -182,4 +169,29 @@ impl Sink {
             }),
         }
     }
+}
+
+async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) -> Result<(), SinkError> {
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|source| SinkError::Kafka {
+        what: "create admin client",
+        source,
+    })?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
+    // Some Kafka-API brokers never answer CreateTopics; do not hang on them.
+    match tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&new_topic], &opts)).await {
+        Ok(Ok(results)) => {
+            for r in results {
+                match r {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((name, code)) => tracing::warn!(topic = %name, ?code, "could not create topic"),
+                }
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(%topic, error = %e, "could not create topic; assuming it exists"),
+        Err(_) => tracing::warn!(%topic, "no answer to CreateTopics; assuming the topic exists"),
+    }
+    Ok(())
 }

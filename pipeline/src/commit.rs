@@ -64,7 +64,7 @@ pub(crate) async fn run(
             m.entry(s.clone()).or_default().insert(*p, w.progress.next_offset);
             m
         });
-    let mut rx = source::spawn(spec, start)?;
+    let (mut rx, reader) = source::spawn(spec, start)?;
     let mut last_message = Instant::now();
     let mut source_done = false;
     loop {
@@ -104,6 +104,10 @@ pub(crate) async fn run(
             break;
         }
     }
+    // Stop the reader thread and wait for it, so its client is closed before
+    // the caller tears down whatever it reads from.
+    drop(rx);
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     Ok(run.totals)
 }
 

@@ -55,7 +55,7 @@ mod window;
 
 pub use error::{Error, Result};
 pub use manifest::{Manifest, PartitionProgress, Totals};
-pub use metrics::{Metrics, Snapshot};
+pub use metrics::{Metrics, Snapshot, totals_line};
 pub use quarantine::QUARANTINE_TABLE;
 pub use source::{KafkaOptions, SourceSpec};
 pub use window::{RAW_TABLE, WINDOW_TABLE};

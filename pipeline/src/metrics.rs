@@ -42,20 +42,23 @@ impl Metrics {
 impl Snapshot {
     /// One progress line: events in, windows committed, rows written, quarantined.
     pub fn progress_line(&self) -> String {
-        let t = &self.totals;
-        let rows: u64 = t.rows_written.values().sum();
-        format!(
-            "events in {} | messages {} | windows committed {} | rows written {} ({}) | quarantined {} | late {} | commits {}",
-            t.events_in,
-            t.messages_in,
-            t.windows_committed,
-            rows,
-            fmt_tables(&t.rows_written),
-            t.quarantined,
-            t.late_events,
-            self.commits,
-        )
+        format!("{} | commits {}", totals_line(&self.totals), self.commits)
     }
+}
+
+/// The totals as one line: events in, windows committed, rows written, quarantined.
+pub fn totals_line(t: &Totals) -> String {
+    let rows: u64 = t.rows_written.values().sum();
+    format!(
+        "events in {} | messages {} | windows committed {} | rows written {} ({}) | quarantined {} | late {}",
+        t.events_in,
+        t.messages_in,
+        t.windows_committed,
+        rows,
+        fmt_tables(&t.rows_written),
+        t.quarantined,
+        t.late_events,
+    )
 }
 
 fn fmt_tables(rows: &BTreeMap<String, u64>) -> String {

@@ -93,9 +93,9 @@ const CHUNK: usize = 512;
 pub(crate) fn spawn(
     spec: SourceSpec,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
-) -> Result<mpsc::Receiver<Vec<SourceMessage>>> {
+) -> Result<(mpsc::Receiver<Vec<SourceMessage>>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
-    match spec {
+    let handle = match spec {
         SourceSpec::File { path, rate } => {
             let file = std::fs::File::open(&path).map_err(|source| Error::Io {
                 path: path.display().to_string(),
@@ -115,7 +115,7 @@ pub(crate) fn spawn(
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
                     source,
-                })?;
+                })?
         }
         SourceSpec::Kafka {
             brokers,
@@ -129,10 +129,10 @@ pub(crate) fn spawn(
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
                     source,
-                })?;
+                })?
         }
-    }
-    Ok(rx)
+    };
+    Ok((rx, handle))
 }
 
 fn read_file(
