@@ -4,7 +4,7 @@
 //!
 //! The pipeline writes the lake and the server reads it; they never call each
 //! other. This crate is what they share instead: where a table lives
-//! ([`lake`]), what SQL computes it ([`rules`]), and how sketches are stored
+//! ([`lake`]), what SQL computes it ([`mod@rules`]), and how sketches are stored
 //! ([`sketch`]). It must never consume Kafka or serve requests.
 //!
 //! # Example
