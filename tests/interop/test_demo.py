@@ -51,7 +51,7 @@ def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background
     assert reported.get("telemetry_1m", 0) > 0, out
     for table, n in reported.items():
         pattern = str(lake / "lake" / table / "**" / "*.parquet")
-        (count,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning=1)").fetchone()
+        [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning=1)").fetchall()
         assert count == n, f"{table}: DuckDB counts {count}, the pipeline reported {n}"
     # Polars reads the same lake.
     frame = pl.scan_parquet(str(lake / "lake" / "scores" / "**" / "*.parquet"), hive_partitioning=True).collect()
