@@ -1,5 +1,5 @@
 """emitter -> Tansu -> pipeline -> moto S3 -> server -> pyarrow.flight, end to end."""
-import os
+import urllib.request
 import uuid
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -24,9 +24,9 @@ def test_kafka_to_s3_to_flight(naap_bin, kafka, s3, background, tmp_path):
     # 6 minutes of events, 30 s lateness: the first 5 minutes close.
     assert "windows committed" in out.stdout, out.stdout
 
-    port = free_port()
+    port, http_port = free_port(), free_port()
     server = background([naap_bin, "serve", "--lake", lake, *store, "--flight-addr", f"127.0.0.1:{port}",
-                         "--http-addr", f"127.0.0.1:{free_port()}"], "serve")
+                         "--http-addr", f"127.0.0.1:{http_port}"], "serve")
     client = flight.connect(f"grpc://127.0.0.1:{port}")
     table = wait_until(lambda: client.do_get(flight.Ticket(b"scores")).read_all(), 30, "the Flight server")
     assert table.num_rows == ORCHESTRATORS, server.output()
@@ -44,3 +44,11 @@ def test_kafka_to_s3_to_flight(naap_bin, kafka, s3, background, tmp_path):
         assert cur.fetchone() == (25 * 5, ORCHESTRATORS)
         cur.execute("SELECT count(DISTINCT window_start), count(DISTINCT orchestrator) FROM scores_history")
         assert cur.fetchone() == (5, ORCHESTRATORS)
+        # Percentiles over any span merge the stored sketches.
+        cur.execute("SELECT ddsketch_count(ddsketch_merge(latency_sketch)), sum(latency_count),"
+                    " ddsketch_quantile(ddsketch_merge(latency_sketch), 0.5) FROM telemetry_1m")
+        merged, counted, p50 = cur.fetchone()
+        assert merged == counted > 0 and 10 < p50 < 200, (merged, counted, p50)
+
+    health = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=5)
+    assert health.status == 200 and health.read() == b"ok\n"
