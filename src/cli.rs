@@ -156,6 +156,9 @@ pub struct EmitArgs {
     pub region: String,
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,
+    /// Do not read GPUs (NVML); heartbeats then say gpu_available=false.
+    #[arg(long)]
+    pub no_gpu: bool,
 }
 
 #[derive(Debug, Args)]
@@ -295,8 +298,19 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
         };
         let orchestrator = orchestrator.parse().context("--orchestrator")?;
         let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
+        let gpus = if args.no_gpu {
+            None
+        } else {
+            match naap_emitter::gpu::open() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            }
+        };
         tokio::select! {
-            r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, &mut stats) => r?,
+            r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, gpus, &mut stats) => r?,
             _ = tokio::signal::ctrl_c() => info!("interrupted"),
         }
     }

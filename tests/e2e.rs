@@ -180,3 +180,45 @@ fn bad_messages_are_quarantined_with_reasons_and_nothing_else_is_lost() {
         );
     }
 }
+
+#[test]
+fn heartbeats_without_nvml_say_no_gpu_and_keep_flowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hb.naapmsg");
+    let out = run_ok(
+        naap()
+            .args(["emit", "--orchestrator", "0xD00354656922168815Fcd1e51CBddB9e359e3C7F"])
+            .args([
+                "--node-id",
+                "box-1",
+                "--region",
+                "eu-west",
+                "--heartbeat-interval",
+                "300ms",
+                "--duration",
+                "2s",
+            ])
+            .arg("--output")
+            .arg(&file)
+            .env("NAAP_LOG", "info"),
+    );
+    let lake = dir.path().join("lake");
+    run_ok(&mut replay(&file, &lake));
+    let rows = table_rows(&lake, "node_telemetry", &[]);
+    assert!(rows.len() >= 5, "{rows:#?}");
+    // The address is stored canonical (lowercase), whatever the operator typed.
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("orchestrator=0xd00354656922168815fcd1e51cbddb9e359e3c7f"))
+    );
+    if String::from_utf8_lossy(&out.stderr).contains("NVML is not available") {
+        // No NVIDIA driver here (CI): every heartbeat says so, and nothing stopped.
+        assert!(
+            rows.iter()
+                .all(|r| r.contains("kind=heartbeat") && r.contains("gpu_available=false"))
+        );
+    } else {
+        // On a GPU host, heartbeats say true and GPU samples ride along.
+        assert!(rows.iter().any(|r| r.contains("kind=gpu")), "{rows:#?}");
+    }
+}

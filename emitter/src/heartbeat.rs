@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use naap_events::telemetry::TelemetryEvent;
 use naap_events::{EventId, OrchestratorAddress};
-use tracing::info;
+use tracing::{info, warn};
+
+use crate::gpu::GpuSource;
 
 use crate::simulate::Simulation;
 use crate::sink::{Sink, SinkError, encode_message};
@@ -66,7 +68,9 @@ pub async fn run_simulation(
     sink.flush()
 }
 
-/// Sends this node's heartbeat every `interval` until `until` (wall clock ms).
+/// Sends this node's heartbeat, and a sample per GPU when `gpus` is given,
+/// every `interval` until `until` (wall clock ms).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_heartbeat(
     sink: &mut Sink,
     orchestrator: &OrchestratorAddress,
@@ -74,6 +78,7 @@ pub async fn run_heartbeat(
     region: &str,
     interval: Duration,
     until_ms: Option<i64>,
+    mut gpus: Option<Box<dyn GpuSource>>,
     stats: &mut EmitStats,
 ) -> Result<(), SinkError> {
     let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
@@ -88,11 +93,32 @@ pub async fn run_heartbeat(
             .parse()
             .unwrap_or_else(|_| format!("hb-{t}").parse().expect("digits form an event id"));
         let mut event = TelemetryEvent::heartbeat(id, t, orchestrator.clone(), node_id, region, interval_ms);
-        // No GPU collector is wired in yet: say so instead of staying silent.
-        event.gpu_available = Some(false);
-        let message = encode_message(orchestrator.as_str(), &[event])?;
+        let readings = match gpus.as_mut().map(|g| g.read()) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                warn!(error = %e, "GPU read failed; this heartbeat reports no GPU");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        event.gpu_available = Some(!readings.is_empty());
+        let mut events = vec![event];
+        for r in &readings {
+            let id: EventId = format!("gpu-{}-{t}", r.uuid)
+                .parse()
+                .unwrap_or_else(|_| format!("gpu-{t}").parse().expect("digits form an event id"));
+            events.push(TelemetryEvent::gpu(
+                id,
+                t,
+                orchestrator.clone(),
+                node_id,
+                region,
+                r.sample(),
+            ));
+        }
+        let message = encode_message(orchestrator.as_str(), &events)?;
         sink.send(&[message]).await?;
         stats.messages += 1;
-        stats.events += 1;
+        stats.events += events.len() as u64;
     }
 }

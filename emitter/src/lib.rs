@@ -16,6 +16,7 @@
 //! assert!(!events.is_empty());
 //! ```
 
+pub mod gpu;
 pub mod heartbeat;
 pub mod simulate;
 pub mod sink;

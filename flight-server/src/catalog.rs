@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionContext;
@@ -103,7 +104,11 @@ impl Catalog {
             table: table.to_owned(),
             source,
         })?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        // The lake's Binary sketches must stay Binary: the sketch functions
+        // take Binary, and view types buy nothing for these small tables.
+        let mut parquet = TableParquetOptions::default();
+        parquet.global.schema_force_view_types = false;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default().with_options(parquet)))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
         let cached = self
