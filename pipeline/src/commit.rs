@@ -220,23 +220,7 @@ impl Run {
             }
         }
         if let Some(state) = &manifest.state_file {
-            let path = Path::from(state.as_str());
-            let bytes = lake
-                .store()
-                .get(&path)
-                .await
-                .map_err(|source| Error::Store {
-                    op: "get",
-                    path: state.clone(),
-                    source,
-                })?
-                .bytes()
-                .await
-                .map_err(|source| Error::Store {
-                    op: "read",
-                    path: state.clone(),
-                    source,
-                })?;
+            let bytes = crate::manifest::read_object(&lake, &Path::from(state.as_str())).await?;
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.build())
                 .map_err(|source| Error::Parquet {

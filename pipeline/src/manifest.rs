@@ -65,6 +65,19 @@ pub(crate) fn state_path(lake: &naap_sql::Lake, seq: u64) -> Path {
     lake.internal(&format!("state/{seq:020}.parquet"))
 }
 
+/// The whole content of one lake object.
+pub(crate) async fn read_object(lake: &naap_sql::Lake, path: &Path) -> Result<Bytes> {
+    let store_error = |op| {
+        move |source| Error::Store {
+            op,
+            path: path.to_string(),
+            source,
+        }
+    };
+    let object = lake.store().get(path).await.map_err(store_error("get"))?;
+    object.bytes().await.map_err(store_error("read"))
+}
+
 impl Manifest {
     /// The newest manifest in the lake, if any.
     pub async fn load_latest(lake: &naap_sql::Lake) -> Result<Option<Manifest>> {
@@ -90,22 +103,7 @@ impl Manifest {
             })
             .max_by_key(|(seq, _)| *seq);
         let Some((_, path)) = newest else { return Ok(None) };
-        let bytes = lake
-            .store()
-            .get(path)
-            .await
-            .map_err(|source| Error::Store {
-                op: "get",
-                path: path.to_string(),
-                source,
-            })?
-            .bytes()
-            .await
-            .map_err(|source| Error::Store {
-                op: "read",
-                path: path.to_string(),
-                source,
-            })?;
+        let bytes = read_object(lake, path).await?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
             path: path.to_string(),
             detail: e.to_string(),
