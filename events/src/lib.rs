@@ -43,6 +43,7 @@ pub mod family;
 pub mod framing;
 pub mod ids;
 pub mod ipc;
+pub mod livepeer;
 pub mod telemetry;
 
 pub use family::{Family, HEADER_SCHEMA, HEADER_SCHEMA_VERSION};

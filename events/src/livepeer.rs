@@ -1,0 +1,488 @@
+//! go-livepeer's gateway events, as gateways already publish them to Kafka.
+//!
+//! Every event is an envelope `{"id", "type", "timestamp": "<unix ms as a
+//! string>", "gateway", "data"}`. This module turns one message value into a
+//! typed [`LivepeerEvent`] or a [`LivepeerError`] whose
+//! [`reason`](LivepeerError::reason) names what was wrong, for the quarantine
+//! table. Numbers that go-livepeer writes as strings (`latency_ms`,
+//! `faceValue` "N WEI", `price` "X wei/pixel", `winProb`, `numTickets`)
+//! become numbers here; `clientIP` (personal data) is never read.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Why a gateway event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LivepeerError {
+    #[error("not valid JSON: {detail}")]
+    MalformedJson { detail: String },
+    #[error("unknown event family {family:?}")]
+    UnknownFamily { family: String },
+    #[error("unknown stream_trace subtype {subtype:?}")]
+    UnknownSubtype { subtype: String },
+    #[error("{family}: missing field {detail}")]
+    MissingField { family: String, detail: String },
+    #[error("{family}: wrong type: {detail}")]
+    WrongType { family: String, detail: String },
+    #[error("{family}: field {field} holds {value:?}, not {expected}")]
+    BadNumber {
+        family: String,
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl LivepeerError {
+    /// A short, stable reason code for counters and the quarantine table.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            LivepeerError::MalformedJson { .. } => "malformed_json",
+            LivepeerError::UnknownFamily { .. } => "unknown_family",
+            LivepeerError::UnknownSubtype { .. } => "unknown_subtype",
+            LivepeerError::MissingField { .. } => "missing_field",
+            LivepeerError::WrongType { .. } | LivepeerError::BadNumber { .. } => "wrong_type",
+        }
+    }
+}
+
+/// The `stream_trace` subtypes with a fixed meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceSubtype {
+    /// A known stream: enters the denominator.
+    GatewayReceiveStreamRequest,
+    GatewaySendFirstIngestSegment,
+    GatewayReceiveFirstProcessedSegment,
+    /// Playable: startup success.
+    GatewayReceiveFewProcessedSegments,
+    GatewayReceiveFirstDataSegment,
+    /// Excused startup failure.
+    GatewayNoOrchestratorsAvailable,
+    OrchestratorSwap,
+    GatewayIngestStreamClosed,
+    RunnerReceiveFirstIngestSegment,
+    RunnerSendFirstProcessedSegment,
+}
+
+const TRACE_SUBTYPES: [&str; 10] = [
+    "gateway_receive_stream_request",
+    "gateway_send_first_ingest_segment",
+    "gateway_receive_first_processed_segment",
+    "gateway_receive_few_processed_segments",
+    "gateway_receive_first_data_segment",
+    "gateway_no_orchestrators_available",
+    "orchestrator_swap",
+    "gateway_ingest_stream_closed",
+    "runner_receive_first_ingest_segment",
+    "runner_send_first_processed_segment",
+];
+
+/// `orchestrator_info`: the address is often the operating (not on-chain) one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct OrchestratorInfo {
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StreamTrace {
+    #[serde(rename = "type")]
+    pub subtype: TraceSubtype,
+    #[serde(default)]
+    pub stream_id: String,
+    #[serde(default)]
+    pub request_id: String,
+    #[serde(default)]
+    pub pipeline_id: String,
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub orchestrator_info: OrchestratorInfo,
+    /// Event time of the trace, ms.
+    pub timestamp: i64,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct InferenceStatus {
+    #[serde(default)]
+    pub fps: Option<f64>,
+    #[serde(default)]
+    pub restart_count: Option<i64>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct InputStatus {
+    #[serde(default)]
+    pub fps: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AiStreamStatus {
+    pub state: String,
+    #[serde(default)]
+    pub stream_id: String,
+    #[serde(default)]
+    pub request_id: String,
+    #[serde(default)]
+    pub pipeline: String,
+    #[serde(default)]
+    pub orchestrator_info: OrchestratorInfo,
+    #[serde(default)]
+    pub inference_status: InferenceStatus,
+    #[serde(default)]
+    pub input_status: InputStatus,
+    /// When the prompt was applied (start of prompt-to-playable), ms.
+    #[serde(default)]
+    pub start_time: Option<i64>,
+    pub timestamp: i64,
+}
+
+/// One orchestrator found by discovery, with the gateway→orchestrator latency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discovered {
+    pub address: String,
+    pub url: String,
+    pub latency_ms: f64,
+}
+
+/// A payment ticket batch (`clientIP` dropped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    pub sender: String,
+    pub recipient: String,
+    pub orchestrator_url: String,
+    pub face_value_wei: u128,
+    pub win_prob: f64,
+    pub price_wei_per_pixel: f64,
+    pub num_tickets: u32,
+    pub request_id: String,
+    pub session_id: String,
+    pub manifest_id: String,
+}
+
+/// One orchestrator of a `network_capabilities` snapshot.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Capability {
+    /// On-chain address.
+    pub address: String,
+    /// Operating address it signs with, if different.
+    #[serde(default)]
+    pub local_address: String,
+    #[serde(default)]
+    pub orch_uri: String,
+    #[serde(default)]
+    pub hardware: Vec<Hardware>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Hardware {
+    #[serde(default)]
+    pub pipeline: String,
+    #[serde(default)]
+    pub model_id: String,
+    #[serde(default)]
+    pub gpu_info: std::collections::BTreeMap<String, GpuInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GpuInfo {
+    /// The NVML UUID.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub memory_total: Option<u64>,
+    #[serde(default)]
+    pub memory_free: Option<u64>,
+}
+
+/// A decoded gateway event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LivepeerEvent {
+    StreamTrace(StreamTrace),
+    AiStreamStatus(AiStreamStatus),
+    /// Error and parameter-update events; kept whole for the session logic.
+    AiStreamEvents(Value),
+    /// Ingest quality statistics; kept whole.
+    StreamIngestMetrics(Value),
+    DiscoveryResults(Vec<Discovered>),
+    NetworkCapabilities(Vec<Capability>),
+    CreateNewPayment(Payment),
+}
+
+/// The envelope and its decoded payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub id: String,
+    pub family: String,
+    /// Envelope time, UTC ms.
+    pub timestamp_ms: i64,
+    pub gateway: String,
+    pub event: LivepeerEvent,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope {
+    id: String,
+    #[serde(rename = "type")]
+    family: String,
+    timestamp: String,
+    #[serde(default)]
+    gateway: String,
+    data: Value,
+}
+
+fn serde_error(family: &str, e: serde_json::Error) -> LivepeerError {
+    let detail = e.to_string();
+    if detail.starts_with("missing field") {
+        LivepeerError::MissingField {
+            family: family.to_owned(),
+            detail,
+        }
+    } else if e.is_syntax() || e.is_eof() {
+        LivepeerError::MalformedJson { detail }
+    } else {
+        LivepeerError::WrongType {
+            family: family.to_owned(),
+            detail,
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    family: &str,
+    field: &'static str,
+    text: &str,
+    expected: &'static str,
+) -> Result<T, LivepeerError> {
+    text.trim().parse().map_err(|_| LivepeerError::BadNumber {
+        family: family.to_owned(),
+        field,
+        value: text.to_owned(),
+        expected,
+    })
+}
+
+/// `"2402400000000000 WEI"` → 2402400000000000
+pub fn parse_wei(text: &str) -> Option<u128> {
+    let t = text.trim();
+    let digits = t
+        .strip_suffix("WEI")
+        .or_else(|| t.strip_suffix("wei"))
+        .unwrap_or(t)
+        .trim();
+    digits.parse().ok()
+}
+
+/// `"1635.021 wei/pixel"` → 1635.021
+pub fn parse_price_per_pixel(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let number = t.strip_suffix("wei/pixel").unwrap_or(t).trim();
+    number.parse().ok().filter(|v: &f64| v.is_finite())
+}
+
+fn from_value<T: for<'de> Deserialize<'de>>(family: &str, data: Value) -> Result<T, LivepeerError> {
+    serde_json::from_value(data).map_err(|e| serde_error(family, e))
+}
+
+/// Decodes one message value.
+pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
+    let raw: RawEnvelope = serde_json::from_slice(bytes).map_err(|e| serde_error("envelope", e))?;
+    let timestamp_ms = number(&raw.family, "timestamp", &raw.timestamp, "unix milliseconds")?;
+    let family = raw.family.as_str();
+    let event = match family {
+        "stream_trace" => {
+            let subtype = raw.data.get("type").and_then(Value::as_str).unwrap_or_default();
+            if !TRACE_SUBTYPES.contains(&subtype) {
+                return Err(LivepeerError::UnknownSubtype {
+                    subtype: subtype.to_owned(),
+                });
+            }
+            LivepeerEvent::StreamTrace(from_value(family, raw.data)?)
+        }
+        "ai_stream_status" => LivepeerEvent::AiStreamStatus(from_value(family, raw.data)?),
+        "ai_stream_events" => LivepeerEvent::AiStreamEvents(raw.data),
+        "stream_ingest_metrics" => LivepeerEvent::StreamIngestMetrics(raw.data),
+        "discovery_results" => {
+            #[derive(Deserialize)]
+            struct D {
+                address: String,
+                #[serde(default)]
+                url: String,
+                latency_ms: String,
+            }
+            let items: Vec<D> = from_value(family, raw.data)?;
+            let mut out = Vec::with_capacity(items.len());
+            for d in items {
+                out.push(Discovered {
+                    latency_ms: number(family, "latency_ms", &d.latency_ms, "milliseconds")?,
+                    address: d.address,
+                    url: d.url,
+                });
+            }
+            LivepeerEvent::DiscoveryResults(out)
+        }
+        "network_capabilities" => LivepeerEvent::NetworkCapabilities(from_value(family, raw.data)?),
+        "create_new_payment" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct P {
+                sender: String,
+                recipient: String,
+                orchestrator: String,
+                face_value: String,
+                win_prob: String,
+                price: String,
+                num_tickets: String,
+                #[serde(rename = "requestID", default)]
+                request_id: String,
+                #[serde(rename = "sessionID", default)]
+                session_id: String,
+                #[serde(rename = "manifestID", default)]
+                manifest_id: String,
+            }
+            let p: P = from_value(family, raw.data)?;
+            let bad = |field, value: &str, expected| LivepeerError::BadNumber {
+                family: family.to_owned(),
+                field,
+                value: value.to_owned(),
+                expected,
+            };
+            LivepeerEvent::CreateNewPayment(Payment {
+                face_value_wei: parse_wei(&p.face_value).ok_or_else(|| bad("faceValue", &p.face_value, "N WEI"))?,
+                price_wei_per_pixel: parse_price_per_pixel(&p.price)
+                    .ok_or_else(|| bad("price", &p.price, "X wei/pixel"))?,
+                win_prob: number(family, "winProb", &p.win_prob, "a probability")?,
+                num_tickets: number(family, "numTickets", &p.num_tickets, "a ticket count")?,
+                sender: p.sender,
+                recipient: p.recipient,
+                orchestrator_url: p.orchestrator,
+                request_id: p.request_id,
+                session_id: p.session_id,
+                manifest_id: p.manifest_id,
+            })
+        }
+        other => {
+            return Err(LivepeerError::UnknownFamily {
+                family: other.to_owned(),
+            });
+        }
+    };
+    Ok(Envelope {
+        id: raw.id,
+        family: raw.family,
+        timestamp_ms,
+        gateway: raw.gateway,
+        event,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../data/livepeer/gateway-events-sample.ndjson");
+
+    #[test]
+    fn every_recorded_event_decodes() {
+        let mut families = std::collections::BTreeMap::new();
+        for line in SAMPLE.lines() {
+            let e = decode(line.as_bytes()).unwrap_or_else(|err| panic!("{err}: {line}"));
+            *families.entry(e.family.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(families["stream_ingest_metrics"], 34);
+        assert_eq!(families["ai_stream_status"], 17);
+        assert_eq!(families["stream_trace"], 6);
+        assert_eq!(families["create_new_payment"], 6);
+        assert_eq!(families["discovery_results"], 1);
+        assert_eq!(families["network_capabilities"], 1);
+        assert_eq!(families.values().sum::<i32>(), 65);
+    }
+
+    #[test]
+    fn strings_that_hold_numbers_become_numbers() {
+        let first_payment = SAMPLE
+            .lines()
+            .map(|l| decode(l.as_bytes()).unwrap())
+            .find_map(|e| match e.event {
+                LivepeerEvent::CreateNewPayment(p) => Some(p),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(first_payment.face_value_wei, 2_402_400_000_000_000);
+        assert_eq!(first_payment.price_wei_per_pixel, 1635.021);
+        assert_eq!(first_payment.win_prob, 0.000999001);
+        assert_eq!(first_payment.num_tickets, 2);
+        let discovery = SAMPLE
+            .lines()
+            .map(|l| decode(l.as_bytes()).unwrap())
+            .find_map(|e| match e.event {
+                LivepeerEvent::DiscoveryResults(d) => Some(d),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(discovery[0].latency_ms, 77.0);
+        assert_eq!(discovery[0].address, "0x52cf2968b3dc6016778742d3539449a6597d5954");
+    }
+
+    #[test]
+    fn identity_of_the_recorded_orchestrator() {
+        let caps = SAMPLE
+            .lines()
+            .map(|l| decode(l.as_bytes()).unwrap())
+            .find_map(|e| match e.event {
+                LivepeerEvent::NetworkCapabilities(c) => Some(c),
+                _ => None,
+            })
+            .unwrap();
+        let operating = "0x52cf2968b3dc6016778742d3539449a6597d5954";
+        let resolved: Vec<_> = caps
+            .iter()
+            .filter(|c| c.local_address.eq_ignore_ascii_case(operating))
+            .map(|c| c.address.to_ascii_lowercase())
+            .collect();
+        assert_eq!(resolved, vec!["0xd00354656922168815fcd1e51cbddb9e359e3c7f"]);
+    }
+
+    #[test]
+    fn bad_events_have_reasons() {
+        let cases: [(&str, &str); 6] = [
+            (r#"{"id":"1","type":"stream_trace","#, "malformed_json"),
+            (
+                r#"{"id":"1","type":"mystery","timestamp":"1","gateway":"","data":{}}"#,
+                "unknown_family",
+            ),
+            (
+                r#"{"id":"1","type":"stream_trace","timestamp":"1","gateway":"","data":{"type":"gateway_dance","timestamp":1}}"#,
+                "unknown_subtype",
+            ),
+            (
+                r#"{"id":"1","type":"ai_stream_status","timestamp":"1","gateway":"","data":{"state":7,"timestamp":1}}"#,
+                "wrong_type",
+            ),
+            (
+                r#"{"id":"1","type":"discovery_results","timestamp":"1","gateway":"","data":[{"address":"0x1","latency_ms":"fast"}]}"#,
+                "wrong_type",
+            ),
+            (
+                r#"{"id":"1","type":"stream_trace","gateway":"","data":{}}"#,
+                "missing_field",
+            ),
+        ];
+        for (input, reason) in cases {
+            let err = decode(input.as_bytes()).expect_err(input);
+            assert_eq!(err.reason(), reason, "{input}: {err}");
+        }
+        assert_eq!(parse_wei("12 WEI"), Some(12));
+        assert_eq!(parse_wei("-1 WEI"), None);
+        assert_eq!(parse_price_per_pixel("NaN wei/pixel"), None);
+    }
+}
