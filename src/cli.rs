@@ -69,6 +69,24 @@ impl StoreArgs {
     }
 }
 
+/// Encoding of the input messages.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// naap Arrow IPC batches (`naap emit`); replay files are message files.
+    NaapIpc,
+    /// go-livepeer gateway JSON events as gateways publish them; replay files are NDJSON.
+    LivepeerJson,
+}
+
+impl From<Format> for naap_pipeline::InputFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::NaapIpc => naap_pipeline::InputFormat::NaapIpc,
+            Format::LivepeerJson => naap_pipeline::InputFormat::LivepeerJson,
+        }
+    }
+}
+
 /// Windowing flags shared by `pipeline` and `replay`.
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
@@ -78,6 +96,9 @@ pub struct WindowArgs {
     /// Longest time between two commits.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub commit_interval: Duration,
+    /// Encoding of the input messages.
+    #[arg(long, value_enum, default_value = "naap-ipc")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +222,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A message file written by `naap emit --output`.
+    /// A message file written by `naap emit --output`, or NDJSON with --format livepeer-json.
     #[arg(long)]
     pub input: PathBuf,
     /// Lake location: a directory or s3://bucket/prefix.
@@ -323,6 +344,7 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> PipelineConfig {
     let mut config = PipelineConfig::new(lake);
     config.allowed_lateness = window.allowed_lateness;
     config.commit_interval = window.commit_interval;
+    config.format = window.format.into();
     config
 }
 

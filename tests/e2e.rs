@@ -222,3 +222,44 @@ fn heartbeats_without_nvml_say_no_gpu_and_keep_flowing() {
         assert!(rows.iter().any(|r| r.contains("kind=gpu")), "{rows:#?}");
     }
 }
+
+#[test]
+fn livepeer_gateway_events_replay_with_bad_lines_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("gateway.ndjson");
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/livepeer/gateway-events-sample.ndjson"
+    ))
+    .unwrap();
+    let bad = [
+        r#"{"id":"x","#,
+        r#"{"id":"1","type":"mystery","timestamp":"1767908945298","gateway":"","data":{}}"#,
+        r#"{"id":"2","type":"stream_trace","timestamp":"1767908945298","gateway":"","data":{"type":"gateway_dance","timestamp":1}}"#,
+        r#"{"id":"3","type":"ai_stream_status","timestamp":"1767908945298","gateway":"","data":{"state":7,"timestamp":1}}"#,
+    ];
+    std::fs::write(&input, format!("{}{}\n", sample, bad.join("\n"))).unwrap();
+    let lake = dir.path().join("lake");
+    run_ok(
+        naap()
+            .args(["replay", "--format", "livepeer-json", "--input"])
+            .arg(&input)
+            .arg("--lake")
+            .arg(&lake),
+    );
+    let t = totals(&lake);
+    assert_eq!(t["events_in"], 65, "{t}");
+    assert_eq!(t["messages_in"], 69, "{t}");
+    for reason in ["malformed_json", "unknown_family", "unknown_subtype", "wrong_type"] {
+        assert_eq!(t["quarantined_by_reason"][reason], 1, "{reason}: {t}");
+    }
+    let rows = table_rows(&lake, "gateway_events", &["data"]);
+    assert_eq!(rows.len(), 65);
+    assert!(rows.iter().any(|r| r.contains("family=network_capabilities")));
+    assert_eq!(rows.iter().filter(|r| r.contains("family=stream_trace")).count(), 6);
+    let raw = table_rows(&lake, "gateway_events", &[]);
+    assert!(
+        raw.iter().all(|r| !r.contains("clientIP")),
+        "personal data is dropped at ingest"
+    );
+}

@@ -21,9 +21,10 @@ use tracing::{debug, info, warn};
 use crate::manifest::{FileEntry, Manifest, PartitionProgress, Totals, manifest_path, state_path};
 use crate::metrics::Metrics;
 use crate::quarantine::{QUARANTINE_TABLE, QuarantineBuilder};
-use crate::source::{SourceMessage, SourceSpec};
+use crate::source::{InputFormat, SourceMessage, SourceSpec};
 use crate::window::{PartitionWindows, RAW_TABLE, WINDOW_TABLE, distinct_windows, split_by_hour};
 use crate::{Error, PipelineConfig, Result, decode, failpoint, source};
+use naap_events::livepeer::{GATEWAY_EVENTS_TABLE, GatewayEventsBuilder};
 
 type PartitionKey = (String, i32);
 
@@ -43,6 +44,8 @@ struct Run {
     totals: Totals,
     parts: BTreeMap<PartitionKey, PartitionWindows>,
     quarantine: BTreeMap<PartitionKey, QuarantineBuilder>,
+    /// Accepted go-livepeer gateway events not yet written, per partition.
+    gateway: BTreeMap<PartitionKey, GatewayEventsBuilder>,
     /// Closed windows computed but not yet committed, per partition.
     closing: BTreeMap<PartitionKey, Vec<RecordBatch>>,
     uncommitted: Totals,
@@ -64,7 +67,7 @@ pub(crate) async fn run(
             m.entry(s.clone()).or_default().insert(*p, w.progress.next_offset);
             m
         });
-    let (mut rx, reader) = source::spawn(spec, start)?;
+    let (mut rx, reader) = source::spawn(spec, start, run.config.format)?;
     let mut last_message = Instant::now();
     let mut source_done = false;
     loop {
@@ -261,6 +264,7 @@ impl Run {
             totals: manifest.totals.clone(),
             parts,
             quarantine: BTreeMap::new(),
+            gateway: BTreeMap::new(),
             closing: BTreeMap::new(),
             uncommitted: Totals::default(),
             pending_messages: 0,
@@ -356,6 +360,16 @@ impl Run {
         part.saw_offset(msg.offset);
         self.pending_messages += 1;
         self.uncommitted.messages_in += 1;
+        if self.config.format == InputFormat::LivepeerJson {
+            match naap_events::livepeer::decode(msg.payload.as_deref().unwrap_or_default()) {
+                Ok(envelope) => {
+                    self.gateway.entry(key).or_default().push(&envelope);
+                    self.uncommitted.events_in += 1;
+                }
+                Err(e) => self.quarantine_message(key, &msg, e.reason(), &e.to_string()),
+            }
+            return Ok(());
+        }
         match decode::decode(&msg) {
             Ok(batch) => {
                 let rows = batch.num_rows() as u64;
@@ -363,22 +377,20 @@ impl Run {
                 self.uncommitted.events_in += rows;
                 self.uncommitted.late_events += late;
             }
-            Err(e) => {
-                let reason = e.reason();
-                warn!(source = %msg.source, partition = msg.partition, offset = msg.offset, reason, error = %e, "quarantined message");
-                self.quarantine
-                    .entry(key)
-                    .or_default()
-                    .push(&msg, reason, &e.to_string());
-                self.uncommitted.quarantined += 1;
-                *self
-                    .uncommitted
-                    .quarantined_by_reason
-                    .entry(reason.to_owned())
-                    .or_default() += 1;
-            }
+            Err(e) => self.quarantine_message(key, &msg, e.reason(), &e.to_string()),
         }
         Ok(())
+    }
+
+    fn quarantine_message(&mut self, key: PartitionKey, msg: &SourceMessage, reason: &str, detail: &str) {
+        warn!(source = %msg.source, partition = msg.partition, offset = msg.offset, reason, error = %detail, "quarantined message");
+        self.quarantine.entry(key).or_default().push(msg, reason, detail);
+        self.uncommitted.quarantined += 1;
+        *self
+            .uncommitted
+            .quarantined_by_reason
+            .entry(reason.to_owned())
+            .or_default() += 1;
     }
 
     /// Computes this commit's files from the pending input.
@@ -405,6 +417,19 @@ impl Run {
                     files.push(PendingFile {
                         table: RAW_TABLE.into(),
                         path: lake.table_file(RAW_TABLE, hour, &name),
+                        batch: rows,
+                    });
+                }
+            }
+            if let Some(g) = self.gateway.get_mut(&(source.clone(), *partition))
+                && !g.is_empty()
+            {
+                let rows = g.finish();
+                for (hour, rows) in split_by_hour(&rows, "event_time")? {
+                    let name = file_name('o', first, *partition, None, source);
+                    files.push(PendingFile {
+                        table: GATEWAY_EVENTS_TABLE.into(),
+                        path: lake.table_file(GATEWAY_EVENTS_TABLE, hour, &name),
                         batch: rows,
                     });
                 }

@@ -57,7 +57,7 @@ pub use error::{Error, Result};
 pub use manifest::{Manifest, PartitionProgress, Totals};
 pub use metrics::{Metrics, Snapshot, totals_line};
 pub use quarantine::QUARANTINE_TABLE;
-pub use source::{KafkaOptions, SourceSpec};
+pub use source::{InputFormat, KafkaOptions, SourceSpec};
 pub use window::{RAW_TABLE, WINDOW_TABLE};
 
 use std::sync::Arc;
@@ -80,6 +80,8 @@ pub struct PipelineConfig {
     pub stop_after_idle: Option<Duration>,
     /// At the end of the input, close every open window (replays).
     pub finalize_at_end: bool,
+    /// Encoding of the message values.
+    pub format: InputFormat,
 }
 
 impl PipelineConfig {
@@ -91,6 +93,7 @@ impl PipelineConfig {
             max_messages_per_commit: 20_000,
             stop_after_idle: None,
             finalize_at_end: false,
+            format: InputFormat::default(),
         }
     }
 }

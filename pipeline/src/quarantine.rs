@@ -15,8 +15,8 @@ pub const QUARANTINE_TABLE: &str = "quarantine";
 pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("source", DataType::Utf8, false),
-        Field::new("partition", DataType::Int32, false),
-        Field::new("offset", DataType::Int64, false),
+        Field::new("source_partition", DataType::Int32, false),
+        Field::new("source_offset", DataType::Int64, false),
         Field::new(
             "message_time",
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),

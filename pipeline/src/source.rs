@@ -35,6 +35,16 @@ impl SourceMessage {
     }
 }
 
+/// How message values are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InputFormat {
+    /// naap's Arrow IPC batches with schema headers (`naap emit`); files are message files.
+    #[default]
+    NaapIpc,
+    /// go-livepeer gateway JSON envelopes, as gateways publish them; files are NDJSON.
+    LivepeerJson,
+}
+
 /// Extra Kafka settings.
 #[derive(Debug, Clone, Default)]
 pub struct KafkaOptions {
@@ -93,9 +103,25 @@ const CHUNK: usize = 512;
 pub(crate) fn spawn(
     spec: SourceSpec,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
+    format: InputFormat,
 ) -> Result<(mpsc::Receiver<Vec<SourceMessage>>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
     let handle = match spec {
+        SourceSpec::File { path, rate } if format == InputFormat::LivepeerJson => {
+            let file = std::fs::File::open(&path).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let name = file_source_name(&path);
+            let from = start.get(&name).and_then(|p| p.get(&0)).copied().unwrap_or(0);
+            std::thread::Builder::new()
+                .name("naap-replay".into())
+                .spawn(move || read_lines(std::io::BufReader::new(file), name, from, rate, path, tx))
+                .map_err(|source| Error::Io {
+                    path: "thread".into(),
+                    source,
+                })?
+        }
         SourceSpec::File { path, rate } => {
             let file = std::fs::File::open(&path).map_err(|source| Error::Io {
                 path: path.display().to_string(),
@@ -170,6 +196,57 @@ fn read_file(
             headers: meta.headers,
             payload: Some(value),
             timestamp_ms: meta.timestamp_ms,
+        });
+        sent += 1;
+        let chunk_size = if rate.is_some() { 1 } else { CHUNK };
+        if chunk.len() >= chunk_size && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+            return;
+        }
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / f64::from(rate.max(1)));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(chunk);
+    }
+    info!(path = %path.display(), messages = sent, "replay input read to the end");
+}
+
+/// One message per line (NDJSON); the line number is the offset.
+fn read_lines(
+    input: impl std::io::BufRead,
+    name: String,
+    from: i64,
+    rate: Option<u32>,
+    path: PathBuf,
+    tx: mpsc::Sender<Vec<SourceMessage>>,
+) {
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for (offset, line) in input.split(b'\n').enumerate() {
+        let offset = offset as i64;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(path = %path.display(), offset, error = %e, "replay input unreadable; stopping at this line");
+                break;
+            }
+        };
+        if offset < from {
+            continue;
+        }
+        chunk.push(SourceMessage {
+            source: name.clone(),
+            partition: 0,
+            offset,
+            key: None,
+            headers: Vec::new(),
+            payload: Some(line),
+            timestamp_ms: None,
         });
         sent += 1;
         let chunk_size = if rate.is_some() { 1 } else { CHUNK };
