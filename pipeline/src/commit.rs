@@ -136,6 +136,24 @@ fn parquet_bytes(batch: &RecordBatch, path: &Path) -> Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+/// One file named `name` per UTC hour of `time_column` in `rows`.
+fn hourly_files(
+    lake: &naap_sql::Lake,
+    table: &str,
+    rows: &RecordBatch,
+    time_column: &str,
+    name: &str,
+) -> Result<Vec<PendingFile>> {
+    Ok(split_by_hour(rows, time_column)?
+        .into_iter()
+        .map(|(hour, batch)| PendingFile {
+            table: table.to_owned(),
+            path: lake.table_file(table, hour, name),
+            batch,
+        })
+        .collect())
+}
+
 /// `{kind}{number}-p{partition}[-{tag}]@{source}.parquet`. `@` cannot occur in
 /// a Kafka topic name, so the source is whatever follows the last `@`.
 fn file_name(kind: char, number: i64, partition: i32, tag: Option<&str>, source: &str) -> String {
@@ -410,42 +428,32 @@ impl Run {
             let Some(first) = part.first_pending_offset else {
                 continue;
             };
+            let name = file_name('o', first, *partition, None, source);
             if !part.pending_raw.is_empty() {
                 let raw = concat_batches(&self.raw_schema, &part.pending_raw)?;
-                for (hour, rows) in split_by_hour(&raw, "event_time")? {
-                    let name = file_name('o', first, *partition, None, source);
-                    files.push(PendingFile {
-                        table: RAW_TABLE.into(),
-                        path: lake.table_file(RAW_TABLE, hour, &name),
-                        batch: rows,
-                    });
-                }
+                files.extend(hourly_files(&lake, RAW_TABLE, &raw, "event_time", &name)?);
             }
             if let Some(g) = self.gateway.get_mut(&(source.clone(), *partition))
                 && !g.is_empty()
             {
-                let rows = g.finish();
-                for (hour, rows) in split_by_hour(&rows, "event_time")? {
-                    let name = file_name('o', first, *partition, None, source);
-                    files.push(PendingFile {
-                        table: GATEWAY_EVENTS_TABLE.into(),
-                        path: lake.table_file(GATEWAY_EVENTS_TABLE, hour, &name),
-                        batch: rows,
-                    });
-                }
+                files.extend(hourly_files(
+                    &lake,
+                    GATEWAY_EVENTS_TABLE,
+                    &g.finish(),
+                    "event_time",
+                    &name,
+                )?);
             }
             if let Some(q) = self.quarantine.get_mut(&(source.clone(), *partition))
                 && !q.is_empty()
             {
-                let rows = q.finish();
-                for (hour, rows) in split_by_hour(&rows, "message_time")? {
-                    let name = file_name('o', first, *partition, None, source);
-                    files.push(PendingFile {
-                        table: QUARANTINE_TABLE.into(),
-                        path: lake.table_file(QUARANTINE_TABLE, hour, &name),
-                        batch: rows,
-                    });
-                }
+                files.extend(hourly_files(
+                    &lake,
+                    QUARANTINE_TABLE,
+                    &q.finish(),
+                    "message_time",
+                    &name,
+                )?);
             }
         }
         for ((source, partition), closed) in &self.closing {

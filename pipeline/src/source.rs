@@ -161,6 +161,51 @@ pub(crate) fn spawn(
     Ok((rx, handle))
 }
 
+/// Hands a file's messages to the pipeline in chunks, at most `rate` per second.
+struct FileFeed {
+    tx: mpsc::Sender<Vec<SourceMessage>>,
+    chunk: Vec<SourceMessage>,
+    rate: Option<u32>,
+    started: Instant,
+    sent: u64,
+}
+
+impl FileFeed {
+    fn new(tx: mpsc::Sender<Vec<SourceMessage>>, rate: Option<u32>) -> Self {
+        Self {
+            tx,
+            chunk: Vec::with_capacity(CHUNK),
+            rate,
+            started: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    /// False once the pipeline stopped listening.
+    fn push(&mut self, message: SourceMessage) -> bool {
+        self.chunk.push(message);
+        self.sent += 1;
+        let chunk_size = if self.rate.is_some() { 1 } else { CHUNK };
+        if self.chunk.len() >= chunk_size && self.tx.blocking_send(std::mem::take(&mut self.chunk)).is_err() {
+            return false;
+        }
+        if let Some(rate) = self.rate {
+            let due = Duration::from_secs_f64(self.sent as f64 / f64::from(rate.max(1)));
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        true
+    }
+
+    fn finish(self, path: &std::path::Path) {
+        if !self.chunk.is_empty() {
+            let _ = self.tx.blocking_send(self.chunk);
+        }
+        info!(path = %path.display(), messages = self.sent, "replay input read to the end");
+    }
+}
+
 fn read_file(
     mut reader: naap_events::framing::RecordReader<std::io::BufReader<std::fs::File>>,
     name: String,
@@ -169,9 +214,7 @@ fn read_file(
     path: PathBuf,
     tx: mpsc::Sender<Vec<SourceMessage>>,
 ) {
-    let started = Instant::now();
-    let mut sent: u64 = 0;
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut feed = FileFeed::new(tx, rate);
     loop {
         let offset = reader.position() as i64;
         let record = match reader.next_record() {
@@ -188,7 +231,7 @@ fn read_file(
             continue;
         }
         let (meta, value) = record;
-        chunk.push(SourceMessage {
+        let message = SourceMessage {
             source: name.clone(),
             partition: 0,
             offset,
@@ -196,23 +239,12 @@ fn read_file(
             headers: meta.headers,
             payload: Some(value),
             timestamp_ms: meta.timestamp_ms,
-        });
-        sent += 1;
-        let chunk_size = if rate.is_some() { 1 } else { CHUNK };
-        if chunk.len() >= chunk_size && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+        };
+        if !feed.push(message) {
             return;
         }
-        if let Some(rate) = rate {
-            let due = Duration::from_secs_f64(sent as f64 / f64::from(rate.max(1)));
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
     }
-    if !chunk.is_empty() {
-        let _ = tx.blocking_send(chunk);
-    }
-    info!(path = %path.display(), messages = sent, "replay input read to the end");
+    feed.finish(&path);
 }
 
 /// One message per line (NDJSON); the line number is the offset.
@@ -224,9 +256,7 @@ fn read_lines(
     path: PathBuf,
     tx: mpsc::Sender<Vec<SourceMessage>>,
 ) {
-    let started = Instant::now();
-    let mut sent: u64 = 0;
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut feed = FileFeed::new(tx, rate);
     for (offset, line) in input.split(b'\n').enumerate() {
         let offset = offset as i64;
         let line = match line {
@@ -239,7 +269,7 @@ fn read_lines(
         if offset < from {
             continue;
         }
-        chunk.push(SourceMessage {
+        let message = SourceMessage {
             source: name.clone(),
             partition: 0,
             offset,
@@ -247,23 +277,12 @@ fn read_lines(
             headers: Vec::new(),
             payload: Some(line),
             timestamp_ms: None,
-        });
-        sent += 1;
-        let chunk_size = if rate.is_some() { 1 } else { CHUNK };
-        if chunk.len() >= chunk_size && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+        };
+        if !feed.push(message) {
             return;
         }
-        if let Some(rate) = rate {
-            let due = Duration::from_secs_f64(sent as f64 / f64::from(rate.max(1)));
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
     }
-    if !chunk.is_empty() {
-        let _ = tx.blocking_send(chunk);
-    }
-    info!(path = %path.display(), messages = sent, "replay input read to the end");
+    feed.finish(&path);
 }
 
 fn kafka_consumer(brokers: &str, options: &KafkaOptions) -> Result<BaseConsumer> {
