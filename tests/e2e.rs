@@ -263,3 +263,21 @@ fn livepeer_gateway_events_replay_with_bad_lines_quarantined() {
         "personal data is dropped at ingest"
     );
 }
+
+#[test]
+fn replaying_a_file_of_the_wrong_format_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/livepeer/gateway-events-sample.ndjson"
+    );
+    // NDJSON without --format livepeer-json is not a message file.
+    let out = naap()
+        .args(["replay", "--input", sample, "--lake"])
+        .arg(dir.path().join("lake"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a naap message file"), "{stderr}");
+}

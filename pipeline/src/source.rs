@@ -107,37 +107,33 @@ pub(crate) fn spawn(
 ) -> Result<(mpsc::Receiver<Vec<SourceMessage>>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
     let handle = match spec {
-        SourceSpec::File { path, rate } if format == InputFormat::LivepeerJson => {
-            let file = std::fs::File::open(&path).map_err(|source| Error::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let name = file_source_name(&path);
-            let from = start.get(&name).and_then(|p| p.get(&0)).copied().unwrap_or(0);
-            std::thread::Builder::new()
-                .name("naap-replay".into())
-                .spawn(move || read_lines(std::io::BufReader::new(file), name, from, rate, path, tx))
-                .map_err(|source| Error::Io {
-                    path: "thread".into(),
-                    source,
-                })?
-        }
         SourceSpec::File { path, rate } => {
             let file = std::fs::File::open(&path).map_err(|source| Error::Io {
                 path: path.display().to_string(),
                 source,
             })?;
+            let input = std::io::BufReader::new(file);
             let name = file_source_name(&path);
             let from = start.get(&name).and_then(|p| p.get(&0)).copied().unwrap_or(0);
-            let reader = naap_events::framing::RecordReader::new(std::io::BufReader::new(file)).map_err(|source| {
-                Error::Input {
-                    path: path.display().to_string(),
-                    source,
+            // A message file's magic is checked here, so a wrong file fails
+            // the command instead of replaying nothing.
+            let input = match format {
+                InputFormat::LivepeerJson => FileInput::Lines(input),
+                InputFormat::NaapIpc => {
+                    FileInput::Records(naap_events::framing::RecordReader::new(input).map_err(|source| {
+                        Error::Input {
+                            path: path.display().to_string(),
+                            source,
+                        }
+                    })?)
                 }
-            })?;
+            };
             std::thread::Builder::new()
                 .name("naap-replay".into())
-                .spawn(move || read_file(reader, name, from, rate, path, tx))
+                .spawn(move || match input {
+                    FileInput::Records(reader) => read_file(reader, name, from, rate, path, tx),
+                    FileInput::Lines(lines) => read_lines(lines, name, from, rate, path, tx),
+                })
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
                     source,
@@ -159,6 +155,12 @@ pub(crate) fn spawn(
         }
     };
     Ok((rx, handle))
+}
+
+/// A replay file, opened for its format.
+enum FileInput {
+    Records(naap_events::framing::RecordReader<std::io::BufReader<std::fs::File>>),
+    Lines(std::io::BufReader<std::fs::File>),
 }
 
 /// Hands a file's messages to the pipeline in chunks, at most `rate` per second.
