@@ -99,6 +99,13 @@ pub struct WindowArgs {
     /// Encoding of the input messages.
     #[arg(long, value_enum, default_value = "naap-ipc")]
     pub format: Format,
+    /// livepeer-json: how long after an hour its sessions' later events still
+    /// count before the hour is sealed into the hourly tables.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub session_settle: Duration,
+    /// livepeer-json: how far back before an hour its sessions' events are read.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_lookback: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -186,8 +193,9 @@ pub struct EmitArgs {
 pub struct PipelineArgs {
     #[arg(long, env = "NAAP_BROKERS")]
     pub brokers: String,
-    /// Topics to consume (comma-separated or repeated).
-    #[arg(long = "topic", default_value = DEFAULT_TOPIC, value_delimiter = ',')]
+    /// Topics to consume (comma-separated or repeated), e.g. every topic
+    /// go-livepeer gateways publish to.
+    #[arg(long = "topic", visible_alias = "topics", default_value = DEFAULT_TOPIC, value_delimiter = ',')]
     pub topics: Vec<String>,
     /// Lake location: a directory or s3://bucket/prefix.
     #[arg(long, default_value = "./naap-data")]
@@ -201,6 +209,10 @@ pub struct PipelineArgs {
     /// Exit after this long without a message.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub stop_after_idle: Option<Duration>,
+    /// When stopping for idleness, close every open window and seal every
+    /// hour first, as a replay does at its end (backfills, tests).
+    #[arg(long, requires = "stop_after_idle")]
+    pub finalize_at_idle: bool,
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
@@ -216,6 +228,13 @@ pub struct ServeArgs {
     pub flight_addr: SocketAddr,
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Perf-score feed: the region label of a gateway's sessions,
+    /// GATEWAY=REGION (repeatable; the gateway id as in its events).
+    #[arg(long = "region-map", value_name = "GATEWAY=REGION")]
+    pub region_map: Vec<String>,
+    /// Perf-score feed: the label of unmapped gateways and of network-wide scores.
+    #[arg(long, default_value = "GLOBAL")]
+    pub default_region: String,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -345,6 +364,8 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> PipelineConfig {
     config.allowed_lateness = window.allowed_lateness;
     config.commit_interval = window.commit_interval;
     config.format = window.format.into();
+    config.session_settle = window.session_settle;
+    config.session_lookback = window.session_lookback;
     config
 }
 
@@ -367,6 +388,7 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     let lake = args.store.open(&args.lake)?;
     let mut config = pipeline_config(lake, &args.window);
     config.stop_after_idle = args.stop_after_idle;
+    config.finalize_at_end = args.finalize_at_idle;
     let mut properties = std::collections::BTreeMap::new();
     for kv in &args.kafka_properties {
         let (k, v) = kv
@@ -413,10 +435,21 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let lake = args.store.open(&args.lake)?;
+    let mut regions = naap_flight_server::Regions {
+        default_region: args.default_region,
+        ..Default::default()
+    };
+    for kv in &args.region_map {
+        let (gateway, region) = kv
+            .split_once('=')
+            .with_context(|| format!("--region-map {kv:?} is not GATEWAY=REGION"))?;
+        regions.by_gateway.insert(gateway.to_owned(), region.to_owned());
+    }
     let server = naap_flight_server::Server::bind(naap_flight_server::ServerConfig {
         lake,
         flight_addr: args.flight_addr,
         http_addr: args.http_addr,
+        regions,
     })
     .await?;
     println!(

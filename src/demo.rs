@@ -55,6 +55,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         lake: lake.clone(),
         flight_addr: args.flight_addr,
         http_addr: args.http_addr,
+        regions: Default::default(),
     })
     .await?;
     let (flight, http) = (server.flight_addr(), server.http_addr());

@@ -223,38 +223,92 @@ fn heartbeats_without_nvml_say_no_gpu_and_keep_flowing() {
     }
 }
 
-#[test]
-fn livepeer_gateway_events_replay_with_bad_lines_quarantined() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("gateway.ndjson");
-    let sample = std::fs::read_to_string(concat!(
+/// The hourly tables built from go-livepeer events.
+const LIVEPEER_TABLES: [&str; 9] = [
+    "gateway_events",
+    "capability_snapshots",
+    "payment_events",
+    "sessions",
+    "orchestrator_hourly",
+    "gpu_inventory",
+    "discovery_latency",
+    "payments",
+    "sla_hourly",
+];
+
+fn livepeer_sample() -> String {
+    std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/data/livepeer/gateway-events-sample.ndjson"
     ))
-    .unwrap();
+    .unwrap()
+}
+
+fn livepeer_replay(input: &std::path::Path, lake: &std::path::Path) -> std::process::Command {
+    let mut cmd = replay(input, lake);
+    cmd.args(["--format", "livepeer-json"]);
+    cmd
+}
+
+fn assert_same_tables(expected: &std::path::Path, actual: &std::path::Path, tables: &[&str]) {
+    for table in tables {
+        let want = table_rows(expected, table, &[]);
+        let got = table_rows(actual, table, &[]);
+        assert!(!want.is_empty(), "{table} is empty in the reference run");
+        assert_eq!(want, got, "{table}: rows differ");
+    }
+}
+
+#[test]
+fn livepeer_gateway_events_replay_with_bad_lines_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = livepeer_sample();
+    let clean = dir.path().join("clean.ndjson");
+    std::fs::write(&clean, &sample).unwrap();
+    let reference = dir.path().join("reference");
+    run_ok(&mut livepeer_replay(&clean, &reference));
+
+    let input = dir.path().join("gateway.ndjson");
     let bad = [
+        // malformed JSON
         r#"{"id":"x","#,
+        // an unknown family
         r#"{"id":"1","type":"mystery","timestamp":"1767908945298","gateway":"","data":{}}"#,
+        // an unknown stream_trace subtype
         r#"{"id":"2","type":"stream_trace","timestamp":"1767908945298","gateway":"","data":{"type":"gateway_dance","timestamp":1}}"#,
+        // a wrong-typed field (state is a number)
         r#"{"id":"3","type":"ai_stream_status","timestamp":"1767908945298","gateway":"","data":{"state":7,"timestamp":1}}"#,
     ];
-    std::fs::write(&input, format!("{}{}\n", sample, bad.join("\n"))).unwrap();
+    // The bad lines sit among the good ones.
+    let mut lines: Vec<&str> = sample.lines().collect();
+    for (i, b) in bad.iter().enumerate() {
+        lines.insert(10 + i * 15, b);
+    }
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let lake = dir.path().join("lake");
-    run_ok(
-        naap()
-            .args(["replay", "--format", "livepeer-json", "--input"])
-            .arg(&input)
-            .arg("--lake")
-            .arg(&lake),
-    );
+    run_ok(&mut livepeer_replay(&input, &lake));
     let t = totals(&lake);
     assert_eq!(t["events_in"], 65, "{t}");
     assert_eq!(t["messages_in"], 69, "{t}");
     for reason in ["malformed_json", "unknown_family", "unknown_subtype", "wrong_type"] {
         assert_eq!(t["quarantined_by_reason"][reason], 1, "{reason}: {t}");
     }
+    let quarantined = table_rows(&lake, "quarantine", &[]);
+    assert_eq!(quarantined.len(), 4);
+    // Each keeps its reason and its whole payload (Binary, shown as hex).
+    let reasons = ["malformed_json", "unknown_family", "unknown_subtype", "wrong_type"];
+    for (reason, line) in reasons.iter().zip(bad) {
+        let hex: String = line.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            quarantined
+                .iter()
+                .any(|r| r.contains(&format!("reason={reason} ")) && r.contains(&hex)),
+            "{reason} with its payload: {quarantined:#?}"
+        );
+    }
+    // Nothing else is lost: every table equals the clean run's.
+    assert_same_tables(&reference, &lake, &LIVEPEER_TABLES);
     let rows = table_rows(&lake, "gateway_events", &["data"]);
-    assert_eq!(rows.len(), 65);
     assert!(rows.iter().any(|r| r.contains("family=network_capabilities")));
     assert_eq!(rows.iter().filter(|r| r.contains("family=stream_trace")).count(), 6);
     let raw = table_rows(&lake, "gateway_events", &[]);
@@ -262,6 +316,46 @@ fn livepeer_gateway_events_replay_with_bad_lines_quarantined() {
         raw.iter().all(|r| !r.contains("clientIP")),
         "personal data is dropped at ingest"
     );
+}
+
+#[test]
+fn livepeer_sessions_survive_crashes_at_every_commit_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("gateway.ndjson");
+    std::fs::write(&input, livepeer_sample()).unwrap();
+    let reference = dir.path().join("reference");
+    run_ok(&mut livepeer_replay(&input, &reference));
+    let sla = table_rows(&reference, "sla_hourly", &[]);
+    assert_eq!(sla.len(), 1, "{sla:#?}");
+    assert!(sla[0].contains("orchestrator=0xd00354656922168815fcd1e51cbddb9e359e3c7f"));
+
+    // Unthrottled, the whole file fits the first commit, which also seals
+    // the hour (finalize at the end of the input): stop at each point of it,
+    // with the sealed files written but not committed, then rerun.
+    for point in ["after_files@1", "after_state@1", "after_manifest@1"] {
+        let lake = dir.path().join(point.replace('@', "-"));
+        let out = livepeer_replay(&input, &lake)
+            .env("NAAP_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the fail point did not stop the run");
+        assert!(
+            lake.join("lake/sla_hourly").exists(),
+            "{point}: the crash was not in the sealing commit"
+        );
+        run_ok(&mut livepeer_replay(&input, &lake));
+        assert_same_tables(&reference, &lake, &LIVEPEER_TABLES);
+    }
+
+    // SIGKILL mid-session (20 messages a second: about 36 of 65 read), then resume.
+    let killed = dir.path().join("killed");
+    let mut child = livepeer_replay(&input, &killed).args(["--rate", "20"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(child.try_wait().unwrap().is_none(), "replay finished before the kill");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_ok(&mut livepeer_replay(&input, &killed));
+    assert_same_tables(&reference, &killed, &LIVEPEER_TABLES);
 }
 
 #[test]

@@ -41,6 +41,7 @@
 
 pub mod family;
 pub mod framing;
+pub mod gateway_tables;
 pub mod ids;
 pub mod ipc;
 pub mod livepeer;

@@ -401,115 +401,6 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
     })
 }
 
-/// Lake table of accepted gateway events, one row per event.
-pub const GATEWAY_EVENTS_TABLE: &str = "gateway_events";
-
-/// Arrow schema of [`GATEWAY_EVENTS_TABLE`].
-pub static GATEWAY_EVENTS_SCHEMA: std::sync::LazyLock<arrow::datatypes::SchemaRef> = std::sync::LazyLock::new(|| {
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    std::sync::Arc::new(Schema::new(vec![
-        Field::new("event_id", DataType::Utf8, false),
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("family", DataType::Utf8, false),
-        Field::new("subtype", DataType::Utf8, true),
-        Field::new("gateway", DataType::Utf8, false),
-        Field::new("orchestrator_address", DataType::Utf8, true),
-        Field::new("orchestrator_url", DataType::Utf8, true),
-        Field::new("stream_id", DataType::Utf8, true),
-        Field::new("request_id", DataType::Utf8, true),
-        Field::new("pipeline", DataType::Utf8, true),
-        Field::new("data", DataType::Utf8, false),
-    ]))
-});
-
-/// Column builders for [`GATEWAY_EVENTS_SCHEMA`].
-#[derive(Debug, Default)]
-pub struct GatewayEventsBuilder {
-    event_id: arrow::array::StringBuilder,
-    event_time: arrow::array::TimestampMillisecondBuilder,
-    family: arrow::array::StringBuilder,
-    subtype: arrow::array::StringBuilder,
-    gateway: arrow::array::StringBuilder,
-    orchestrator_address: arrow::array::StringBuilder,
-    orchestrator_url: arrow::array::StringBuilder,
-    stream_id: arrow::array::StringBuilder,
-    request_id: arrow::array::StringBuilder,
-    pipeline: arrow::array::StringBuilder,
-    data: arrow::array::StringBuilder,
-    rows: usize,
-}
-
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
-}
-
-impl GatewayEventsBuilder {
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    pub fn push(&mut self, e: &Envelope) {
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).and_then(non_empty).map(str::to_owned);
-        let info = e.data.get("orchestrator_info");
-        let (address, url) = match &e.event {
-            LivepeerEvent::CreateNewPayment(p) => (
-                non_empty(&p.recipient).map(str::to_owned),
-                non_empty(&p.orchestrator_url).map(str::to_owned),
-            ),
-            _ => (info.and_then(|i| text(i, "address")), info.and_then(|i| text(i, "url"))),
-        };
-        let subtype = match &e.event {
-            LivepeerEvent::StreamTrace(t) => e
-                .data
-                .get("type")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .or_else(|| Some(format!("{:?}", t.subtype))),
-            LivepeerEvent::AiStreamStatus(_) | LivepeerEvent::AiStreamEvents(_) => text(&e.data, "type"),
-            _ => None,
-        };
-        self.event_id.append_value(&e.id);
-        self.event_time.append_value(e.timestamp_ms);
-        self.family.append_value(&e.family);
-        self.subtype.append_option(subtype);
-        self.gateway.append_value(&e.gateway);
-        // Canonical (lowercase) so that joins with on-chain addresses work.
-        self.orchestrator_address
-            .append_option(address.map(|a| a.to_ascii_lowercase()));
-        self.orchestrator_url.append_option(url);
-        self.stream_id.append_option(text(&e.data, "stream_id"));
-        self.request_id
-            .append_option(text(&e.data, "request_id").or_else(|| text(&e.data, "requestID")));
-        self.pipeline.append_option(text(&e.data, "pipeline"));
-        self.data.append_value(e.data.to_string());
-        self.rows += 1;
-    }
-
-    pub fn finish(&mut self) -> arrow::record_batch::RecordBatch {
-        use std::sync::Arc;
-        let columns: Vec<arrow::array::ArrayRef> = vec![
-            Arc::new(self.event_id.finish()),
-            Arc::new(self.event_time.finish().with_timezone("UTC")),
-            Arc::new(self.family.finish()),
-            Arc::new(self.subtype.finish()),
-            Arc::new(self.gateway.finish()),
-            Arc::new(self.orchestrator_address.finish()),
-            Arc::new(self.orchestrator_url.finish()),
-            Arc::new(self.stream_id.finish()),
-            Arc::new(self.request_id.finish()),
-            Arc::new(self.pipeline.finish()),
-            Arc::new(self.data.finish()),
-        ];
-        self.rows = 0;
-        arrow::record_batch::RecordBatch::try_new(Arc::clone(&GATEWAY_EVENTS_SCHEMA), columns)
-            .expect("builders follow GATEWAY_EVENTS_SCHEMA column for column")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,11 +470,11 @@ mod tests {
 
     #[test]
     fn rows_drop_client_ip_and_lower_addresses() {
-        let mut b = GatewayEventsBuilder::default();
+        let mut b = crate::gateway_tables::GatewayTables::default();
         for line in SAMPLE.lines() {
             b.push(&decode(line.as_bytes()).unwrap());
         }
-        let batch = b.finish();
+        let batch = b.finish().remove(0).1;
         assert_eq!(batch.num_rows(), 65);
         let data = batch.column_by_name("data").unwrap();
         let data = data.as_any().downcast_ref::<arrow::array::StringArray>().unwrap();

@@ -3,22 +3,31 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::perf_stats::{self, Regions};
 use crate::{Catalog, Error, Result};
+
+#[derive(Clone)]
+struct AppState {
+    catalog: Arc<Catalog>,
+    regions: Arc<Regions>,
+}
 
 pub(crate) async fn serve(
     catalog: Arc<Catalog>,
+    regions: Arc<Regions>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/scores", get(scores))
-        .with_state(catalog);
+        .route("/orch-perf-stats", get(orch_perf_stats))
+        .with_state(AppState { catalog, regions });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -30,7 +39,7 @@ async fn healthz() -> &'static str {
 }
 
 /// Latest score per orchestrator and rule version, as a JSON array of rows.
-async fn scores(State(catalog): State<Arc<Catalog>>) -> Result<Response, Error> {
+async fn scores(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
     let tables = catalog.table_names().await?;
     if !tables.iter().any(|t| t == "scores") {
         return Ok(axum::Json(serde_json::json!([])).into_response());
@@ -48,4 +57,29 @@ async fn scores(State(catalog): State<Arc<Catalog>>) -> Result<Response, Error> 
         body = b"[]".to_vec();
     }
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PerfStatsQuery {
+    #[serde(default = "default_rule")]
+    rule: String,
+    #[serde(default = "default_version")]
+    version: u32,
+}
+
+fn default_rule() -> String {
+    "sla".into()
+}
+
+fn default_version() -> u32 {
+    1
+}
+
+/// go-livepeer's `-orchPerfStatsUrl` feed (see [`perf_stats`]).
+async fn orch_perf_stats(
+    State(AppState { catalog, regions }): State<AppState>,
+    Query(q): Query<PerfStatsQuery>,
+) -> Result<Response, Error> {
+    let body = perf_stats::feed(&catalog, &regions, &q.rule, q.version).await?;
+    Ok(axum::Json(body).into_response())
 }

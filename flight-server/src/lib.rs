@@ -16,6 +16,7 @@
 //!     lake,
 //!     flight_addr: "127.0.0.1:50051".parse().unwrap(),
 //!     http_addr: "127.0.0.1:8080".parse().unwrap(),
+//!     regions: Default::default(),
 //! };
 //! let server = naap_flight_server::Server::bind(config).await?;
 //! server.run(std::future::pending()).await
@@ -26,9 +27,11 @@ mod catalog;
 mod error;
 mod flight;
 mod http;
+pub mod perf_stats;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};
+pub use perf_stats::Regions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,12 +46,15 @@ pub struct ServerConfig {
     pub lake: naap_sql::Lake,
     pub flight_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// Gateway → region labels of the perf-score feed.
+    pub regions: Regions,
 }
 
 /// A bound, not yet running server.
 #[derive(Debug)]
 pub struct Server {
     catalog: Arc<Catalog>,
+    regions: Arc<Regions>,
     flight: TcpListener,
     http: TcpListener,
 }
@@ -70,6 +76,7 @@ impl Server {
             })?;
         Ok(Server {
             catalog: Arc::new(Catalog::new(config.lake)),
+            regions: Arc::new(config.regions),
             flight,
             http,
         })
@@ -93,7 +100,7 @@ impl Server {
             let _ = tx.send(true);
         });
         let flight = flight::serve(Arc::clone(&self.catalog), self.flight, wait_for(rx.clone()));
-        let http = http::serve(Arc::clone(&self.catalog), self.http, wait_for(rx));
+        let http = http::serve(Arc::clone(&self.catalog), self.regions, self.http, wait_for(rx));
         let (f, h) = tokio::join!(flight, http);
         f.and(h)
     }

@@ -1,6 +1,6 @@
 //! The run loop: read, decode, window, and commit exactly once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,10 +21,12 @@ use tracing::{debug, info, warn};
 use crate::manifest::{FileEntry, Manifest, PartitionProgress, Totals, manifest_path, state_path};
 use crate::metrics::Metrics;
 use crate::quarantine::{QUARANTINE_TABLE, QuarantineBuilder};
+use crate::seal::{SealSpan, Sealer, hour_of};
 use crate::source::{InputFormat, SourceMessage, SourceSpec};
 use crate::window::{PartitionWindows, RAW_TABLE, WINDOW_TABLE, distinct_windows, split_by_hour};
 use crate::{Error, PipelineConfig, Result, decode, failpoint, source};
-use naap_events::livepeer::{GATEWAY_EVENTS_TABLE, GatewayEventsBuilder};
+use naap_events::gateway_tables::GatewayTables;
+use naap_sql::hourly::HOUR_MS;
 
 type PartitionKey = (String, i32);
 
@@ -45,7 +47,15 @@ struct Run {
     parts: BTreeMap<PartitionKey, PartitionWindows>,
     quarantine: BTreeMap<PartitionKey, QuarantineBuilder>,
     /// Accepted go-livepeer gateway events not yet written, per partition.
-    gateway: BTreeMap<PartitionKey, GatewayEventsBuilder>,
+    gateway: BTreeMap<PartitionKey, GatewayTables>,
+    /// Hours before this are sealed into the hourly tables.
+    sealed_before_ms: Option<i64>,
+    /// Hours holding on-time gateway events, not sealed yet.
+    unsealed_hours: BTreeSet<i64>,
+    /// Seal every unsealed hour at the next commit (end of a replay).
+    seal_everything: bool,
+    /// `sealed_before_ms` once the commit being written lands.
+    sealing_to: Option<i64>,
     /// Closed windows computed but not yet committed, per partition.
     closing: BTreeMap<PartitionKey, Vec<RecordBatch>>,
     uncommitted: Totals,
@@ -90,16 +100,17 @@ pub(crate) async fn run(
                 _ = stop.changed() => break,
             }
         }
-        if source_done && run.config.finalize_at_end {
-            for w in run.parts.values_mut() {
-                w.close_all();
-            }
-        }
-        run.commit(&metrics, &mut stop).await?;
         let idle = run
             .config
             .stop_after_idle
             .is_some_and(|limit| last_message.elapsed() >= limit);
+        if (source_done || idle) && run.config.finalize_at_end {
+            for w in run.parts.values_mut() {
+                w.close_all();
+            }
+            run.seal_everything = true;
+        }
+        run.commit(&metrics, &mut stop).await?;
         if source_done || idle || *stop.borrow() {
             if idle {
                 info!("no message for the idle limit; stopping");
@@ -283,6 +294,10 @@ impl Run {
             parts,
             quarantine: BTreeMap::new(),
             gateway: BTreeMap::new(),
+            sealed_before_ms: manifest.sealed_before_ms,
+            unsealed_hours: manifest.unsealed_hours.iter().copied().collect(),
+            seal_everything: false,
+            sealing_to: None,
             closing: BTreeMap::new(),
             uncommitted: Totals::default(),
             pending_messages: 0,
@@ -314,6 +329,7 @@ impl Run {
             };
             let progress = manifest.sources.get(source).and_then(|p| p.get(&partition));
             let committed = match (kind, progress) {
+                ('h', _) => manifest.sealed_before_ms.is_some_and(|sb| number < sb),
                 ('o', Some(p)) => number < p.next_offset,
                 ('w', Some(p)) => p.closed_before_ms.is_some_and(|cb| number < cb),
                 _ => false,
@@ -381,6 +397,14 @@ impl Run {
         if self.config.format == InputFormat::LivepeerJson {
             match naap_events::livepeer::decode(msg.payload.as_deref().unwrap_or_default()) {
                 Ok(envelope) => {
+                    let t = envelope.timestamp_ms;
+                    part.progress.max_event_time_ms = Some(part.progress.max_event_time_ms.map_or(t, |m| m.max(t)));
+                    if self.sealed_before_ms.is_some_and(|sb| t < sb) {
+                        // Its hour is sealed: kept as a gateway event, not in the hourly tables.
+                        self.uncommitted.late_events += 1;
+                    } else {
+                        self.unsealed_hours.insert(hour_of(t));
+                    }
                     self.gateway.entry(key).or_default().push(&envelope);
                     self.uncommitted.events_in += 1;
                 }
@@ -415,6 +439,7 @@ impl Run {
     async fn prepare(&mut self) -> Result<Vec<PendingFile>> {
         let lake = self.config.lake.clone();
         let mut files = Vec::new();
+        let mut pending_gateway: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
         for ((source, partition), part) in self.parts.iter_mut() {
             let closed = part
                 .fold(&self.ctx, Arc::clone(&self.raw_schema), Arc::clone(&self.state_schema))
@@ -436,13 +461,10 @@ impl Run {
             if let Some(g) = self.gateway.get_mut(&(source.clone(), *partition))
                 && !g.is_empty()
             {
-                files.extend(hourly_files(
-                    &lake,
-                    GATEWAY_EVENTS_TABLE,
-                    &g.finish(),
-                    "event_time",
-                    &name,
-                )?);
+                for (table, rows) in g.finish() {
+                    files.extend(hourly_files(&lake, table, &rows, "event_time", &name)?);
+                    pending_gateway.entry(table).or_default().push(rows);
+                }
             }
             if let Some(q) = self.quarantine.get_mut(&(source.clone(), *partition))
                 && !q.is_empty()
@@ -473,7 +495,7 @@ impl Run {
                     batch: rows,
                 });
             }
-            for rule in naap_sql::rules() {
+            for rule in naap_sql::rules::rules_over(WINDOW_TABLE) {
                 let scored = naap_sql::session::run_over(
                     &self.ctx,
                     WINDOW_TABLE,
@@ -501,11 +523,60 @@ impl Run {
                 }
             }
         }
+        files.extend(self.seal(pending_gateway).await?);
+        Ok(files)
+    }
+
+    /// Hours that may be sealed now, oldest first, and the new `sealed_before_ms`.
+    fn sealable(&self) -> Option<(Vec<i64>, i64)> {
+        let last = *self.unsealed_hours.last()?;
+        let limit = if self.seal_everything {
+            last + HOUR_MS
+        } else {
+            // Every partition must be past the hour's end, its settle time
+            // and the allowed lateness before the hour is final.
+            let watermark = self.parts.values().filter_map(|p| p.progress.max_event_time_ms).min()?;
+            let wait = ms(self.config.allowed_lateness) + ms(self.config.session_settle);
+            hour_of(watermark - wait - HOUR_MS) + HOUR_MS
+        };
+        let hours: Vec<i64> = self.unsealed_hours.range(..limit).copied().collect();
+        (!hours.is_empty()).then_some((hours, limit))
+    }
+
+    async fn seal(&mut self, pending: BTreeMap<&'static str, Vec<RecordBatch>>) -> Result<Vec<PendingFile>> {
+        let Some((hours, limit)) = self.sealable() else {
+            return Ok(Vec::new());
+        };
+        let lake = self.config.lake.clone();
+        let mut sealer = Sealer {
+            ctx: &self.ctx,
+            lake: &lake,
+            span: SealSpan {
+                settle_ms: ms(self.config.session_settle),
+                lookback_ms: ms(self.config.session_lookback),
+            },
+            pending,
+            sealed_hourly: Vec::new(),
+        };
+        let mut files = Vec::new();
+        for hour in hours {
+            let name = file_name('h', hour, 0, None, "sealed");
+            for (table, rows) in sealer.seal(hour).await? {
+                files.push(PendingFile {
+                    path: lake.table_file(&table, hour, &name),
+                    table,
+                    batch: rows,
+                });
+            }
+        }
+        self.sealing_to = Some(limit);
         Ok(files)
     }
 
     async fn commit(&mut self, metrics: &Metrics, stop: &mut watch::Receiver<bool>) -> Result<()> {
-        let dirty = self.parts.values().any(PartitionWindows::has_pending) || self.closes_something();
+        let dirty = self.parts.values().any(PartitionWindows::has_pending)
+            || self.closes_something()
+            || self.sealable().is_some();
         if !dirty {
             return Ok(());
         }
@@ -544,6 +615,13 @@ impl Run {
                 m
             }),
             state_file: Some(state_file.to_string()),
+            sealed_before_ms: self.sealing_to.or(self.sealed_before_ms),
+            unsealed_hours: self
+                .unsealed_hours
+                .iter()
+                .copied()
+                .filter(|h| self.sealing_to.is_none_or(|to| *h >= to))
+                .collect(),
             files: entries,
             totals,
         };
@@ -571,6 +649,9 @@ impl Run {
         failpoint::hit("after_manifest");
 
         self.seq = seq;
+        self.sealed_before_ms = manifest.sealed_before_ms;
+        self.unsealed_hours = manifest.unsealed_hours.iter().copied().collect();
+        self.sealing_to = None;
         self.totals = manifest.totals;
         self.uncommitted = Totals::default();
         self.closing.clear();
@@ -660,6 +741,10 @@ fn add_totals(into: &mut Totals, add: &Totals) {
     for (reason, n) in &add.quarantined_by_reason {
         *into.quarantined_by_reason.entry(reason.clone()).or_default() += n;
     }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn now_ms() -> i64 {

@@ -50,6 +50,7 @@ mod failpoint;
 mod manifest;
 mod metrics;
 mod quarantine;
+mod seal;
 mod source;
 mod window;
 
@@ -78,10 +79,17 @@ pub struct PipelineConfig {
     pub max_messages_per_commit: usize,
     /// Stop when no message arrived for this long (tests, batch jobs).
     pub stop_after_idle: Option<Duration>,
-    /// At the end of the input, close every open window (replays).
+    /// At the end of the input (or when stopping for idleness), close every
+    /// open window and seal every hour (replays, backfills).
     pub finalize_at_end: bool,
     /// Encoding of the message values.
     pub format: InputFormat,
+    /// How long after an hour ends its sessions' later events still count
+    /// (a stream requested at 21:59 may become playable at 22:00).
+    pub session_settle: Duration,
+    /// How far before an hour the events of its sessions are read (a session
+    /// active in the hour may have started this long before).
+    pub session_lookback: Duration,
 }
 
 impl PipelineConfig {
@@ -94,6 +102,8 @@ impl PipelineConfig {
             stop_after_idle: None,
             finalize_at_end: false,
             format: InputFormat::default(),
+            session_settle: Duration::from_secs(300),
+            session_lookback: Duration::from_secs(24 * 3600),
         }
     }
 }

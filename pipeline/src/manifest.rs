@@ -53,6 +53,12 @@ pub struct Manifest {
     /// source (topic or file name) → partition → progress
     pub sources: BTreeMap<String, BTreeMap<i32, PartitionProgress>>,
     pub state_file: Option<String>,
+    /// UTC hours before this are sealed into the hourly tables.
+    #[serde(default)]
+    pub sealed_before_ms: Option<i64>,
+    /// Hours (start, ms) holding accepted gateway events, not sealed yet.
+    #[serde(default)]
+    pub unsealed_hours: Vec<i64>,
     pub files: Vec<FileEntry>,
     pub totals: Totals,
 }

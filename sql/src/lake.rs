@@ -143,6 +143,11 @@ impl Lake {
         &self.root
     }
 
+    /// `<root>/lake/<table>/date=YYYY-MM-DD/hour=HH`: the files of one UTC hour.
+    pub fn hour_dir(&self, table: &str, epoch_ms: i64) -> Path {
+        self.join(&format!("lake/{table}/{}", hour_partition(epoch_ms)))
+    }
+
     /// `<root>/lake/<table>`
     pub fn table_dir(&self, table: &str) -> Path {
         self.join(&format!("lake/{table}"))

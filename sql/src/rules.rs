@@ -91,9 +91,17 @@ macro_rules! embed {
     };
 }
 
-const AGGREGATES: [(&str, &str); 2] = embed!("aggregates/telemetry_1m.sql", "aggregates/telemetry_1m_merge.sql");
+const AGGREGATES: [(&str, &str); 7] = embed!(
+    "aggregates/telemetry_1m.sql",
+    "aggregates/telemetry_1m_merge.sql",
+    "aggregates/sessions.sql",
+    "aggregates/orchestrator_hourly.sql",
+    "aggregates/gpu_inventory.sql",
+    "aggregates/discovery_latency.sql",
+    "aggregates/payments.sql",
+);
 
-const RULES: [(&str, &str); 1] = embed!("rules/uptime/v1.sql");
+const RULES: [(&str, &str); 2] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql");
 
 const VIEWS: [(&str, &str); 1] = embed!("views/scores_latest.sql");
 
@@ -117,6 +125,14 @@ pub fn rules() -> Vec<Rule> {
     let mut all = parse_all(&RULES);
     all.sort_by(|a, b| (&a.header.name, a.header.version).cmp(&(&b.header.name, b.header.version)));
     all
+}
+
+/// The rule versions that read `input` (their header's first input).
+pub fn rules_over(input: &str) -> Vec<Rule> {
+    rules()
+        .into_iter()
+        .filter(|r| r.header.inputs.split([',', ' ']).next() == Some(input))
+        .collect()
 }
 
 /// The serving views (`sql/views/`), by name.

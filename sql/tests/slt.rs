@@ -1,7 +1,8 @@
 //! sqllogictest runner for `sql/`: every `*.slt` file below `sql/` runs in a
-//! fresh DataFusion session holding an empty `node_telemetry` table (fixtures
-//! insert into it), `telemetry_1m` as a view of the aggregate over it, and
-//! every rule registered as a view `<rule>_v<version>`.
+//! fresh DataFusion session holding empty input tables (`node_telemetry`,
+//! the gateway tables, `seal_window`; fixtures insert into them), every
+//! aggregate as a view over them (`telemetry_1m`, `sessions`,
+//! `orchestrator_hourly`, …), and every rule as a view `<rule>_v<version>`.
 //!
 //! `cargo test -p naap-sql --test slt -- --complete` rewrites the expected
 //! results in place for review instead of checking them.
@@ -34,6 +35,14 @@ async fn session() -> Result<SessionContext, DataFusionError> {
             Some(aggregate.sql.to_owned()),
         )),
     )?;
+    for (name, schema) in naap_events::gateway_tables::schemas() {
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+    }
+    ctx.register_table(
+        naap_sql::hourly::SEAL_WINDOW,
+        Arc::new(MemTable::try_new(naap_sql::hourly::seal_window_schema(), vec![vec![]])?),
+    )?;
+    naap_sql::hourly::register_views(&ctx).await?;
     naap_sql::session::register_rule_views(&ctx, &naap_sql::rules()).await?;
     Ok(ctx)
 }

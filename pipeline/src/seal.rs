@@ -1,0 +1,189 @@
+//! Sealing UTC hours of go-livepeer gateway data into the hourly tables.
+//!
+//! Sessions span hours and their events arrive on several topics and
+//! partitions, out of order. Instead of holding session state in memory, the
+//! pipeline keeps every accepted gateway event in the lake (committed like
+//! any other table) and, once the event-time watermark of every partition
+//! has passed an hour's end plus the settle time and the allowed lateness,
+//! *seals* the hour: it runs `sql/aggregates/{sessions, orchestrator_hourly,
+//! gpu_inventory, discovery_latency, payments}.sql` over the gateway rows
+//! around the hour (the lake's plus this commit's pending ones), then every
+//! rule over `orchestrator_hourly` with its 7-day history. The session state
+//! is therefore the lake itself, and survives restarts through the commit
+//! protocol: sealed files are named by their hour and belong to the commit
+//! whose manifest moves `sealed_before_ms` past them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::SessionContext;
+use futures::TryStreamExt;
+use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
+use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW};
+use tracing::info;
+
+use crate::{Error, Result};
+
+/// Where the hourly SLA tables read their input.
+pub(crate) const ORCHESTRATOR_HOURLY: &str = "orchestrator_hourly";
+
+/// Start of the UTC hour holding `t`.
+pub(crate) fn hour_of(t: i64) -> i64 {
+    t.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Reads every row of `table` in the hour partitions [from_ms, to_ms).
+async fn read_hours(lake: &naap_sql::Lake, table: &str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    let mut hour = hour_of(from_ms);
+    while hour < to_ms {
+        let dir = lake.hour_dir(table, hour);
+        let listed: Vec<_> = lake
+            .store()
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|source| Error::Store {
+                op: "list",
+                path: dir.to_string(),
+                source,
+            })?;
+        for meta in listed {
+            let bytes = crate::manifest::read_object(lake, &meta.location).await?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|source| Error::Parquet {
+                    path: meta.location.to_string(),
+                    source,
+                })?;
+            for batch in reader {
+                out.push(batch?);
+            }
+        }
+        hour += HOUR_MS;
+    }
+    Ok(out)
+}
+
+fn nullable(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<Field>>(),
+    ))
+}
+
+/// Registers `batches` as table `name` (all columns nullable, so rows read
+/// back from Parquet and rows fresh from SQL mix freely).
+fn register(ctx: &SessionContext, name: &str, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+    let schema = nullable(schema);
+    let batches = batches
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let table = MemTable::try_new(schema, vec![batches]).map_err(Error::sql(format!("table {name}")))?;
+    ctx.deregister_table(name)
+        .map_err(Error::sql(format!("table {name}")))?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(Error::sql(format!("table {name}")))?;
+    Ok(())
+}
+
+/// Runs `sql` and returns its rows as one batch (empty, with the schema, when none).
+async fn query(ctx: &SessionContext, what: &str, sql: &str) -> Result<RecordBatch> {
+    let df = ctx
+        .sql_with_options(sql, naap_sql::session::read_only())
+        .await
+        .map_err(Error::sql(what.to_owned()))?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(Error::sql(what.to_owned()))?;
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+/// How sealing reads around an hour.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealSpan {
+    pub settle_ms: i64,
+    pub lookback_ms: i64,
+}
+
+/// Seals one or more hours within a single commit.
+pub(crate) struct Sealer<'a> {
+    pub ctx: &'a SessionContext,
+    pub lake: &'a naap_sql::Lake,
+    pub span: SealSpan,
+    /// Gateway rows of this commit, not yet in the lake, by table.
+    pub pending: BTreeMap<&'static str, Vec<RecordBatch>>,
+    /// `orchestrator_hourly` rows sealed earlier in this commit.
+    pub sealed_hourly: Vec<RecordBatch>,
+}
+
+impl Sealer<'_> {
+    /// Lake rows of `table` in [from, to) plus this commit's pending rows.
+    async fn input(&self, table: &'static str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>> {
+        let mut rows = read_hours(self.lake, table, from_ms, to_ms).await?;
+        rows.extend(self.pending.get(table).into_iter().flatten().cloned());
+        Ok(rows)
+    }
+
+    /// The hourly tables of the hour starting at `hour`, by table name.
+    pub(crate) async fn seal(&mut self, hour: i64) -> Result<Vec<(String, RecordBatch)>> {
+        let ctx = self.ctx;
+        let SealSpan { settle_ms, lookback_ms } = self.span;
+        let window = naap_sql::hourly::seal_window(hour, settle_ms, lookback_ms);
+        register(ctx, SEAL_WINDOW, &window.schema(), vec![window])?;
+        let around = (hour - lookback_ms, hour + HOUR_MS + settle_ms + 1);
+        for (table, schema) in gateway_tables::schemas() {
+            let (from, to) = if table == GATEWAY_EVENTS_TABLE || table == CAPABILITY_SNAPSHOTS_TABLE {
+                around
+            } else {
+                (hour, hour + HOUR_MS)
+            };
+            let rows = self.input(table, from, to).await?;
+            register(ctx, table, &schema, rows)?;
+        }
+        let mut out = Vec::new();
+        for name in HOURLY_AGGREGATES {
+            let aggregate = naap_sql::rules::aggregate(name);
+            let rows = query(ctx, aggregate.file, aggregate.sql).await?;
+            register(ctx, name, &rows.schema(), vec![rows.clone()])?;
+            if name == ORCHESTRATOR_HOURLY {
+                self.sealed_hourly.push(rows.clone());
+            }
+            out.push((name.to_owned(), rows));
+        }
+        // Rules see the hour with its benchmark history: the previous 7 full
+        // UTC days from the lake and whatever this commit sealed before it.
+        let day = hour.div_euclid(24 * HOUR_MS) * 24 * HOUR_MS;
+        let mut history = read_hours(self.lake, ORCHESTRATOR_HOURLY, day - 7 * 24 * HOUR_MS, hour).await?;
+        history.extend(self.sealed_hourly.iter().cloned());
+        let schema = self
+            .sealed_hourly
+            .last()
+            .map(RecordBatch::schema)
+            .expect("the orchestrator_hourly aggregate ran above");
+        register(ctx, ORCHESTRATOR_HOURLY, &schema, history)?;
+        for rule in naap_sql::rules::rules_over(ORCHESTRATOR_HOURLY) {
+            let sql = format!(
+                "SELECT * FROM ({}) AS scored WHERE scored.window_start = (SELECT window_start FROM {SEAL_WINDOW})",
+                rule.sql
+            );
+            let rows = query(ctx, rule.file, &sql).await?;
+            out.push((rule.header.output.clone(), rows));
+        }
+        let counts: Vec<String> = out
+            .iter()
+            .filter(|(_, b)| b.num_rows() > 0)
+            .map(|(t, b)| format!("{t}={}", b.num_rows()))
+            .collect();
+        info!(hour = %naap_sql::lake::hour_partition(hour), rows = %counts.join(" "), "sealed hour");
+        Ok(out.into_iter().filter(|(_, b)| b.num_rows() > 0).collect())
+    }
+}

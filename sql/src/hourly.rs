@@ -1,0 +1,98 @@
+//! The hourly tables built from go-livepeer gateway events.
+//!
+//! The pipeline seals an hour once its event-time watermark has passed the
+//! hour's end plus a settle time; sealing runs, over the gateway tables of
+//! the lake, the aggregates in [`HOURLY_AGGREGATES`] (in that order, each
+//! reading the ones before it) and then every rule over
+//! `orchestrator_hourly`. The hour being sealed is the one row of
+//! [`SEAL_WINDOW`].
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::ViewTable;
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+
+/// The one-row table naming the hour being sealed.
+pub const SEAL_WINDOW: &str = "seal_window";
+
+/// Hourly aggregates, in dependency order.
+pub const HOURLY_AGGREGATES: [&str; 5] = [
+    "sessions",
+    "orchestrator_hourly",
+    "gpu_inventory",
+    "discovery_latency",
+    "payments",
+];
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Schema of [`SEAL_WINDOW`].
+pub fn seal_window_schema() -> SchemaRef {
+    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("window_start", ts(), false),
+        Field::new("window_end", ts(), false),
+        Field::new("horizon_end", ts(), false),
+        Field::new("lookback_start", ts(), false),
+    ]))
+}
+
+/// The seal window of the hour starting at `hour_ms`: later events up to
+/// `settle_ms` after the hour inform its sessions, earlier ones back to
+/// `lookback_ms` before it.
+pub fn seal_window(hour_ms: i64, settle_ms: i64, lookback_ms: i64) -> RecordBatch {
+    let col = |v: i64| Arc::new(TimestampMillisecondArray::from(vec![v]).with_timezone("UTC")) as _;
+    RecordBatch::try_new(
+        seal_window_schema(),
+        vec![
+            col(hour_ms),
+            col(hour_ms + HOUR_MS),
+            col(hour_ms + HOUR_MS + settle_ms),
+            col(hour_ms - lookback_ms),
+        ],
+    )
+    .expect("four timestamp columns match the schema")
+}
+
+/// Earlier `orchestrator_hourly` rows the rules see beside the hour being
+/// sealed (their benchmark history).
+pub const ORCHESTRATOR_HOURLY_HISTORY: &str = "orchestrator_hourly_history";
+
+/// Registers every hourly aggregate as a view over the tables the session
+/// already holds (gateway tables and `seal_window`), for SQL tests.
+/// `orchestrator_hourly` is the union of the aggregate over the sealed hour
+/// and an empty, all-nullable [`ORCHESTRATOR_HOURLY_HISTORY`] table that tests
+/// fill with earlier hours, as the pipeline does from the lake.
+pub async fn register_views(ctx: &SessionContext) -> Result<()> {
+    for name in HOURLY_AGGREGATES {
+        let rule = crate::rules::aggregate(name);
+        let plan = ctx.state().create_logical_plan(rule.sql).await?;
+        let view_name = if name == "orchestrator_hourly" {
+            "orchestrator_hourly_sealed"
+        } else {
+            name
+        };
+        if name == "orchestrator_hourly" {
+            let fields: Vec<Field> = plan
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            let history = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+            ctx.deregister_table(ORCHESTRATOR_HOURLY_HISTORY)?;
+            ctx.register_table(ORCHESTRATOR_HOURLY_HISTORY, Arc::new(history))?;
+        }
+        ctx.deregister_table(view_name)?;
+        ctx.register_table(view_name, Arc::new(ViewTable::new(plan, Some(rule.sql.to_owned()))))?;
+    }
+    let union =
+        format!("SELECT * FROM orchestrator_hourly_sealed UNION ALL SELECT * FROM {ORCHESTRATOR_HOURLY_HISTORY}");
+    let plan = ctx.state().create_logical_plan(&union).await?;
+    ctx.deregister_table("orchestrator_hourly")?;
+    ctx.register_table("orchestrator_hourly", Arc::new(ViewTable::new(plan, Some(union))))?;
+    Ok(())
+}
