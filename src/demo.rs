@@ -42,6 +42,34 @@ fn prepare_lake_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// 65 events a go-livepeer gateway published on 2026-01-08 (one live AI stream).
+const RECORDED_GATEWAY_EVENTS: &str = include_str!("../data/livepeer/gateway-events-sample.ndjson");
+
+/// Replays the recorded gateway events into the lake first, so that the SLA
+/// tables and the perf-stats feed have a real session to show.
+async fn replay_recorded_gateway_events(lake: &Lake) -> anyhow::Result<()> {
+    let path = std::env::temp_dir().join(format!("naap-demo-gateway-events-{}.ndjson", std::process::id()));
+    std::fs::write(&path, RECORDED_GATEWAY_EVENTS).with_context(|| format!("writing {}", path.display()))?;
+    let mut config = PipelineConfig::new(lake.clone());
+    config.format = naap_pipeline::InputFormat::LivepeerJson;
+    config.finalize_at_end = true;
+    let report = Pipeline::new(config)
+        .run(SourceSpec::File {
+            path: path.clone(),
+            rate: None,
+        })
+        .await;
+    let _ = std::fs::remove_file(&path);
+    let report = report.context("replaying the recorded go-livepeer events")?;
+    println!(
+        "[naap demo] replayed {} recorded go-livepeer gateway events: sessions {}, sla_hourly {}",
+        report.events_in,
+        report.rows_written.get("sessions").copied().unwrap_or_default(),
+        report.rows_written.get("sla_hourly").copied().unwrap_or_default(),
+    );
+    Ok(())
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     prepare_lake_dir(&args.lake)?;
     let lake = Lake::open(&args.lake.to_string_lossy(), &StoreOptions::default())?;
@@ -76,11 +104,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  duckdb -c \"SELECT count(*) FROM read_parquet('{lake_dir}/lake/telemetry_1m/**/*.parquet', hive_partitioning=1)\""
     );
     println!("  curl -s http://{http}/v1/scores");
+    println!("  curl -s 'http://{http}/orch-perf-stats?rule=sla&version=1'   # go-livepeer's -orchPerfStatsUrl feed");
 
     let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
     let server_task = tokio::spawn(server.run(async {
         let _ = stop_server_rx.await;
     }));
+
+    replay_recorded_gateway_events(&lake).await?;
 
     let mut config = PipelineConfig::new(lake);
     config.commit_interval = Duration::from_secs(1);

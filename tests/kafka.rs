@@ -108,3 +108,108 @@ async fn bad_kafka_messages_are_quarantined_and_the_rest_committed() {
         table_rows(&lake, "node_telemetry", &[])
     );
 }
+
+/// go-livepeer gateways publish to several topics; a session's events land on
+/// any partition, in any order within the lateness bound. The hourly tables
+/// must not notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livepeer_events_over_several_topics_and_partitions_equal_the_replay() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let Some(brokers) = service("NAAP_TEST_KAFKA") else {
+        return;
+    };
+    let sample_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/livepeer/gateway-events-sample.ndjson"
+    );
+    let sample = std::fs::read_to_string(sample_path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference");
+    run_ok(
+        naap()
+            .args(["replay", "--format", "livepeer-json", "--input", sample_path, "--lake"])
+            .arg(&reference),
+    );
+
+    let streams = format!("livepeer-streams-{}", std::process::id());
+    let network = format!("livepeer-network-{}", std::process::id());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin client");
+    let topics = [
+        NewTopic::new(&streams, 2, TopicReplication::Fixed(1)),
+        NewTopic::new(&network, 2, TopicReplication::Fixed(1)),
+    ];
+    for result in admin
+        .create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create topics")
+    {
+        result.expect("topic created");
+    }
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    // Reverse every run of 4 events (the sample is spaced ~5 s apart, so an
+    // event arrives at most ~15 s early, within the 30 s lateness), send the
+    // stream families to one topic and the rest to another, alternating
+    // partitions so one session is spread over all four.
+    let lines: Vec<&str> = sample.lines().collect();
+    let mut shuffled: Vec<&str> = Vec::new();
+    for chunk in lines.chunks(4) {
+        shuffled.extend(chunk.iter().rev().copied());
+    }
+    assert_ne!(shuffled, lines);
+    for (i, line) in shuffled.iter().enumerate() {
+        let family: serde_json::Value = serde_json::from_str(line).unwrap();
+        let topic = match family["type"].as_str().unwrap() {
+            "stream_trace" | "ai_stream_status" | "ai_stream_events" | "stream_ingest_metrics" => &streams,
+            _ => &network,
+        };
+        let record = FutureRecord::<(), str>::to(topic)
+            .payload(*line)
+            .partition((i % 2) as i32);
+        producer.send(record, Duration::from_secs(10)).await.expect("delivered");
+    }
+
+    let lake = dir.path().join("lake");
+    run_ok(
+        naap()
+            .args(["pipeline", "--brokers", &brokers, "--format", "livepeer-json"])
+            .args(["--topics", &format!("{streams},{network}")])
+            .args(["--stop-after-idle", "3s", "--finalize-at-idle"])
+            .arg("--lake")
+            .arg(&lake),
+    );
+    let t = totals(&lake);
+    assert_eq!(t["events_in"], 65, "{t}");
+    assert_eq!(t["late_events"], 0, "{t}");
+    for table in [
+        "sla_hourly",
+        "sessions",
+        "orchestrator_hourly",
+        "gpu_inventory",
+        "discovery_latency",
+        "payments",
+        "capability_snapshots",
+        "payment_events",
+    ] {
+        let want = table_rows(&reference, table, &[]);
+        assert!(!want.is_empty(), "{table} is empty in the replay");
+        assert_eq!(want, table_rows(&lake, table, &[]), "{table}");
+    }
+    // Raw events match too, less where each one was read from.
+    assert_eq!(
+        table_rows(&reference, "gateway_events", &[]),
+        table_rows(&lake, "gateway_events", &[])
+    );
+    let sla = table_rows(&lake, "sla_hourly", &[]);
+    assert!(sla[0].contains("sla_score=85.0"), "{sla:?}");
+}

@@ -6,6 +6,11 @@
 //! aggregates (SQL in `sql/aggregates/`), scores closed windows with every
 //! rule in `sql/rules/`, and commits Parquet to the lake exactly once.
 //!
+//! go-livepeer gateway events (`--format livepeer-json`) take a second path:
+//! they are kept as typed rows, and whole UTC hours are *sealed* into
+//! sessions, hourly tables and the SLA rule once every partition has passed
+//! them (see the `seal` module).
+//!
 //! It must never serve queries nor call the server: the lake and its
 //! manifest are the only contract between the two.
 //!
@@ -20,7 +25,7 @@
 //! 3. creates `_naap/manifest/<seq>.json` (create-only: a second writer with
 //!    the same sequence number fails instead of overwriting) holding, per
 //!    source partition, the next offset to read, the watermark and the first
-//!    window still open, plus running totals.
+//!    window still open, the first unsealed hour, plus running totals.
 //!
 //! On start the pipeline loads the newest manifest and its state, deletes
 //! every lake file that lies beyond it (written by a commit that never got
