@@ -241,7 +241,7 @@ fn livepeer_sample() -> String {
         env!("CARGO_MANIFEST_DIR"),
         "/data/livepeer/gateway-events-sample.ndjson"
     ))
-    .unwrap()
+    .expect("the recorded sample is in the repository")
 }
 
 fn livepeer_replay(input: &std::path::Path, lake: &std::path::Path) -> std::process::Command {
