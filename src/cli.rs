@@ -189,8 +189,17 @@ pub struct EmitArgs {
     pub no_gpu: bool,
 }
 
+/// Where `naap pipeline` reads (files go through `naap replay`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Source {
+    Kafka,
+}
+
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
+    /// The message source.
+    #[arg(long, value_enum, default_value = "kafka")]
+    pub source: Source,
     #[arg(long, env = "NAAP_BROKERS")]
     pub brokers: String,
     /// Topics to consume (comma-separated or repeated), e.g. every topic
@@ -396,6 +405,7 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--kafka-property {kv:?} is not KEY=VALUE"))?;
         properties.insert(k.to_owned(), v.to_owned());
     }
+    let Source::Kafka = args.source;
     let source = SourceSpec::Kafka {
         brokers: args.brokers,
         topics: args.topics,

@@ -182,7 +182,15 @@ async fn livepeer_events_over_several_topics_and_partitions_equal_the_replay() {
     let lake = dir.path().join("lake");
     run_ok(
         naap()
-            .args(["pipeline", "--brokers", &brokers, "--format", "livepeer-json"])
+            .args([
+                "pipeline",
+                "--source",
+                "kafka",
+                "--brokers",
+                &brokers,
+                "--format",
+                "livepeer-json",
+            ])
             .args(["--topics", &format!("{streams},{network}")])
             .args(["--stop-after-idle", "3s", "--finalize-at-idle"])
             .arg("--lake")
