@@ -106,6 +106,16 @@ pub struct WindowArgs {
     /// livepeer-json: how far back before an hour its sessions' events are read.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub session_lookback: Duration,
+    /// Quarantine unsigned messages of this source (topic, or file.<name>
+    /// for a replay), instead of accepting them with verified=false
+    /// (repeatable; `all` for every source). Signed messages are always
+    /// checked.
+    #[arg(long = "require-signatures", value_name = "SOURCE")]
+    pub require_signatures: Vec<String>,
+    /// Let an operating key sign for an orchestrator:
+    /// OPERATING_ADDRESS=ORCHESTRATOR_ADDRESS (repeatable).
+    #[arg(long = "signer-binding", value_name = "OPERATING=ORCHESTRATOR")]
+    pub signer_bindings: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +197,27 @@ pub struct EmitArgs {
     /// Do not read GPUs (NVML); heartbeats then say gpu_available=false.
     #[arg(long)]
     pub no_gpu: bool,
+    /// Heartbeat mode: bootstrap servers of the backup cluster, used while
+    /// the primary does not acknowledge.
+    #[arg(long, env = "NAAP_BACKUP_BROKERS")]
+    pub backup_brokers: Option<String>,
+    /// Heartbeat mode: directory of the durable spool every message passes
+    /// through before Kafka (kept across restarts).
+    #[arg(long, default_value = "naap-spool")]
+    pub spool_dir: PathBuf,
+    /// Bound of the spool; when full, the oldest messages are dropped and counted.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+    /// A message not acknowledged within this is retried later (it stays spooled).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub delivery_timeout: Duration,
+    /// On exit, keep delivering the spool for at most this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub flush_timeout: Duration,
+    /// Sign every message with the Ethereum private key (hex) in this
+    /// environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub signing_key_env: Option<String>,
 }
 
 /// Where `naap pipeline` reads (files go through `naap replay`).
@@ -302,6 +333,72 @@ fn describe(sim: &Simulation) -> serde_json::Value {
     serde_json::json!({ "seed": sim.config().seed, "orchestrators": orchestrators })
 }
 
+fn open_gpus(no_gpu: bool) -> Option<Box<dyn naap_emitter::gpu::GpuSource>> {
+    if no_gpu {
+        return None;
+    }
+    match naap_emitter::gpu::open() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    }
+}
+
+/// A node's own heartbeat (and GPUs), through the durable spool to Kafka.
+async fn emit_node(args: &EmitArgs, brokers: &str, signer: Option<naap_events::signing::Signer>) -> anyhow::Result<()> {
+    let Some(orchestrator) = &args.orchestrator else {
+        bail!("give --simulate N, or --orchestrator 0x… for this node's heartbeat");
+    };
+    let orchestrator = orchestrator.parse().context("--orchestrator")?;
+    let spool = naap_emitter::spool::Spool::open(&args.spool_dir, args.spool_max_bytes)
+        .with_context(|| format!("opening the spool in {}", args.spool_dir.display()))?;
+    if !spool.is_empty() {
+        info!(
+            pending = spool.len(),
+            bytes = spool.bytes(),
+            "spool holds messages of an earlier run; delivering them first"
+        );
+    }
+    let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let delivery = naap_emitter::publish::Delivery::new(
+        brokers,
+        args.backup_brokers.as_deref(),
+        &args.topic,
+        args.delivery_timeout,
+        Some(args.partitions),
+    )?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let drain = tokio::spawn(naap_emitter::publish::drain(
+        std::sync::Arc::clone(&spool),
+        std::sync::Arc::clone(&wake),
+        delivery,
+        stop_rx,
+        args.flush_timeout,
+    ));
+    let mut sink = Sink::spooled(spool, wake);
+    if let Some(signer) = signer {
+        sink = sink.signed_by(signer);
+    }
+    let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
+    let gpus = open_gpus(args.no_gpu);
+    let mut stats = EmitStats::default();
+    let result = tokio::select! {
+        r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, gpus, &mut stats) => r,
+        _ = tokio::signal::ctrl_c() => { info!("interrupted"); Ok(()) }
+    };
+    let _ = stop_tx.send(true);
+    let spooled = drain.await.context("delivery task")??;
+    result?;
+    println!(
+        "emitted {} messages, {} events; spool: spooled {}, delivered {}, dropped {}, corrupt {}",
+        stats.messages, stats.events, spooled.spooled, spooled.sent, spooled.dropped, spooled.corrupt
+    );
+    Ok(())
+}
+
 async fn emit(args: EmitArgs) -> anyhow::Result<()> {
     if let (true, Some(n)) = (args.describe, args.simulate) {
         let sim = Simulation::new(SimulationConfig {
@@ -312,11 +409,30 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&describe(&sim))?);
         return Ok(());
     }
+    let signer = match &args.signing_key_env {
+        Some(var) => {
+            let hex =
+                std::env::var(var).with_context(|| format!("--signing-key-env {var}: the variable is not set"))?;
+            let signer = naap_events::signing::Signer::from_hex(&hex).with_context(|| format!("the key in {var}"))?;
+            info!(signer = signer.address(), "signing every message");
+            Some(signer)
+        }
+        None => None,
+    };
+    if args.simulate.is_none() && args.output.is_none() {
+        let Some(brokers) = &args.brokers else {
+            bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE");
+        };
+        return emit_node(&args, brokers, signer).await;
+    }
     let mut sink = match (&args.output, &args.brokers) {
         (Some(path), _) => Sink::file(path)?,
         (None, Some(brokers)) => Sink::kafka(brokers, &args.topic, Some(args.partitions)).await?,
         (None, None) => bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE"),
     };
+    if let Some(signer) = signer.clone() {
+        sink = sink.signed_by(signer);
+    }
     let mut stats = EmitStats::default();
     let span_ms = args.batch_span.as_millis().max(1) as i64;
     if let Some(n) = args.simulate {
@@ -347,17 +463,7 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
         };
         let orchestrator = orchestrator.parse().context("--orchestrator")?;
         let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-        let gpus = if args.no_gpu {
-            None
-        } else {
-            match naap_emitter::gpu::open() {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    None
-                }
-            }
-        };
+        let gpus = open_gpus(args.no_gpu);
         tokio::select! {
             r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, gpus, &mut stats) => r?,
             _ = tokio::signal::ctrl_c() => info!("interrupted"),
@@ -368,14 +474,40 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pipeline_config(lake: Lake, window: &WindowArgs) -> PipelineConfig {
+fn signatures(window: &WindowArgs) -> anyhow::Result<naap_pipeline::Signatures> {
+    use naap_pipeline::SignaturePolicy;
+    let mut s = naap_pipeline::Signatures::default();
+    for source in &window.require_signatures {
+        if source == "all" {
+            s.default_policy = SignaturePolicy::Require;
+        } else {
+            s.per_source.insert(source.clone(), SignaturePolicy::Require);
+        }
+    }
+    for kv in &window.signer_bindings {
+        let (op, orch) = kv
+            .split_once('=')
+            .with_context(|| format!("--signer-binding {kv:?} is not OPERATING=ORCHESTRATOR"))?;
+        let op: naap_events::OrchestratorAddress = op.parse().with_context(|| format!("--signer-binding {kv:?}"))?;
+        let orch: naap_events::OrchestratorAddress =
+            orch.parse().with_context(|| format!("--signer-binding {kv:?}"))?;
+        s.bindings
+            .entry(op.as_str().to_owned())
+            .or_default()
+            .insert(orch.as_str().to_owned());
+    }
+    Ok(s)
+}
+
+fn pipeline_config(lake: Lake, window: &WindowArgs) -> anyhow::Result<PipelineConfig> {
     let mut config = PipelineConfig::new(lake);
+    config.signatures = signatures(window)?;
     config.allowed_lateness = window.allowed_lateness;
     config.commit_interval = window.commit_interval;
     config.format = window.format.into();
     config.session_settle = window.session_settle;
     config.session_lookback = window.session_lookback;
-    config
+    Ok(config)
 }
 
 async fn run_pipeline(pipeline: Pipeline, source: SourceSpec) -> anyhow::Result<naap_pipeline::Report> {
@@ -395,7 +527,7 @@ fn print_report(report: &naap_pipeline::Report) {
 
 async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     let lake = args.store.open(&args.lake)?;
-    let mut config = pipeline_config(lake, &args.window);
+    let mut config = pipeline_config(lake, &args.window)?;
     config.stop_after_idle = args.stop_after_idle;
     config.finalize_at_end = args.finalize_at_idle;
     let mut properties = std::collections::BTreeMap::new();
@@ -432,7 +564,7 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let lake = args.store.open(&args.lake)?;
-    let mut config = pipeline_config(lake, &args.window);
+    let mut config = pipeline_config(lake, &args.window)?;
     config.finalize_at_end = true;
     let source = SourceSpec::File {
         path: args.input,

@@ -221,3 +221,128 @@ async fn livepeer_events_over_several_topics_and_partitions_equal_the_replay() {
     let sla = table_rows(&lake, "sla_hourly", &[]);
     assert!(sla[0].contains("sla_score=85.0"), "{sla:?}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A Tansu broker of the test's own, stopped (by PID) when dropped.
+struct Broker(std::process::Child);
+
+impl Broker {
+    fn start(port: u16) -> Broker {
+        let bin = std::env::var("NAAP_TANSU_BIN").expect("NAAP_TANSU_BIN (./test.sh exports it)");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(bin)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tansu did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Broker(child)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The node agent through a broker outage and a SIGKILL: every heartbeat it
+/// emitted reaches the lake exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
+    if service("NAAP_TEST_KAFKA").is_none() {
+        return;
+    }
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let topic = "naap.node.v1";
+    let emit = |extra: &[&str]| {
+        let mut cmd = naap();
+        cmd.env("NAAP_LOG", "warn,librdkafka=off,rdkafka=off")
+            .args(["emit", "--brokers", &brokers, "--topic", topic, "--no-gpu"])
+            .args(["--orchestrator", "0x00000000000000000000000000000000000000aa"])
+            .args([
+                "--heartbeat-interval",
+                "100ms",
+                "--delivery-timeout",
+                "1s",
+                "--spool-dir",
+            ])
+            .arg(&spool)
+            .args(extra);
+        cmd
+    };
+    let emitted = |out: &std::process::Output| -> u64 {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .strip_prefix("emitted ")
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no emitted count in {stdout}"))
+    };
+
+    // 1. No broker: heartbeats pile up in the spool; then SIGKILL.
+    let mut first = emit(&[]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Every heartbeat is one spooled message; all of them are still there.
+    let killed_run = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "msg"))
+        })
+        .count() as u64;
+    assert!(killed_run >= 5, "{killed_run} heartbeats spooled before the kill");
+
+    // 2. Restarted, still no broker: it keeps spooling, then exits.
+    let second = run_ok(&mut emit(&["--duration", "1s", "--flush-timeout", "1s"]));
+    let second_run = emitted(&second);
+
+    // 3. The broker comes up; the next start delivers everything, oldest first.
+    let _broker = Broker::start(port);
+    let third = run_ok(&mut emit(&["--duration", "1s", "--flush-timeout", "30s"]));
+    let third_run = emitted(&third);
+    assert!(String::from_utf8_lossy(&third.stdout).contains("dropped 0"));
+    let left = std::fs::read_dir(&spool).unwrap().count();
+    assert_eq!(left, 0, "the spool is empty once delivered");
+
+    let lake = dir.path().join("lake");
+    run_ok(
+        naap()
+            .args([
+                "pipeline",
+                "--brokers",
+                &brokers,
+                "--topic",
+                topic,
+                "--stop-after-idle",
+                "3s",
+            ])
+            .arg("--lake")
+            .arg(&lake),
+    );
+    let ids = table_rows(&lake, "node_telemetry", &[])
+        .into_iter()
+        .map(|r| r.split(' ').find(|c| c.starts_with("event_id=")).unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "an event arrived twice");
+    assert_eq!(ids.len() as u64, killed_run + second_run + third_run, "events lost");
+}

@@ -3,9 +3,13 @@
 //! Collectors produce [`TelemetryEvent`](naap_events::telemetry::TelemetryEvent)s;
 //! the emitter batches them per orchestrator into one Arrow IPC message
 //! (zstd) with the schema id in Kafka headers, keyed by orchestrator address
-//! so one orchestrator's events stay in one partition. Today's collectors are
-//! the heartbeat and a network simulator (`--simulate N`) for demos, tests
-//! and benchmarks. The emitter never reads the lake.
+//! so one orchestrator's events stay in one partition, signed with the
+//! operator's key when one is given ([`naap_events::signing`]). A node's
+//! messages go through a durable on-disk [`spool`] before Kafka, delivered
+//! by [`publish::drain`] to a primary or backup cluster, so a broker outage
+//! or a SIGKILL loses nothing. Today's collectors are the heartbeat (with
+//! NVML GPUs) and a network simulator (`--simulate N`) for demos, tests and
+//! benchmarks. The emitter never reads the lake.
 //!
 //! # Example
 //!
@@ -18,7 +22,9 @@
 
 pub mod gpu;
 pub mod heartbeat;
+pub mod publish;
 pub mod simulate;
 pub mod sink;
+pub mod spool;
 
 pub use sink::{Sink, SinkError, encode_message};

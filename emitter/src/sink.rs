@@ -1,7 +1,8 @@
-//! Where batches go: a Kafka topic or a message file.
+//! Where batches go: a Kafka topic, the durable spool, or a message file.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
@@ -14,6 +15,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::Notify;
+
+use crate::spool::{Spool, SpoolError};
 
 /// Why a batch could not be published.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +31,8 @@ pub enum SinkError {
     Encode(#[from] arrow::error::ArrowError),
     #[error("writing {path}: {source}")]
     File { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 /// A message ready to publish: key, headers and Arrow IPC value.
@@ -55,8 +61,27 @@ pub fn encode_message(key: &str, events: &[TelemetryEvent]) -> Result<EncodedMes
     })
 }
 
-/// A destination for messages.
-pub enum Sink {
+/// Adds the signature headers of `signer` to a message.
+pub fn sign_message(m: &mut EncodedMessage, signer: &naap_events::signing::Signer) {
+    let header = |name: &str| {
+        m.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let signature = signer.sign(&header(HEADER_SCHEMA), &header(HEADER_SCHEMA_VERSION), &m.key, &m.value);
+    m.headers
+        .retain(|(k, _)| k != naap_events::signing::HEADER_SIGNATURE && k != naap_events::signing::HEADER_SIGNER);
+    m.headers
+        .push((naap_events::signing::HEADER_SIGNATURE.to_owned(), signature));
+    m.headers.push((
+        naap_events::signing::HEADER_SIGNER.to_owned(),
+        signer.address().to_owned(),
+    ));
+}
+
+enum Target {
     Kafka {
         producer: FutureProducer,
         topic: String,
@@ -65,13 +90,25 @@ pub enum Sink {
         writer: BufWriter<std::fs::File>,
         path: String,
     },
+    Spool {
+        spool: Arc<Mutex<Spool>>,
+        wake: Arc<Notify>,
+    },
+}
+
+/// A destination for messages, signing them when given a key.
+pub struct Sink {
+    target: Target,
+    signer: Option<naap_events::signing::Signer>,
 }
 
 impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Sink::Kafka { topic, .. } => write!(f, "Sink::Kafka({topic})"),
-            Sink::File { path, .. } => write!(f, "Sink::File({path})"),
+        let signer = self.signer.as_ref().map(|s| s.address());
+        match &self.target {
+            Target::Kafka { topic, .. } => write!(f, "Sink::Kafka({topic}, signer {signer:?})"),
+            Target::File { path, .. } => write!(f, "Sink::File({path}, signer {signer:?})"),
+            Target::Spool { .. } => write!(f, "Sink::Spool(signer {signer:?})"),
         }
     }
 }
@@ -94,10 +131,28 @@ impl Sink {
             what: "create producer",
             source,
         })?;
-        Ok(Sink::Kafka {
-            producer,
-            topic: topic.to_owned(),
+        Ok(Sink {
+            target: Target::Kafka {
+                producer,
+                topic: topic.to_owned(),
+            },
+            signer: None,
         })
+    }
+
+    /// Messages go to the durable spool; a [`crate::publish::drain`] task
+    /// delivers them, woken through `wake`.
+    pub fn spooled(spool: Arc<Mutex<Spool>>, wake: Arc<Notify>) -> Sink {
+        Sink {
+            target: Target::Spool { spool, wake },
+            signer: None,
+        }
+    }
+
+    /// Signs every message with `signer` from now on.
+    pub fn signed_by(mut self, signer: naap_events::signing::Signer) -> Sink {
+        self.signer = Some(signer);
+        self
     }
 
     /// A message file (see [`naap_events::framing`]), truncated if it exists.
@@ -112,13 +167,42 @@ impl Sink {
             path: display.clone(),
             source,
         })?;
-        Ok(Sink::File { writer, path: display })
+        Ok(Sink {
+            target: Target::File { writer, path: display },
+            signer: None,
+        })
     }
 
-    /// Publishes messages; returns once every one is acknowledged (Kafka) or written (file).
+    /// Publishes messages; returns once every one is acknowledged (Kafka),
+    /// written (file) or durably spooled.
     pub async fn send(&mut self, messages: &[EncodedMessage]) -> Result<(), SinkError> {
-        match self {
-            Sink::Kafka { producer, topic } => {
+        let signed: Vec<EncodedMessage>;
+        let messages = match &self.signer {
+            Some(signer) => {
+                signed = messages
+                    .iter()
+                    .map(|m| {
+                        let mut m = m.clone();
+                        sign_message(&mut m, signer);
+                        m
+                    })
+                    .collect();
+                &signed[..]
+            }
+            None => messages,
+        };
+        match &mut self.target {
+            Target::Spool { spool, wake } => {
+                {
+                    let mut spool = spool.lock().unwrap_or_else(|e| e.into_inner());
+                    for m in messages {
+                        spool.push(m)?;
+                    }
+                }
+                wake.notify_one();
+                Ok(())
+            }
+            Target::Kafka { producer, topic } => {
                 let sends = messages.iter().map(|m| {
                     let mut headers = OwnedHeaders::new();
                     for (k, v) in &m.headers {
@@ -142,7 +226,7 @@ impl Sink {
                 }
                 Ok(())
             }
-            Sink::File { writer, path } => {
+            Target::File { writer, path } => {
                 for m in messages {
                     let meta = MessageMeta {
                         key: Some(m.key.clone()),
@@ -161,9 +245,9 @@ impl Sink {
 
     /// Flushes buffered output.
     pub fn flush(&mut self) -> Result<(), SinkError> {
-        match self {
-            Sink::Kafka { .. } => Ok(()),
-            Sink::File { writer, path } => writer.flush().map_err(|source| SinkError::File {
+        match &mut self.target {
+            Target::Kafka { .. } | Target::Spool { .. } => Ok(()),
+            Target::File { writer, path } => writer.flush().map_err(|source| SinkError::File {
                 path: path.clone(),
                 source,
             }),
@@ -171,7 +255,7 @@ impl Sink {
     }
 }
 
-async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) -> Result<(), SinkError> {
+pub(crate) async fn create_topic(config: &ClientConfig, topic: &str, partitions: i32) -> Result<(), SinkError> {
     let admin: AdminClient<DefaultClientContext> = config.create().map_err(|source| SinkError::Kafka {
         what: "create admin client",
         source,

@@ -46,6 +46,8 @@ struct Run {
     totals: Totals,
     parts: BTreeMap<PartitionKey, PartitionWindows>,
     quarantine: BTreeMap<PartitionKey, QuarantineBuilder>,
+    /// Event ids recently accepted, per partition (repeats are dropped).
+    dedup: BTreeMap<PartitionKey, crate::verify::Dedup>,
     /// Accepted go-livepeer gateway events not yet written, per partition.
     gateway: BTreeMap<PartitionKey, GatewayTables>,
     /// Hours before this are sealed into the hourly tables.
@@ -238,7 +240,7 @@ fn with_partition_columns(batch: &RecordBatch, source: &str, partition: i32) -> 
 impl Run {
     async fn recover(config: PipelineConfig, spec: &SourceSpec) -> Result<Run> {
         let ctx = naap_sql::session::context_with(SessionConfig::new().with_target_partitions(1));
-        let raw_schema = naap_events::Family::NodeTelemetryV1.schema();
+        let raw_schema = crate::verify::with_signer_schema(&naap_events::Family::NodeTelemetryV1.schema());
         let state_schema = state_schema_of(&ctx, Arc::clone(&raw_schema)).await?;
         let lake = config.lake.clone();
         let manifest = Manifest::load_latest(&lake).await?.unwrap_or_default();
@@ -284,6 +286,36 @@ impl Run {
                 }
             }
         }
+        let mut dedup: BTreeMap<PartitionKey, crate::verify::Dedup> = BTreeMap::new();
+        if let Some(ids) = &manifest.dedup_file {
+            let bytes = crate::manifest::read_object(&lake, &Path::from(ids.as_str())).await?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|source| Error::Parquet {
+                    path: ids.clone(),
+                    source,
+                })?;
+            for batch in reader {
+                let batch = batch?;
+                let (Some(sources), Some(partitions), Some(offsets), Some(event_ids)) = (
+                    batch.column(0).as_any().downcast_ref::<StringArray>(),
+                    batch.column(1).as_any().downcast_ref::<Int32Array>(),
+                    batch.column(2).as_any().downcast_ref::<arrow::array::Int64Array>(),
+                    batch.column(3).as_any().downcast_ref::<StringArray>(),
+                ) else {
+                    return Err(Error::Manifest {
+                        path: ids.clone(),
+                        detail: "dedup file is not (source, partition, offset, event_id)".into(),
+                    });
+                };
+                for i in 0..batch.num_rows() {
+                    dedup
+                        .entry((sources.value(i).to_owned(), partitions.value(i)))
+                        .or_default()
+                        .restore(offsets.value(i), event_ids.value(i));
+                }
+            }
+        }
         let run = Run {
             config,
             ctx,
@@ -294,6 +326,7 @@ impl Run {
             parts,
             quarantine: BTreeMap::new(),
             gateway: BTreeMap::new(),
+            dedup,
             sealed_before_ms: manifest.sealed_before_ms,
             unsealed_hours: manifest.unsealed_hours.iter().copied().collect(),
             seal_everything: false,
@@ -412,15 +445,33 @@ impl Run {
             }
             return Ok(());
         }
-        match decode::decode(&msg) {
-            Ok(batch) => {
-                let rows = batch.num_rows() as u64;
-                let late = part.add(batch, lateness)?;
-                self.uncommitted.events_in += rows;
-                self.uncommitted.late_events += late;
+        // The signature covers the raw bytes: check it before decoding, so a
+        // tampered message reads as tampered, not as unreadable.
+        let signer = match self.config.signatures.check(&msg) {
+            Ok(signer) => signer,
+            Err(e) => {
+                self.quarantine_message(key, &msg, e.reason(), &e.to_string());
+                return Ok(());
             }
-            Err(e) => self.quarantine_message(key, &msg, e.reason(), &e.to_string()),
+        };
+        let batch = match decode::decode(&msg) {
+            Ok(batch) => batch,
+            Err(e) => {
+                self.quarantine_message(key, &msg, e.reason(), &e.to_string());
+                return Ok(());
+            }
+        };
+        let batch = crate::verify::add_signer(batch, &self.raw_schema, signer.as_deref())?;
+        let (batch, repeats) = self.dedup.entry(key.clone()).or_default().filter(batch, msg.offset)?;
+        self.uncommitted.duplicates += repeats;
+        if batch.num_rows() == 0 {
+            return Ok(());
         }
+        let rows = batch.num_rows() as u64;
+        let part = self.parts.get_mut(&key).expect("inserted at the top of ingest");
+        let late = part.add(batch, lateness)?;
+        self.uncommitted.events_in += rows;
+        self.uncommitted.late_events += late;
         Ok(())
     }
 
@@ -597,6 +648,9 @@ impl Run {
         let state = self.state_batch()?;
         let state_file = state_path(&lake, seq);
         let state_bytes = parquet_bytes(&state, &state_file)?;
+        let ids = self.dedup_batch()?;
+        let ids_file = crate::manifest::dedup_path(&lake, seq);
+        let ids_bytes = parquet_bytes(&ids, &ids_file)?;
 
         let mut totals = self.totals.clone();
         add_totals(&mut totals, &self.uncommitted);
@@ -615,6 +669,7 @@ impl Run {
                 m
             }),
             state_file: Some(state_file.to_string()),
+            dedup_file: Some(ids_file.to_string()),
             sealed_before_ms: self.sealing_to.or(self.sealed_before_ms),
             unsealed_hours: self
                 .unsealed_hours
@@ -630,7 +685,9 @@ impl Run {
         // (same names, same bytes) until it lands, without reading further.
         let mut delay = Duration::from_millis(200);
         loop {
-            match self.write_commit(&encoded, &state_file, &state_bytes, &manifest).await {
+            let mut state_files = vec![(state_file.clone(), state_bytes.clone())];
+            state_files.push((ids_file.clone(), ids_bytes.clone()));
+            match self.write_commit(&encoded, &state_files, &manifest).await {
                 Ok(()) => break,
                 Err(e @ Error::Fenced { .. }) => return Err(e),
                 Err(e) => {
@@ -680,8 +737,7 @@ impl Run {
     async fn write_commit(
         &self,
         files: &[(Path, Bytes)],
-        state_file: &Path,
-        state_bytes: &Bytes,
+        state_files: &[(Path, Bytes)],
         manifest: &Manifest,
     ) -> Result<()> {
         let lake = &self.config.lake;
@@ -695,7 +751,9 @@ impl Run {
             .try_collect::<Vec<()>>()
             .await?;
         failpoint::hit("after_files");
-        put_with_retry(lake, state_file, state_bytes.clone()).await?;
+        for (path, bytes) in state_files {
+            put_with_retry(lake, path, bytes.clone()).await?;
+        }
         failpoint::hit("after_state");
         manifest.write(lake).await
     }
@@ -713,11 +771,40 @@ impl Run {
         Ok(concat_batches(&schema, &batches)?)
     }
 
-    /// Keeps the newest 1000 manifests and only the newest state file.
+    /// (source, partition, offset, event_id) of the ids the dedup remembers.
+    fn dedup_batch(&self) -> Result<RecordBatch> {
+        let (mut sources, mut partitions, mut offsets, mut ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((source, partition), d) in &self.dedup {
+            for (offset, id) in d.entries() {
+                sources.push(source.as_str());
+                partitions.push(*partition);
+                offsets.push(offset);
+                ids.push(id);
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("_source", DataType::Utf8, false),
+            Field::new("_partition", DataType::Int32, false),
+            Field::new("offset", DataType::Int64, false),
+            Field::new("event_id", DataType::Utf8, false),
+        ]));
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(sources)),
+                Arc::new(Int32Array::from(partitions)),
+                Arc::new(arrow::array::Int64Array::from(offsets)),
+                Arc::new(StringArray::from(ids)),
+            ],
+        )?)
+    }
+
+    /// Keeps the newest 1000 manifests and only the newest state files.
     async fn prune(&self, seq: u64) {
         let lake = &self.config.lake;
         if seq > 1 {
             let _ = lake.store().delete(&state_path(lake, seq - 1)).await;
+            let _ = lake.store().delete(&crate::manifest::dedup_path(lake, seq - 1)).await;
         }
         if seq > 1000 {
             let _ = lake.store().delete(&manifest_path(lake, seq - 1000)).await;
@@ -738,6 +825,7 @@ fn add_totals(into: &mut Totals, add: &Totals) {
     into.events_in += add.events_in;
     into.quarantined += add.quarantined;
     into.late_events += add.late_events;
+    into.duplicates += add.duplicates;
     for (reason, n) in &add.quarantined_by_reason {
         *into.quarantined_by_reason.entry(reason.clone()).or_default() += n;
     }

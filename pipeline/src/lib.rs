@@ -57,6 +57,7 @@ mod metrics;
 mod quarantine;
 mod seal;
 mod source;
+mod verify;
 mod window;
 
 pub use error::{Error, Result};
@@ -64,6 +65,7 @@ pub use manifest::{Manifest, PartitionProgress, Totals};
 pub use metrics::{Metrics, Snapshot, totals_line};
 pub use quarantine::QUARANTINE_TABLE;
 pub use source::{InputFormat, KafkaOptions, SourceSpec};
+pub use verify::{SignaturePolicy, Signatures};
 pub use window::{RAW_TABLE, WINDOW_TABLE};
 
 use std::sync::Arc;
@@ -95,6 +97,8 @@ pub struct PipelineConfig {
     /// How far before an hour the events of its sessions are read (a session
     /// active in the hour may have started this long before).
     pub session_lookback: Duration,
+    /// Which sources must be signed, and operating-address bindings.
+    pub signatures: Signatures,
 }
 
 impl PipelineConfig {
@@ -109,6 +113,7 @@ impl PipelineConfig {
             format: InputFormat::default(),
             session_settle: Duration::from_secs(300),
             session_lookback: Duration::from_secs(24 * 3600),
+            signatures: Signatures::default(),
         }
     }
 }

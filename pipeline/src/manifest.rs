@@ -32,6 +32,9 @@ pub struct Totals {
     pub quarantined: u64,
     pub quarantined_by_reason: BTreeMap<String, u64>,
     pub late_events: u64,
+    /// Events dropped because their `event_id` was already accepted.
+    #[serde(default)]
+    pub duplicates: u64,
     pub windows_committed: u64,
     pub rows_written: BTreeMap<String, u64>,
 }
@@ -53,6 +56,9 @@ pub struct Manifest {
     /// source (topic or file name) → partition → progress
     pub sources: BTreeMap<String, BTreeMap<i32, PartitionProgress>>,
     pub state_file: Option<String>,
+    /// Event ids remembered for dedup (`_naap/state/<seq>.ids.parquet`).
+    #[serde(default)]
+    pub dedup_file: Option<String>,
     /// UTC hours before this are sealed into the hourly tables.
     #[serde(default)]
     pub sealed_before_ms: Option<i64>,
@@ -69,6 +75,10 @@ pub(crate) fn manifest_path(lake: &naap_sql::Lake, seq: u64) -> Path {
 
 pub(crate) fn state_path(lake: &naap_sql::Lake, seq: u64) -> Path {
     lake.internal(&format!("state/{seq:020}.parquet"))
+}
+
+pub(crate) fn dedup_path(lake: &naap_sql::Lake, seq: u64) -> Path {
+    lake.internal(&format!("state/{seq:020}.ids.parquet"))
 }
 
 /// The whole content of one lake object.

@@ -50,7 +50,7 @@ impl Snapshot {
 pub fn totals_line(t: &Totals) -> String {
     let rows: u64 = t.rows_written.values().sum();
     format!(
-        "events in {} | messages {} | windows committed {} | rows written {} ({}) | quarantined {} | late {}",
+        "events in {} | messages {} | windows committed {} | rows written {} ({}) | quarantined {} | late {} | duplicates {}",
         t.events_in,
         t.messages_in,
         t.windows_committed,
@@ -58,6 +58,7 @@ pub fn totals_line(t: &Totals) -> String {
         fmt_tables(&t.rows_written),
         t.quarantined,
         t.late_events,
+        t.duplicates,
     )
 }
 

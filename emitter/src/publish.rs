@@ -1,0 +1,221 @@
+//! Delivery of spooled messages to Kafka, with a backup cluster.
+//!
+//! [`drain`] runs beside the collectors: it takes the oldest messages from
+//! the spool, sends them to the primary cluster and removes them once
+//! acknowledged. When the primary fails, the same messages go to the backup
+//! bootstrap list (if any), which is used for a while before the primary is
+//! tried again. When both fail, the messages stay spooled and delivery backs
+//! off; the collectors never wait for the broker.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::sink::{EncodedMessage, SinkError, create_topic};
+use crate::spool::{Spool, SpoolStats};
+
+/// How long the backup is preferred after the primary failed.
+const PRIMARY_RETRY: Duration = Duration::from_secs(30);
+/// Messages sent per round.
+const ROUND: usize = 64;
+
+/// Producers for the primary and (optional) backup clusters.
+pub struct Delivery {
+    primary: FutureProducer,
+    backup: Option<FutureProducer>,
+    topic: String,
+    timeout: Duration,
+    primary_failed_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("topic", &self.topic)
+            .field("backup", &self.backup.is_some())
+            .finish()
+    }
+}
+
+fn producer(brokers: &str, timeout: Duration) -> Result<(ClientConfig, FutureProducer), SinkError> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", timeout.as_millis().to_string())
+        .set("compression.type", "none");
+    let producer = config.create().map_err(|source| SinkError::Kafka {
+        what: "create producer",
+        source,
+    })?;
+    Ok((config, producer))
+}
+
+impl Delivery {
+    /// Producers for `primary` (and `backup`); a message not acknowledged
+    /// within `timeout` counts as failed and stays spooled.
+    pub fn new(
+        primary: &str,
+        backup: Option<&str>,
+        topic: &str,
+        timeout: Duration,
+        create_partitions: Option<i32>,
+    ) -> Result<Delivery, SinkError> {
+        let (config, primary) = producer(primary, timeout)?;
+        if let Some(partitions) = create_partitions {
+            // In the background: the broker may be down, and collection
+            // must start anyway.
+            let topic = topic.to_owned();
+            tokio::spawn(async move {
+                if let Err(e) = create_topic(&config, &topic, partitions).await {
+                    warn!(%topic, error = %e, "could not create the topic");
+                }
+            });
+        }
+        let backup = backup.map(|b| producer(b, timeout).map(|(_, p)| p)).transpose()?;
+        Ok(Delivery {
+            primary,
+            backup,
+            topic: topic.to_owned(),
+            timeout,
+            primary_failed_at: None,
+        })
+    }
+
+    async fn send_with(
+        producer: &FutureProducer,
+        topic: &str,
+        timeout: Duration,
+        batch: &[(u64, EncodedMessage)],
+    ) -> Vec<bool> {
+        let sends = batch.iter().map(|(_, m)| {
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in &m.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v.as_bytes()),
+                });
+            }
+            let record = FutureRecord::to(topic)
+                .key(&m.key)
+                .payload(&m.value)
+                .headers(headers)
+                .timestamp(m.timestamp_ms);
+            producer.send(record, timeout)
+        });
+        futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(|r| r.is_ok())
+            .collect()
+    }
+
+    /// Sends `batch`; returns the sequence numbers acknowledged.
+    async fn send(&mut self, batch: &[(u64, EncodedMessage)]) -> Vec<u64> {
+        let prefer_backup =
+            self.backup.is_some() && self.primary_failed_at.is_some_and(|at| at.elapsed() < PRIMARY_RETRY);
+        let mut pending: Vec<(u64, EncodedMessage)> = batch.to_vec();
+        let mut acked = Vec::new();
+        let order: Vec<bool> = if prefer_backup {
+            vec![true, false]
+        } else {
+            vec![false, true]
+        };
+        for use_backup in order {
+            let Some(producer) = (if use_backup {
+                self.backup.as_ref()
+            } else {
+                Some(&self.primary)
+            }) else {
+                continue;
+            };
+            let ok = Self::send_with(producer, &self.topic, self.timeout, &pending).await;
+            let mut rest = Vec::new();
+            for (delivered, item) in ok.into_iter().zip(pending) {
+                if delivered {
+                    acked.push(item.0);
+                } else {
+                    rest.push(item);
+                }
+            }
+            if !use_backup {
+                if rest.is_empty() {
+                    if self.primary_failed_at.take().is_some() {
+                        info!("primary cluster is back");
+                    }
+                } else if self.primary_failed_at.is_none() {
+                    warn!(
+                        failed = rest.len(),
+                        backup = self.backup.is_some(),
+                        "primary cluster did not acknowledge; messages stay spooled"
+                    );
+                    self.primary_failed_at = Some(Instant::now());
+                }
+            }
+            pending = rest;
+            if pending.is_empty() {
+                break;
+            }
+        }
+        acked
+    }
+}
+
+/// Delivers the spool until `stop` is set, then keeps delivering until the
+/// spool is empty or `flush_timeout` has passed. Returns the spool's counters.
+pub async fn drain(
+    spool: Arc<Mutex<Spool>>,
+    wake: Arc<Notify>,
+    mut delivery: Delivery,
+    mut stop: watch::Receiver<bool>,
+    flush_timeout: Duration,
+) -> Result<SpoolStats, SinkError> {
+    let mut backoff = Duration::from_millis(200);
+    let mut stop_deadline: Option<Instant> = None;
+    loop {
+        if stop_deadline.is_none() && *stop.borrow() {
+            stop_deadline = Some(Instant::now() + flush_timeout);
+        }
+        let batch = spool.lock().unwrap_or_else(|e| e.into_inner()).peek(ROUND)?;
+        if batch.is_empty() {
+            if stop_deadline.is_some() {
+                break;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            continue;
+        }
+        if stop_deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let acked = delivery.send(&batch).await;
+        let all = acked.len() == batch.len();
+        spool.lock().unwrap_or_else(|e| e.into_inner()).ack(&acked)?;
+        if all {
+            backoff = Duration::from_millis(200);
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+    let spool = spool.lock().unwrap_or_else(|e| e.into_inner());
+    if !spool.is_empty() {
+        warn!(
+            pending = spool.len(),
+            bytes = spool.bytes(),
+            "stopping with undelivered messages; they stay spooled for the next start"
+        );
+    }
+    Ok(spool.stats())
+}
