@@ -197,6 +197,12 @@ pub struct EmitArgs {
     /// Do not read GPUs (NVML); heartbeats then say gpu_available=false.
     #[arg(long)]
     pub no_gpu: bool,
+    /// Report N fake GPUs instead of NVML's (tests and footprint benchmarks).
+    #[arg(long, value_name = "N", conflicts_with = "no_gpu")]
+    pub fake_gpus: Option<u32>,
+    /// Do not read the host's CPU, memory, load and network (/proc).
+    #[arg(long)]
+    pub no_host: bool,
     /// Heartbeat mode: bootstrap servers of the backup cluster, used while
     /// the primary does not acknowledge.
     #[arg(long, env = "NAAP_BACKUP_BROKERS")]
@@ -333,6 +339,21 @@ fn describe(sim: &Simulation) -> serde_json::Value {
     serde_json::json!({ "seed": sim.config().seed, "orchestrators": orchestrators })
 }
 
+fn collectors(args: &EmitArgs) -> heartbeat::Collectors {
+    let host: Option<Box<dyn naap_emitter::host::HostSource>> = if args.no_host {
+        None
+    } else {
+        Some(Box::new(naap_emitter::host::ProcHost::default()))
+    };
+    let gpus: Option<Box<dyn naap_emitter::gpu::GpuSource>> = match args.fake_gpus {
+        Some(n) => Some(Box::new(naap_emitter::gpu::FakeGpus {
+            devices: (0..n).map(naap_emitter::gpu::GpuReading::fake).collect(),
+        })),
+        None => open_gpus(args.no_gpu),
+    };
+    heartbeat::Collectors { gpus, host }
+}
+
 fn open_gpus(no_gpu: bool) -> Option<Box<dyn naap_emitter::gpu::GpuSource>> {
     if no_gpu {
         return None;
@@ -383,10 +404,10 @@ async fn emit_node(args: &EmitArgs, brokers: &str, signer: Option<naap_events::s
         sink = sink.signed_by(signer);
     }
     let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-    let gpus = open_gpus(args.no_gpu);
+    let collectors = collectors(args);
     let mut stats = EmitStats::default();
     let result = tokio::select! {
-        r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, gpus, &mut stats) => r,
+        r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, collectors, &mut stats) => r,
         _ = tokio::signal::ctrl_c() => { info!("interrupted"); Ok(()) }
     };
     let _ = stop_tx.send(true);
@@ -463,9 +484,9 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
         };
         let orchestrator = orchestrator.parse().context("--orchestrator")?;
         let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-        let gpus = open_gpus(args.no_gpu);
+        let collectors = collectors(&args);
         tokio::select! {
-            r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, gpus, &mut stats) => r?,
+            r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, collectors, &mut stats) => r?,
             _ = tokio::signal::ctrl_c() => info!("interrupted"),
         }
     }

@@ -223,6 +223,71 @@ fn heartbeats_without_nvml_say_no_gpu_and_keep_flowing() {
     }
 }
 
+#[test]
+fn fake_gpus_put_every_nvml_field_in_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gpus.naapmsg");
+    run_ok(
+        naap()
+            .args(["emit", "--orchestrator", "0xd00354656922168815fcd1e51cbddb9e359e3c7f"])
+            .args(["--node-id", "box-1", "--region", "eu-west", "--fake-gpus", "8"])
+            .args(["--heartbeat-interval", "250ms", "--duration", "1s", "--output"])
+            .arg(&file),
+    );
+    let lake = dir.path().join("lake");
+    run_ok(&mut replay(&file, &lake));
+    let rows = table_rows(&lake, "gpu_sample", &[]);
+    assert!(rows.len() >= 8 * 3, "{} rows", rows.len());
+    // Every field is set (but the signer: this run is unsigned).
+    let unsigned = table_rows(&lake, "gpu_sample", &["signer"]);
+    assert!(!unsigned.iter().any(|r| r.contains("=NULL")), "{unsigned:#?}");
+    // Device 3 of the fake host (GpuReading::fake), unit conversions included:
+    // 53 % -> 0.53, 250000 mW -> 250 W, 1000 KB/s -> 1024000 B/s, CUDA 12050 -> 12.5.
+    let device3: Vec<&String> = rows
+        .iter()
+        .filter(|r| r.contains("hw_id=GPU-00000000-0000-0000-0000-000000000003 "))
+        .collect();
+    assert!(!device3.is_empty());
+    for field in [
+        "hw_model=NVIDIA Fake 48GB",
+        "hw_vendor=nvidia",
+        "hw_driver_version=555.42.06",
+        "hw_cuda_version=12.5",
+        "hw_gpu_utilization=0.53",
+        "hw_gpu_memory_utilization=0.25",
+        "hw_gpu_memory_usage_bytes=4294967296",
+        "hw_gpu_memory_limit_bytes=51539607552",
+        "hw_temperature_celsius=63.0",
+        "hw_power_watts=250.0",
+        "hw_power_limit_watts=450.0",
+        "hw_gpu_sm_clock_mhz=1980.0",
+        "hw_gpu_io_receive_bytes_per_second=1024000.0",
+        "hw_gpu_io_transmit_bytes_per_second=2048000.0",
+        "hw_errors=0",
+        "hw_gpu_processes=1",
+        "hw_status=ok",
+        "node_id=box-1",
+        "verified=false",
+    ] {
+        assert!(device3.iter().all(|r| r.contains(field)), "{field}: {device3:#?}");
+    }
+    // The host collector rides along: one host_sample per heartbeat.
+    let host = table_rows(&lake, "host_sample", &[]);
+    assert!(host.len() >= 3);
+    assert!(
+        host.iter().all(|r| !r.contains("system_memory_limit_bytes=NULL")),
+        "{host:#?}"
+    );
+    // The heartbeats say there are GPUs, and the minute aggregates see them.
+    let telemetry = table_rows(&lake, "node_telemetry", &[]);
+    assert!(
+        telemetry
+            .iter()
+            .any(|r| r.contains("kind=heartbeat") && r.contains("gpu_available=true"))
+    );
+    assert!(telemetry.iter().filter(|r| r.contains("kind=gpu")).count() >= 8 * 3);
+}
+
 /// The hourly tables built from go-livepeer events.
 const LIVEPEER_TABLES: [&str; 9] = [
     "gateway_events",

@@ -45,6 +45,61 @@ pub struct GpuReading {
 }
 
 impl GpuReading {
+    /// Every field of this reading, under OpenTelemetry-derived names.
+    pub fn fields(&self) -> naap_events::samples::GpuFields {
+        let ratio = |p: Option<u32>| p.map(|p| f64::from(p) / 100.0);
+        let watts = |mw: Option<u32>| mw.map(|mw| f64::from(mw) / 1000.0);
+        let bytes_per_second = |kbps: Option<u32>| kbps.map(|k| f64::from(k) * 1024.0);
+        naap_events::samples::GpuFields {
+            id: self.uuid.clone(),
+            model: Some(self.name.clone()).filter(|n| !n.is_empty()),
+            vendor: Some("nvidia".into()),
+            driver_version: self.driver_version.clone(),
+            cuda_version: self.cuda_version.map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10)),
+            utilization: ratio(self.utilization_gpu_pct),
+            memory_utilization: ratio(self.utilization_memory_pct),
+            memory_usage_bytes: self.memory_used_bytes,
+            memory_limit_bytes: self.memory_total_bytes,
+            temperature_celsius: self.temperature_c.map(f64::from),
+            power_watts: watts(self.power_draw_mw),
+            power_limit_watts: watts(self.power_limit_mw),
+            sm_clock_mhz: self.sm_clock_mhz.map(f64::from),
+            io_receive_bytes_per_second: bytes_per_second(self.pcie_rx_kbps),
+            io_transmit_bytes_per_second: bytes_per_second(self.pcie_tx_kbps),
+            errors: self.ecc_uncorrected,
+            processes: self.compute_processes,
+            status: if self.ecc_uncorrected.unwrap_or(0) > 0 {
+                "degraded"
+            } else {
+                "ok"
+            }
+            .into(),
+        }
+    }
+
+    /// A complete reading for tests and benchmarks: device `index` of a
+    /// fake host, every field set.
+    pub fn fake(index: u32) -> GpuReading {
+        GpuReading {
+            uuid: format!("GPU-00000000-0000-0000-0000-{index:012}"),
+            name: "NVIDIA Fake 48GB".into(),
+            memory_total_bytes: Some(48 * (1 << 30)),
+            memory_used_bytes: Some(u64::from(index + 1) * (1 << 30)),
+            utilization_gpu_pct: Some(50 + index),
+            utilization_memory_pct: Some(25),
+            temperature_c: Some(60 + index),
+            power_draw_mw: Some(250_000),
+            power_limit_mw: Some(450_000),
+            sm_clock_mhz: Some(1980),
+            pcie_rx_kbps: Some(1000),
+            pcie_tx_kbps: Some(2000),
+            ecc_uncorrected: Some(0),
+            compute_processes: Some(1),
+            driver_version: Some("555.42.06".into()),
+            cuda_version: Some(12050),
+        }
+    }
+
     /// The telemetry sample for this reading.
     pub fn sample(&self) -> naap_events::telemetry::GpuSample {
         naap_events::telemetry::GpuSample {

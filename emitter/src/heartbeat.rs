@@ -7,9 +7,12 @@ use naap_events::{EventId, OrchestratorAddress};
 use tracing::{info, warn};
 
 use crate::gpu::GpuSource;
+use crate::host::HostSource;
+use naap_events::Family;
+use naap_events::samples::{GpuSampleBuilder, HostSampleBuilder, SampleOrigin};
 
 use crate::simulate::Simulation;
-use crate::sink::{Sink, SinkError, encode_message};
+use crate::sink::{Sink, SinkError, encode_batch, encode_message};
 
 /// Counters of an emitter run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,8 +71,26 @@ pub async fn run_simulation(
     sink.flush()
 }
 
-/// Sends this node's heartbeat, and a sample per GPU when `gpus` is given,
-/// every `interval` until `until` (wall clock ms).
+/// What a node reads besides its heartbeat.
+pub struct Collectors {
+    /// NVML (or fake) GPUs; `None` when switched off or unavailable.
+    pub gpus: Option<Box<dyn GpuSource>>,
+    /// CPU, memory, load, network; `None` when switched off.
+    pub host: Option<Box<dyn HostSource>>,
+}
+
+impl std::fmt::Debug for Collectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collectors")
+            .field("gpus", &self.gpus.is_some())
+            .field("host", &self.host.is_some())
+            .finish()
+    }
+}
+
+/// Sends this node's heartbeat every `interval` until `until` (wall clock
+/// ms), with per GPU a `node_telemetry` gpu row (for the minute aggregates)
+/// and a `gpu_sample` row with every NVML field, and a `host_sample` row.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_heartbeat(
     sink: &mut Sink,
@@ -78,7 +99,7 @@ pub async fn run_heartbeat(
     region: &str,
     interval: Duration,
     until_ms: Option<i64>,
-    mut gpus: Option<Box<dyn GpuSource>>,
+    mut collectors: Collectors,
     stats: &mut EmitStats,
 ) -> Result<(), SinkError> {
     let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
@@ -93,7 +114,7 @@ pub async fn run_heartbeat(
             .parse()
             .unwrap_or_else(|_| format!("hb-{t}").parse().expect("digits form an event id"));
         let mut event = TelemetryEvent::heartbeat(id, t, orchestrator.clone(), node_id, region, interval_ms);
-        let readings = match gpus.as_mut().map(|g| g.read()) {
+        let readings = match collectors.gpus.as_mut().map(|g| g.read()) {
             Some(Ok(r)) => r,
             Some(Err(e)) => {
                 warn!(error = %e, "GPU read failed; this heartbeat reports no GPU");
@@ -116,9 +137,42 @@ pub async fn run_heartbeat(
                 r.sample(),
             ));
         }
-        let message = encode_message(orchestrator.as_str(), &events)?;
-        sink.send(&[message]).await?;
-        stats.messages += 1;
+        let mut messages = vec![encode_message(orchestrator.as_str(), &events)?];
         stats.events += events.len() as u64;
+        let origin = |kind: &str, tag: &str| SampleOrigin {
+            event_id: format!("{kind}-{orchestrator}-{node_id}-{tag}-{t}")
+                .parse()
+                .unwrap_or_else(|_| format!("{kind}-{t}").parse().expect("digits form an event id")),
+            event_time_ms: t,
+            orchestrator: orchestrator.clone(),
+            node_id: node_id.to_owned(),
+            region: region.to_owned(),
+        };
+        if !readings.is_empty() {
+            let mut b = GpuSampleBuilder::default();
+            for r in &readings {
+                b.push(&origin("gs", &r.uuid), &r.fields());
+            }
+            messages.push(encode_batch(
+                orchestrator.as_str(),
+                Family::GpuSampleV1,
+                &b.finish(),
+                t,
+            )?);
+            stats.events += readings.len() as u64;
+        }
+        if let Some(host) = collectors.host.as_mut() {
+            let mut b = HostSampleBuilder::default();
+            b.push(&origin("host", "h"), &host.read());
+            messages.push(encode_batch(
+                orchestrator.as_str(),
+                Family::HostSampleV1,
+                &b.finish(),
+                t,
+            )?);
+            stats.events += 1;
+        }
+        stats.messages += messages.len() as u64;
+        sink.send(&messages).await?;
     }
 }

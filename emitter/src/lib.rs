@@ -22,6 +22,7 @@
 
 pub mod gpu;
 pub mod heartbeat;
+pub mod host;
 pub mod publish;
 pub mod simulate;
 pub mod sink;

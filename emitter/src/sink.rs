@@ -44,6 +44,24 @@ pub struct EncodedMessage {
     pub timestamp_ms: i64,
 }
 
+/// Encodes one batch of `family` as one message keyed by `key`.
+pub fn encode_batch(
+    key: &str,
+    family: Family,
+    batch: &RecordBatch,
+    timestamp_ms: i64,
+) -> Result<EncodedMessage, SinkError> {
+    Ok(EncodedMessage {
+        key: key.to_owned(),
+        headers: vec![
+            (HEADER_SCHEMA.to_owned(), family.name().to_owned()),
+            (HEADER_SCHEMA_VERSION.to_owned(), family.version().to_string()),
+        ],
+        value: naap_events::ipc::encode(batch)?,
+        timestamp_ms,
+    })
+}
+
 /// Encodes one orchestrator's events as one message.
 pub fn encode_message(key: &str, events: &[TelemetryEvent]) -> Result<EncodedMessage, SinkError> {
     let mut builder = TelemetryBatchBuilder::default();

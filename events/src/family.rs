@@ -13,26 +13,33 @@ pub const HEADER_SCHEMA_VERSION: &str = "naap-schema-version";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     NodeTelemetryV1,
+    GpuSampleV1,
+    HostSampleV1,
 }
 
 impl Family {
-    pub const ALL: &'static [Family] = &[Family::NodeTelemetryV1];
+    pub const ALL: &'static [Family] = &[Family::NodeTelemetryV1, Family::GpuSampleV1, Family::HostSampleV1];
 
+    /// The family name, which is also its lake table.
     pub fn name(self) -> &'static str {
         match self {
             Family::NodeTelemetryV1 => "node_telemetry",
+            Family::GpuSampleV1 => "gpu_sample",
+            Family::HostSampleV1 => "host_sample",
         }
     }
 
     pub fn version(self) -> u32 {
         match self {
-            Family::NodeTelemetryV1 => 1,
+            Family::NodeTelemetryV1 | Family::GpuSampleV1 | Family::HostSampleV1 => 1,
         }
     }
 
     pub fn schema(self) -> SchemaRef {
         match self {
             Family::NodeTelemetryV1 => Arc::clone(&crate::telemetry::SCHEMA),
+            Family::GpuSampleV1 => Arc::clone(&crate::samples::GPU_SAMPLE_SCHEMA),
+            Family::HostSampleV1 => Arc::clone(&crate::samples::HOST_SAMPLE_SCHEMA),
         }
     }
 

@@ -45,6 +45,7 @@ pub mod gateway_tables;
 pub mod ids;
 pub mod ipc;
 pub mod livepeer;
+pub mod samples;
 pub mod signing;
 pub mod telemetry;
 

@@ -316,7 +316,10 @@ pub fn validate(batch: &RecordBatch) -> Result<(), DecodeError> {
             });
         }
     }
-    for value in strings("kind")?.iter().flatten() {
+    let kinds = batch
+        .column_by_name("kind")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    for value in kinds.into_iter().flatten().flatten() {
         if Kind::parse(value).is_none() {
             return Err(DecodeError::InvalidValue {
                 column: "kind",
@@ -330,10 +333,16 @@ pub fn validate(batch: &RecordBatch) -> Result<(), DecodeError> {
             detail: e.to_string(),
         })?;
     }
-    if batch.columns().iter().take(6).any(|c| c.null_count() > 0) {
+    let schema = batch.schema();
+    if let Some((field, _)) = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .find(|(f, c)| !f.is_nullable() && c.null_count() > 0)
+    {
         return Err(DecodeError::InvalidValue {
-            column: "event_id",
-            detail: "required column holds nulls".into(),
+            column: "required column",
+            detail: format!("{} holds nulls", field.name()),
         });
     }
     Ok(())

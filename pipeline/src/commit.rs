@@ -46,6 +46,8 @@ struct Run {
     totals: Totals,
     parts: BTreeMap<PartitionKey, PartitionWindows>,
     quarantine: BTreeMap<PartitionKey, QuarantineBuilder>,
+    /// Accepted rows of the sample families not yet written, per partition and table.
+    samples: BTreeMap<PartitionKey, BTreeMap<&'static str, Vec<RecordBatch>>>,
     /// Event ids recently accepted, per partition (repeats are dropped).
     dedup: BTreeMap<PartitionKey, crate::verify::Dedup>,
     /// Accepted go-livepeer gateway events not yet written, per partition.
@@ -326,6 +328,7 @@ impl Run {
             parts,
             quarantine: BTreeMap::new(),
             gateway: BTreeMap::new(),
+            samples: BTreeMap::new(),
             dedup,
             sealed_before_ms: manifest.sealed_before_ms,
             unsealed_hours: manifest.unsealed_hours.iter().copied().collect(),
@@ -454,17 +457,33 @@ impl Run {
                 return Ok(());
             }
         };
-        let batch = match decode::decode(&msg) {
-            Ok(batch) => batch,
+        let (family, batch) = match decode::decode(&msg) {
+            Ok(decoded) => decoded,
             Err(e) => {
                 self.quarantine_message(key, &msg, e.reason(), &e.to_string());
                 return Ok(());
             }
         };
-        let batch = crate::verify::add_signer(batch, &self.raw_schema, signer.as_deref())?;
+        let schema = if family == naap_events::Family::NodeTelemetryV1 {
+            Arc::clone(&self.raw_schema)
+        } else {
+            crate::verify::with_signer_schema(&family.schema())
+        };
+        let batch = crate::verify::add_signer(batch, &schema, signer.as_deref())?;
         let (batch, repeats) = self.dedup.entry(key.clone()).or_default().filter(batch, msg.offset)?;
         self.uncommitted.duplicates += repeats;
         if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if family != naap_events::Family::NodeTelemetryV1 {
+            // Samples are kept as they are, one lake table per family.
+            self.uncommitted.events_in += batch.num_rows() as u64;
+            self.samples
+                .entry(key)
+                .or_default()
+                .entry(family.name())
+                .or_default()
+                .push(batch);
             return Ok(());
         }
         let rows = batch.num_rows() as u64;
@@ -515,6 +534,15 @@ impl Run {
                 for (table, rows) in g.finish() {
                     files.extend(hourly_files(&lake, table, &rows, "event_time", &name)?);
                     pending_gateway.entry(table).or_default().push(rows);
+                }
+            }
+            if let Some(tables) = self.samples.remove(&(source.clone(), *partition)) {
+                for (table, batches) in tables {
+                    let Some(schema) = batches.first().map(RecordBatch::schema) else {
+                        continue;
+                    };
+                    let rows = concat_batches(&schema, &batches)?;
+                    files.extend(hourly_files(&lake, table, &rows, "event_time", &name)?);
                 }
             }
             if let Some(q) = self.quarantine.get_mut(&(source.clone(), *partition))

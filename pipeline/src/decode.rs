@@ -6,7 +6,7 @@ use naap_events::{DecodeError, Family, HEADER_SCHEMA, HEADER_SCHEMA_VERSION, ipc
 use crate::source::SourceMessage;
 
 /// Decodes a message by its schema headers.
-pub(crate) fn decode(msg: &SourceMessage) -> Result<RecordBatch, DecodeError> {
+pub(crate) fn decode(msg: &SourceMessage) -> Result<(Family, RecordBatch), DecodeError> {
     let name = msg
         .header(HEADER_SCHEMA)
         .ok_or(DecodeError::MissingHeader { header: HEADER_SCHEMA })?;
@@ -17,5 +17,5 @@ pub(crate) fn decode(msg: &SourceMessage) -> Result<RecordBatch, DecodeError> {
         name: name.to_owned(),
         version: version.to_owned(),
     })?;
-    ipc::decode(family, msg.payload.as_deref().unwrap_or_default())
+    ipc::decode(family, msg.payload.as_deref().unwrap_or_default()).map(|b| (family, b))
 }
