@@ -203,6 +203,33 @@ pub struct EmitArgs {
     /// Do not read the host's CPU, memory, load and network (/proc).
     #[arg(long)]
     pub no_host: bool,
+    /// Probe this target: tcp://HOST:PORT (connect time), http(s)://… (connect,
+    /// TLS handshake, status, time to first byte). Repeatable.
+    #[arg(long = "probe", value_name = "URL")]
+    pub probes: Vec<String>,
+    /// Download this URL at every probe round and report the throughput.
+    #[arg(long, value_name = "URL")]
+    pub bandwidth_url: Option<String>,
+    /// Time between probe rounds.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub probe_interval: Duration,
+    /// Limit of one probe (and of one scrape).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub probe_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted by probes and scrapes, beside the webpki roots.
+    #[arg(long, value_name = "FILE")]
+    pub probe_ca_file: Option<PathBuf>,
+    /// The go-livepeer node's Prometheus page (e.g. http://127.0.0.1:7935/metrics):
+    /// current/max sessions become the heartbeat's capacity.
+    #[arg(long, value_name = "URL")]
+    pub scrape_url: Option<String>,
+    /// Time between scrapes.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub scrape_interval: Duration,
+    /// Forward this series of the scraped page as metric_sample rows (name,
+    /// matched with or without the exporter's prefix). Repeatable.
+    #[arg(long = "scrape-allow", value_name = "METRIC")]
+    pub scrape_allow: Vec<String>,
     /// Heartbeat mode: bootstrap servers of the backup cluster, used while
     /// the primary does not acknowledge.
     #[arg(long, env = "NAAP_BACKUP_BROKERS")]
@@ -339,7 +366,27 @@ fn describe(sim: &Simulation) -> serde_json::Value {
     serde_json::json!({ "seed": sim.config().seed, "orchestrators": orchestrators })
 }
 
-fn collectors(args: &EmitArgs) -> heartbeat::Collectors {
+fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
+    let prober = || naap_emitter::probe::Prober::new(args.probe_ca_file.as_deref(), args.probe_timeout);
+    let probes = if args.probes.is_empty() && args.bandwidth_url.is_none() {
+        None
+    } else {
+        Some(heartbeat::Probes {
+            prober: prober()?,
+            targets: args.probes.clone(),
+            bandwidth_url: args.bandwidth_url.clone(),
+            schedule: heartbeat::Every::new(args.probe_interval),
+        })
+    };
+    let scrape = match &args.scrape_url {
+        Some(url) => Some(heartbeat::Scrape {
+            prober: prober()?,
+            url: url.clone(),
+            allow: args.scrape_allow.clone(),
+            schedule: heartbeat::Every::new(args.scrape_interval),
+        }),
+        None => None,
+    };
     let host: Option<Box<dyn naap_emitter::host::HostSource>> = if args.no_host {
         None
     } else {
@@ -351,7 +398,12 @@ fn collectors(args: &EmitArgs) -> heartbeat::Collectors {
         })),
         None => open_gpus(args.no_gpu),
     };
-    heartbeat::Collectors { gpus, host }
+    Ok(heartbeat::Collectors {
+        gpus,
+        host,
+        probes,
+        scrape,
+    })
 }
 
 fn open_gpus(no_gpu: bool) -> Option<Box<dyn naap_emitter::gpu::GpuSource>> {
@@ -404,7 +456,7 @@ async fn emit_node(args: &EmitArgs, brokers: &str, signer: Option<naap_events::s
         sink = sink.signed_by(signer);
     }
     let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-    let collectors = collectors(args);
+    let collectors = collectors(args)?;
     let mut stats = EmitStats::default();
     let result = tokio::select! {
         r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, collectors, &mut stats) => r,
@@ -484,7 +536,7 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
         };
         let orchestrator = orchestrator.parse().context("--orchestrator")?;
         let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-        let collectors = collectors(&args);
+        let collectors = collectors(&args)?;
         tokio::select! {
             r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, collectors, &mut stats) => r?,
             _ = tokio::signal::ctrl_c() => info!("interrupted"),

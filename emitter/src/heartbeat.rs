@@ -9,7 +9,11 @@ use tracing::{info, warn};
 use crate::gpu::GpuSource;
 use crate::host::HostSource;
 use naap_events::Family;
-use naap_events::samples::{GpuSampleBuilder, HostSampleBuilder, SampleOrigin};
+use naap_events::samples::{
+    GpuSampleBuilder, HostSampleBuilder, MetricSampleBuilder, ProbeResultBuilder, SampleOrigin,
+};
+
+use crate::probe::Prober;
 
 use crate::simulate::Simulation;
 use crate::sink::{Sink, SinkError, encode_batch, encode_message};
@@ -77,6 +81,49 @@ pub struct Collectors {
     pub gpus: Option<Box<dyn GpuSource>>,
     /// CPU, memory, load, network; `None` when switched off.
     pub host: Option<Box<dyn HostSource>>,
+    /// Active probes; `None` when none are configured.
+    pub probes: Option<Probes>,
+    /// The go-livepeer `/metrics` scrape; `None` when not configured.
+    pub scrape: Option<Scrape>,
+}
+
+/// Runs `what` at most every `every`.
+#[derive(Debug)]
+pub struct Every {
+    pub every: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Every {
+    pub fn new(every: Duration) -> Self {
+        Self { every, last: None }
+    }
+
+    fn due(&mut self) -> bool {
+        let due = self.last.is_none_or(|l| l.elapsed() >= self.every);
+        if due {
+            self.last = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
+/// Probe targets (`tcp://`, `http://`, `https://`) and an optional download.
+#[derive(Debug)]
+pub struct Probes {
+    pub prober: Prober,
+    pub targets: Vec<String>,
+    pub bandwidth_url: Option<String>,
+    pub schedule: Every,
+}
+
+/// A Prometheus page to read capacity (and allow-listed series) from.
+#[derive(Debug)]
+pub struct Scrape {
+    pub prober: Prober,
+    pub url: String,
+    pub allow: Vec<String>,
+    pub schedule: Every,
 }
 
 impl std::fmt::Debug for Collectors {
@@ -84,6 +131,8 @@ impl std::fmt::Debug for Collectors {
         f.debug_struct("Collectors")
             .field("gpus", &self.gpus.is_some())
             .field("host", &self.host.is_some())
+            .field("probes", &self.probes)
+            .field("scrape", &self.scrape)
             .finish()
     }
 }
@@ -123,6 +172,29 @@ pub async fn run_heartbeat(
             None => Vec::new(),
         };
         event.gpu_available = Some(!readings.is_empty());
+        let mut scraped = None;
+        if let Some(scrape) = collectors.scrape.as_mut()
+            && scrape.schedule.due()
+        {
+            match scrape.prober.fetch_text(&scrape.url).await {
+                Ok(text) => {
+                    let s = crate::probe::parse_metrics(&text, &scrape.allow);
+                    event.sessions_in_use = s.sessions_in_use;
+                    event.sessions_max = s.sessions_max;
+                    scraped = Some(s);
+                }
+                Err(e) => warn!(error = %e, "metrics scrape failed; this heartbeat has no capacity"),
+            }
+        }
+        let mut probed = Vec::new();
+        if let Some(p) = collectors.probes.as_mut()
+            && p.schedule.due()
+        {
+            probed = futures::future::join_all(p.targets.iter().map(|t| p.prober.probe(t))).await;
+            if let Some(url) = &p.bandwidth_url {
+                probed.push(p.prober.bandwidth(url).await);
+            }
+        }
         let mut events = vec![event];
         for r in &readings {
             let id: EventId = format!("gpu-{}-{t}", r.uuid)
@@ -171,6 +243,32 @@ pub async fn run_heartbeat(
                 t,
             )?);
             stats.events += 1;
+        }
+        if !probed.is_empty() {
+            let mut b = ProbeResultBuilder::default();
+            for (i, p) in probed.iter().enumerate() {
+                b.push(&origin("probe", &i.to_string()), p);
+            }
+            messages.push(encode_batch(
+                orchestrator.as_str(),
+                Family::ProbeResultV1,
+                &b.finish(),
+                t,
+            )?);
+            stats.events += probed.len() as u64;
+        }
+        if let Some(s) = scraped.filter(|s| !s.forwarded.is_empty()) {
+            let mut b = MetricSampleBuilder::default();
+            for (i, (metric, labels, value)) in s.forwarded.iter().enumerate() {
+                b.push(&origin("metric", &i.to_string()), metric, labels, *value);
+            }
+            messages.push(encode_batch(
+                orchestrator.as_str(),
+                Family::MetricSampleV1,
+                &b.finish(),
+                t,
+            )?);
+            stats.events += s.forwarded.len() as u64;
         }
         stats.messages += messages.len() as u64;
         sink.send(&messages).await?;

@@ -23,6 +23,7 @@
 pub mod gpu;
 pub mod heartbeat;
 pub mod host;
+pub mod probe;
 pub mod publish;
 pub mod simulate;
 pub mod sink;

@@ -15,10 +15,18 @@ pub enum Family {
     NodeTelemetryV1,
     GpuSampleV1,
     HostSampleV1,
+    ProbeResultV1,
+    MetricSampleV1,
 }
 
 impl Family {
-    pub const ALL: &'static [Family] = &[Family::NodeTelemetryV1, Family::GpuSampleV1, Family::HostSampleV1];
+    pub const ALL: &'static [Family] = &[
+        Family::NodeTelemetryV1,
+        Family::GpuSampleV1,
+        Family::HostSampleV1,
+        Family::ProbeResultV1,
+        Family::MetricSampleV1,
+    ];
 
     /// The family name, which is also its lake table.
     pub fn name(self) -> &'static str {
@@ -26,12 +34,18 @@ impl Family {
             Family::NodeTelemetryV1 => "node_telemetry",
             Family::GpuSampleV1 => "gpu_sample",
             Family::HostSampleV1 => "host_sample",
+            Family::ProbeResultV1 => "probe_result",
+            Family::MetricSampleV1 => "metric_sample",
         }
     }
 
     pub fn version(self) -> u32 {
         match self {
-            Family::NodeTelemetryV1 | Family::GpuSampleV1 | Family::HostSampleV1 => 1,
+            Family::NodeTelemetryV1
+            | Family::GpuSampleV1
+            | Family::HostSampleV1
+            | Family::ProbeResultV1
+            | Family::MetricSampleV1 => 1,
         }
     }
 
@@ -40,6 +54,8 @@ impl Family {
             Family::NodeTelemetryV1 => Arc::clone(&crate::telemetry::SCHEMA),
             Family::GpuSampleV1 => Arc::clone(&crate::samples::GPU_SAMPLE_SCHEMA),
             Family::HostSampleV1 => Arc::clone(&crate::samples::HOST_SAMPLE_SCHEMA),
+            Family::ProbeResultV1 => Arc::clone(&crate::samples::PROBE_RESULT_SCHEMA),
+            Family::MetricSampleV1 => Arc::clone(&crate::samples::METRIC_SAMPLE_SCHEMA),
         }
     }
 

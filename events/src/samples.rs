@@ -271,3 +271,128 @@ impl HostSampleBuilder {
         RecordBatch::try_new(Arc::clone(&HOST_SAMPLE_SCHEMA), cols).expect("builders follow HOST_SAMPLE_SCHEMA")
     }
 }
+
+/// Schema of family `probe_result` v1: one active probe by this node
+/// (`region` is the observer's, so latency is per observer).
+pub static PROBE_RESULT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = common();
+    f.extend([
+        Field::new("target", DataType::Utf8, false),
+        Field::new("probe", DataType::Utf8, false),
+        Field::new("ok", DataType::Boolean, false),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("tcp_connect_ms", DataType::Float64, true),
+        Field::new("tls_handshake_ms", DataType::Float64, true),
+        Field::new("http_status", DataType::UInt32, true),
+        Field::new("time_to_first_byte_ms", DataType::Float64, true),
+        Field::new("bytes", DataType::UInt64, true),
+        Field::new("throughput_bytes_per_second", DataType::Float64, true),
+    ]);
+    Arc::new(Schema::new(f))
+});
+
+/// Schema of family `metric_sample` v1: allow-listed Prometheus series
+/// scraped from a go-livepeer node, forwarded as they are.
+pub static METRIC_SAMPLE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = common();
+    f.extend([
+        Field::new("metric", DataType::Utf8, false),
+        // Labels as a JSON object with sorted keys.
+        Field::new("labels", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+    ]);
+    Arc::new(Schema::new(f))
+});
+
+/// One probe's outcome.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeFields {
+    pub target: String,
+    /// `tcp`, `http`, `https` or `bandwidth`.
+    pub probe: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub tcp_connect_ms: Option<f64>,
+    pub tls_handshake_ms: Option<f64>,
+    pub http_status: Option<u32>,
+    pub time_to_first_byte_ms: Option<f64>,
+    pub bytes: Option<u64>,
+    pub throughput_bytes_per_second: Option<f64>,
+}
+
+/// Rows of `probe_result` v1.
+#[derive(Debug, Default)]
+pub struct ProbeResultBuilder {
+    origin: OriginBuilder,
+    target: StringBuilder,
+    probe: StringBuilder,
+    ok: arrow::array::BooleanBuilder,
+    error: StringBuilder,
+    tcp: Float64Builder,
+    tls: Float64Builder,
+    status: UInt32Builder,
+    ttfb: Float64Builder,
+    bytes: UInt64Builder,
+    throughput: Float64Builder,
+}
+
+impl ProbeResultBuilder {
+    pub fn push(&mut self, origin: &SampleOrigin, p: &ProbeFields) {
+        self.origin.push(origin);
+        self.target.append_value(&p.target);
+        self.probe.append_value(&p.probe);
+        self.ok.append_value(p.ok);
+        self.error.append_option(p.error.as_deref());
+        self.tcp.append_option(p.tcp_connect_ms);
+        self.tls.append_option(p.tls_handshake_ms);
+        self.status.append_option(p.http_status);
+        self.ttfb.append_option(p.time_to_first_byte_ms);
+        self.bytes.append_option(p.bytes);
+        self.throughput.append_option(p.throughput_bytes_per_second);
+    }
+
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut cols = self.origin.finish();
+        cols.extend::<[ArrayRef; 10]>([
+            Arc::new(self.target.finish()),
+            Arc::new(self.probe.finish()),
+            Arc::new(self.ok.finish()),
+            Arc::new(self.error.finish()),
+            Arc::new(self.tcp.finish()),
+            Arc::new(self.tls.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.ttfb.finish()),
+            Arc::new(self.bytes.finish()),
+            Arc::new(self.throughput.finish()),
+        ]);
+        RecordBatch::try_new(Arc::clone(&PROBE_RESULT_SCHEMA), cols).expect("builders follow PROBE_RESULT_SCHEMA")
+    }
+}
+
+/// Rows of `metric_sample` v1.
+#[derive(Debug, Default)]
+pub struct MetricSampleBuilder {
+    origin: OriginBuilder,
+    metric: StringBuilder,
+    labels: StringBuilder,
+    value: Float64Builder,
+}
+
+impl MetricSampleBuilder {
+    pub fn push(&mut self, origin: &SampleOrigin, metric: &str, labels_json: &str, value: f64) {
+        self.origin.push(origin);
+        self.metric.append_value(metric);
+        self.labels.append_value(labels_json);
+        self.value.append_value(value);
+    }
+
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut cols = self.origin.finish();
+        cols.extend::<[ArrayRef; 3]>([
+            Arc::new(self.metric.finish()),
+            Arc::new(self.labels.finish()),
+            Arc::new(self.value.finish()),
+        ]);
+        RecordBatch::try_new(Arc::clone(&METRIC_SAMPLE_SCHEMA), cols).expect("builders follow METRIC_SAMPLE_SCHEMA")
+    }
+}
