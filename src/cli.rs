@@ -33,7 +33,7 @@ pub enum Command {
     /// in-process Kafka, the pipeline, a local lake and the server.
     Demo(DemoArgs),
     /// Publish telemetry: a node's heartbeat, or a simulated network.
-    Emit(EmitArgs),
+    Emit(Box<EmitArgs>),
     /// Consume Kafka, window events and commit the lake exactly once.
     Pipeline(PipelineArgs),
     /// Serve the lake over Arrow Flight SQL and HTTP.
@@ -332,7 +332,7 @@ pub struct ReplayArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(args).await,
-        Command::Emit(args) => emit(args).await,
+        Command::Emit(args) => emit(*args).await,
         Command::Pipeline(args) => pipeline(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Replay(args) => replay(args).await,
