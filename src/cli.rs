@@ -18,7 +18,7 @@ pub const DEFAULT_TOPIC: &str = "naap.telemetry.v1";
 
 /// naap: network analytics and SLA scores for the Livepeer network.
 #[derive(Debug, Parser)]
-#[command(name = "naap", version, about, long_about = None)]
+#[command(name = "naap", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     /// Log debug detail (or set NAAP_LOG, e.g. NAAP_LOG=naap_pipeline=debug).
     #[arg(long, short, global = true)]
@@ -106,7 +106,7 @@ pub struct WindowArgs {
     /// livepeer-json: how far back before an hour its sessions' events are read.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub session_lookback: Duration,
-    /// Quarantine unsigned messages of this source (topic, or file.<name>
+    /// Quarantine unsigned messages of this source (topic, or `file.<name>`
     /// for a replay), instead of accepting them with verified=false
     /// (repeatable; `all` for every source). Signed messages are always
     /// checked.
@@ -143,10 +143,21 @@ pub struct DemoArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub progress_every: Duration,
+    /// Address of the BYOC endpoint of this machine's node agent (configured
+    /// by `data/emitter.toml`).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub byoc_addr: SocketAddr,
+    /// Do not run this machine's node agent beside the simulated network.
+    #[arg(long)]
+    pub no_node_agent: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct EmitArgs {
+    /// Read flags from a TOML file whose keys are these flags' names
+    /// (`data/emitter.toml` is a sample); flags given here win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Kafka bootstrap servers (not needed with --output).
     #[arg(long, env = "NAAP_BROKERS")]
     pub brokers: Option<String>,
@@ -249,8 +260,29 @@ pub struct EmitArgs {
     pub flush_timeout: Duration,
     /// Sign every message with the Ethereum private key (hex) in this
     /// environment variable.
-    #[arg(long, value_name = "VAR")]
+    #[arg(long, value_name = "VAR", conflicts_with = "keystore")]
     pub signing_key_env: Option<String>,
+    /// Sign every message with the key in this Ethereum keystore (JSON,
+    /// scrypt or pbkdf2), unlocked with the password in --keystore-password-env.
+    #[arg(long, value_name = "FILE", requires = "keystore_password_env")]
+    pub keystore: Option<PathBuf>,
+    /// Environment variable holding the keystore's password.
+    #[arg(long, value_name = "VAR")]
+    pub keystore_password_env: Option<String>,
+    /// Heartbeat mode: accept BYOC custom events from containers on this
+    /// host at `http://ADDR/v1/events/<name>` (loopback only; off by default).
+    #[arg(long, value_name = "ADDR", requires = "byoc_schemas")]
+    pub byoc_listen: Option<SocketAddr>,
+    /// The event names the BYOC endpoint accepts and their fields (TOML;
+    /// `data/byoc-events.toml` is a sample).
+    #[arg(long, value_name = "FILE")]
+    pub byoc_schemas: Option<PathBuf>,
+    /// BYOC events are published at most this long after they were posted…
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub byoc_batch_window: Duration,
+    /// …or as soon as this many are waiting (also the most one request may carry).
+    #[arg(long, default_value_t = 1000)]
+    pub byoc_max_batch: usize,
 }
 
 /// Where `naap pipeline` reads (files go through `naap replay`).
@@ -366,7 +398,25 @@ fn describe(sim: &Simulation) -> serde_json::Value {
     serde_json::json!({ "seed": sim.config().seed, "orchestrators": orchestrators })
 }
 
-fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
+/// Binds the BYOC endpoint when configured and serves it in the background.
+async fn byoc_inbox(args: &EmitArgs) -> anyhow::Result<Option<naap_emitter::byoc::Inbox>> {
+    let (Some(addr), Some(schemas)) = (args.byoc_listen, &args.byoc_schemas) else {
+        return Ok(None);
+    };
+    let registry = naap_emitter::byoc::Registry::load(schemas)?;
+    let (endpoint, inbox) =
+        naap_emitter::byoc::Endpoint::bind(addr, registry, args.byoc_batch_window, args.byoc_max_batch).await?;
+    let bound = endpoint.local_addr()?;
+    info!(%bound, "BYOC endpoint: POST http://{bound}/v1/events/<name>");
+    tokio::spawn(async move {
+        if let Err(e) = endpoint.serve().await {
+            tracing::error!(error = %e, "the BYOC endpoint stopped");
+        }
+    });
+    Ok(Some(inbox))
+}
+
+async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
     let prober = || naap_emitter::probe::Prober::new(args.probe_ca_file.as_deref(), args.probe_timeout);
     let probes = if args.probes.is_empty() && args.bandwidth_url.is_none() {
         None
@@ -403,6 +453,7 @@ fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
         host,
         probes,
         scrape,
+        byoc: byoc_inbox(args).await?,
     })
 }
 
@@ -419,12 +470,24 @@ fn open_gpus(no_gpu: bool) -> Option<Box<dyn naap_emitter::gpu::GpuSource>> {
     }
 }
 
-/// A node's own heartbeat (and GPUs), through the durable spool to Kafka.
-async fn emit_node(args: &EmitArgs, brokers: &str, signer: Option<naap_events::signing::Signer>) -> anyhow::Result<()> {
+fn node(args: &EmitArgs) -> anyhow::Result<heartbeat::Node> {
     let Some(orchestrator) = &args.orchestrator else {
         bail!("give --simulate N, or --orchestrator 0x… for this node's heartbeat");
     };
-    let orchestrator = orchestrator.parse().context("--orchestrator")?;
+    Ok(heartbeat::Node {
+        orchestrator: orchestrator.parse().context("--orchestrator")?,
+        node_id: args.node_id.clone(),
+        region: args.region.clone(),
+    })
+}
+
+/// A node's own heartbeat (and GPUs), through the durable spool to Kafka.
+pub(crate) async fn emit_node(
+    args: &EmitArgs,
+    brokers: &str,
+    signer: Option<naap_events::signing::Signer>,
+) -> anyhow::Result<()> {
+    let node = node(args)?;
     let spool = naap_emitter::spool::Spool::open(&args.spool_dir, args.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", args.spool_dir.display()))?;
     if !spool.is_empty() {
@@ -456,10 +519,10 @@ async fn emit_node(args: &EmitArgs, brokers: &str, signer: Option<naap_events::s
         sink = sink.signed_by(signer);
     }
     let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-    let collectors = collectors(args)?;
+    let collectors = collectors(args).await?;
     let mut stats = EmitStats::default();
     let result = tokio::select! {
-        r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, collectors, &mut stats) => r,
+        r = heartbeat::run_heartbeat(&mut sink, &node, args.heartbeat_interval, until, collectors, &mut stats) => r,
         _ = tokio::signal::ctrl_c() => { info!("interrupted"); Ok(()) }
     };
     let _ = stop_tx.send(true);
@@ -472,6 +535,30 @@ async fn emit_node(args: &EmitArgs, brokers: &str, signer: Option<naap_events::s
     Ok(())
 }
 
+/// The operator's key, from a hex variable or an Ethereum keystore.
+fn signer(args: &EmitArgs) -> anyhow::Result<Option<naap_events::signing::Signer>> {
+    use naap_events::signing::Signer;
+    let signer = match (&args.signing_key_env, &args.keystore) {
+        (Some(var), _) => {
+            let hex =
+                std::env::var(var).with_context(|| format!("--signing-key-env {var}: the variable is not set"))?;
+            Signer::from_hex(&hex).with_context(|| format!("the key in {var}"))?
+        }
+        (None, Some(path)) => {
+            let var = args
+                .keystore_password_env
+                .as_deref()
+                .context("--keystore needs --keystore-password-env")?;
+            let password = std::env::var(var)
+                .with_context(|| format!("--keystore-password-env {var}: the variable is not set"))?;
+            naap_emitter::keystore::open(path, &password).context("unlocking the keystore")?
+        }
+        (None, None) => return Ok(None),
+    };
+    info!(signer = signer.address(), "signing every message");
+    Ok(Some(signer))
+}
+
 async fn emit(args: EmitArgs) -> anyhow::Result<()> {
     if let (true, Some(n)) = (args.describe, args.simulate) {
         let sim = Simulation::new(SimulationConfig {
@@ -482,16 +569,7 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&describe(&sim))?);
         return Ok(());
     }
-    let signer = match &args.signing_key_env {
-        Some(var) => {
-            let hex =
-                std::env::var(var).with_context(|| format!("--signing-key-env {var}: the variable is not set"))?;
-            let signer = naap_events::signing::Signer::from_hex(&hex).with_context(|| format!("the key in {var}"))?;
-            info!(signer = signer.address(), "signing every message");
-            Some(signer)
-        }
-        None => None,
-    };
+    let signer = signer(&args)?;
     if args.simulate.is_none() && args.output.is_none() {
         let Some(brokers) = &args.brokers else {
             bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE");
@@ -531,14 +609,11 @@ async fn emit(args: EmitArgs) -> anyhow::Result<()> {
             }
         }
     } else {
-        let Some(orchestrator) = &args.orchestrator else {
-            bail!("give --simulate N, or --orchestrator 0x… for this node's heartbeat");
-        };
-        let orchestrator = orchestrator.parse().context("--orchestrator")?;
+        let node = node(&args)?;
         let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-        let collectors = collectors(&args)?;
+        let collectors = collectors(&args).await?;
         tokio::select! {
-            r = heartbeat::run_heartbeat(&mut sink, &orchestrator, &args.node_id, &args.region, args.heartbeat_interval, until, collectors, &mut stats) => r?,
+            r = heartbeat::run_heartbeat(&mut sink, &node, args.heartbeat_interval, until, collectors, &mut stats) => r?,
             _ = tokio::signal::ctrl_c() => info!("interrupted"),
         }
     }

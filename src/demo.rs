@@ -11,7 +11,13 @@ use naap_sql::{Lake, StoreOptions};
 use rdkafka::mocking::MockCluster;
 use tracing::{info, warn};
 
-use crate::cli::{DEFAULT_TOPIC, DemoArgs};
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, DEFAULT_TOPIC, DemoArgs, EmitArgs};
 
 /// Marks a lake directory as the demo's, so a rerun may clear it.
 const DEMO_MARKER: &str = "_naap/DEMO";
@@ -26,7 +32,7 @@ fn prepare_lake_dir(dir: &std::path::Path) -> anyhow::Result<()> {
                 dir.display()
             );
         }
-        for sub in ["lake", "_naap"] {
+        for sub in ["lake", "_naap", "agent"] {
             let path = dir.join(sub);
             if path.exists() {
                 std::fs::remove_dir_all(&path).with_context(|| format!("clearing {}", path.display()))?;
@@ -68,6 +74,36 @@ async fn replay_recorded_gateway_events(lake: &Lake) -> anyhow::Result<()> {
         report.rows_written.get("sla_hourly").copied().unwrap_or_default(),
     );
     Ok(())
+}
+
+/// The node agent's sample configuration, as an operator would start from.
+const SAMPLE_EMITTER_CONFIG: &str = include_str!("../data/emitter.toml");
+/// The sample BYOC event schemas.
+const SAMPLE_BYOC_SCHEMAS: &str = include_str!("../data/byoc-events.toml");
+
+/// `naap emit --config data/emitter.toml`, pointed at the demo's Kafka, with
+/// its spool in the demo directory and the BYOC endpoint on.
+fn node_agent_args(dir: &Path, brokers: &str, byoc: SocketAddr) -> anyhow::Result<EmitArgs> {
+    let agent = dir.join("agent");
+    std::fs::create_dir_all(&agent).with_context(|| format!("creating {}", agent.display()))?;
+    let schemas = agent.join("byoc-events.toml");
+    std::fs::write(&schemas, SAMPLE_BYOC_SCHEMAS).with_context(|| format!("writing {}", schemas.display()))?;
+    let mut argv: Vec<OsString> = vec!["naap".into(), "emit".into()];
+    argv.extend(crate::config_file::flags(SAMPLE_EMITTER_CONFIG, "data/emitter.toml")?);
+    argv.extend([
+        "--brokers".into(),
+        brokers.into(),
+        "--spool-dir".into(),
+        agent.join("spool").into_os_string(),
+        "--byoc-listen".into(),
+        byoc.to_string().into(),
+        "--byoc-schemas".into(),
+        schemas.into_os_string(),
+    ]);
+    match Cli::try_parse_from(argv)?.command {
+        Command::Emit(args) => Ok(*args),
+        other => bail!("the sample configuration parsed as {other:?}"),
+    }
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -145,6 +181,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>(stats)
     };
 
+    let node_agent = async {
+        if args.no_node_agent {
+            return std::future::pending().await;
+        }
+        let agent = node_agent_args(&args.lake, &brokers, args.byoc_addr)?;
+        println!(
+            "[naap demo] this machine's node agent (data/emitter.toml) reports as {}; BYOC events: curl -X POST http://{}/v1/events/inference_done -d '{{\"pipeline\":\"live-video-to-video\",\"model\":\"streamdiffusion\",\"latency_ms\":41.5}}'",
+            agent.orchestrator.as_deref().unwrap_or("?"),
+            args.byoc_addr,
+        );
+        crate::cli::emit_node(&agent, &brokers, None).await
+    };
+
     let progress = async {
         let mut tick = tokio::time::interval(args.progress_every);
         tick.tick().await;
@@ -162,6 +211,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     tokio::select! {
         r = emitter => { if let Err(e) = r { warn!(error = %e, "emitter stopped"); } }
+        r = node_agent => { if let Err(e) = r { warn!(error = format!("{e:#}"), "the node agent stopped"); } }
         _ = progress => {}
         _ = until => println!("[naap demo] duration reached; stopping"),
         _ = tokio::signal::ctrl_c() => println!("[naap demo] interrupted; stopping"),

@@ -1,17 +1,21 @@
 //! `naap`: the command line. Parses flags and hands over to the crates.
 
 mod cli;
+mod config_file;
 mod demo;
 
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    let cli = cli::Cli::parse();
+    let args = config_file::expand(std::env::args_os().collect())?;
+    let cli = cli::Cli::parse_from(args);
     init_tracing(cli.verbose);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("naap")
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if matches!(cli.command, cli::Command::Emit(_)) {
+        // The node agent runs beside GPU jobs: two workers are plenty.
+        runtime.worker_threads(2);
+    }
+    let runtime = runtime.enable_all().thread_name("naap").build()?;
     runtime.block_on(cli::run(cli))
 }
 

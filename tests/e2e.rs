@@ -440,3 +440,158 @@ fn replaying_a_file_of_the_wrong_format_fails_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a naap message file"), "{stderr}");
 }
+
+/// One HTTP/1.1 POST over a plain socket: (status, body).
+fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn byoc_events_are_validated_batched_and_reach_the_lake_in_cloudevents_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("byoc.naapmsg");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let mut emitter = naap()
+        .args(["emit", "--orchestrator", "0xd00354656922168815fcd1e51cbddb9e359e3c7f"])
+        .args(["--node-id", "box-1", "--region", "eu-west", "--no-gpu", "--no-host"])
+        .args(["--heartbeat-interval", "200ms", "--duration", "6s"])
+        .args(["--byoc-listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--byoc-schemas",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/byoc-events.toml"),
+        ])
+        .args(["--byoc-batch-window", "100ms", "--byoc-max-batch", "3", "--output"])
+        .arg(&file)
+        .spawn()
+        .expect("spawn naap emit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the BYOC endpoint did not open");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let path = "/v1/events/inference_done";
+    // Accepted: one object, then an array of two (keys in any order).
+    let one = r#"{"pipeline":"live-video-to-video","model":"streamdiffusion","latency_ms":41.5,"frames":30}"#;
+    assert_eq!(http_post(port, path, one), (202, r#"{"accepted":1}"#.to_owned()));
+    let two = r#"[{"model":"m","pipeline":"p","latency_ms":1},{"pipeline":"p","model":"m","latency_ms":2,"ok":true,"started_at":"2026-01-08T21:00:00Z"}]"#;
+    assert_eq!(http_post(port, path, two), (202, r#"{"accepted":2}"#.to_owned()));
+    // Refused whole, each with its reason; none of these events is kept.
+    for (body, reason, needle) in [
+        (r#"{"pipeline":"p","model":"m"}"#, "missing_field", "latency_ms"),
+        (
+            r#"{"pipeline":"p","model":"m","latency_ms":"fast"}"#,
+            "wrong_type",
+            "a number",
+        ),
+        (
+            r#"{"pipeline":"p","model":"m","latency_ms":1,"gpu":0}"#,
+            "unknown_field",
+            "gpu",
+        ),
+        (
+            r#"[{"pipeline":"p","model":"m","latency_ms":1},{"pipeline":"q"}]"#,
+            "missing_field",
+            "event 1",
+        ),
+        ("{oops", "malformed_json", "not JSON"),
+        (
+            r#"[{"pipeline":"p","model":"m","latency_ms":1},{"pipeline":"p","model":"m","latency_ms":1},{"pipeline":"p","model":"m","latency_ms":1},{"pipeline":"p","model":"m","latency_ms":1}]"#,
+            "too_many_events",
+            "at most 3",
+        ),
+    ] {
+        let (status, answer) = http_post(port, path, body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).expect("JSON refusal");
+        assert_eq!(answer["reason"], reason, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{body}: {answer}"
+        );
+    }
+    let (status, answer) = http_post(port, "/v1/events/not_registered", "{}");
+    assert_eq!(status, 400);
+    assert!(
+        answer.contains("unknown_event") && answer.contains("inference_done, model_loaded"),
+        "{answer}"
+    );
+    let model = r#"{"model":"streamdiffusion","load_ms":5300,"vram_bytes":8589934592}"#;
+    assert_eq!(http_post(port, "/v1/events/model_loaded", model).0, 202);
+    let status = emitter.wait().expect("emitter exit");
+    assert!(status.success(), "naap emit failed: {status}");
+
+    let lake = dir.path().join("lake");
+    run_ok(&mut replay(&file, &lake));
+    let rows = table_rows(&lake, "custom_event", &["event_time", "event_id", "ce_id"]);
+    let expect = |ty: &str, schema: &str, data: &str| {
+        format!(
+            "orchestrator=0xd00354656922168815fcd1e51cbddb9e359e3c7f node_id=box-1 region=eu-west ce_specversion=1.0 \
+             ce_source=/naap/0xd00354656922168815fcd1e51cbddb9e359e3c7f/box-1/byoc ce_type={ty} \
+             ce_dataschema=naap:byoc/{schema}/v1 data={data} signer=NULL verified=false"
+        )
+    };
+    let mut want = vec![
+        expect(
+            "inference_done",
+            "inference_done",
+            r#"{"frames":30,"latency_ms":41.5,"model":"streamdiffusion","pipeline":"live-video-to-video"}"#,
+        ),
+        expect(
+            "inference_done",
+            "inference_done",
+            r#"{"latency_ms":1,"model":"m","pipeline":"p"}"#,
+        ),
+        expect(
+            "inference_done",
+            "inference_done",
+            r#"{"latency_ms":2,"model":"m","ok":true,"pipeline":"p","started_at":"2026-01-08T21:00:00Z"}"#,
+        ),
+        expect(
+            "model_loaded",
+            "model_loaded",
+            r#"{"load_ms":5300,"model":"streamdiffusion","vram_bytes":8589934592}"#,
+        ),
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+    // Ids are unique, and the event id embeds the CloudEvents id.
+    let ids = table_rows(&lake, "custom_event", &[]);
+    let mut ce_ids: Vec<&str> = ids
+        .iter()
+        .filter_map(|r| r.split(" ce_id=").nth(1).and_then(|s| s.split(' ').next()))
+        .collect();
+    ce_ids.sort();
+    ce_ids.dedup();
+    assert_eq!(ce_ids.len(), 4, "{ids:#?}");
+    assert!(ids.iter().all(|r| {
+        let id = r
+            .split(" ce_id=")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or("?");
+        r.contains(&format!("-{id} "))
+    }));
+}

@@ -227,3 +227,38 @@ fn a_full_spool_drops_its_oldest_messages_and_says_so() {
     assert_eq!(dropped, spooled - left, "{stdout}");
     assert!(stderr.contains("spool full: dropped its oldest message"), "{stderr}");
 }
+
+#[test]
+fn the_sample_emitter_toml_configures_the_agent_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hb.naapmsg");
+    run_ok(
+        naap()
+            .args([
+                "emit",
+                "--config",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/data/emitter.toml"),
+            ])
+            .args([
+                "--region",
+                "us-east",
+                "--no-gpu",
+                "--heartbeat-interval",
+                "200ms",
+                "--duration",
+                "1s",
+            ])
+            .arg("--output")
+            .arg(&file),
+    );
+    let lake = dir.path().join("lake");
+    replay(&file, &lake, &[]);
+    let rows = table_rows(&lake, "node_telemetry", &[]);
+    assert!(rows.len() >= 3, "{rows:#?}");
+    // From the file: the orchestrator and node id; from the command line: the region.
+    assert!(rows.iter().all(
+        |r| r.contains("orchestrator=0x00000000000000000000000000000000000000aa")
+            && r.contains("node_id=gpu-box-1")
+            && r.contains("region=us-east")
+    ));
+}

@@ -10,7 +10,8 @@ use crate::gpu::GpuSource;
 use crate::host::HostSource;
 use naap_events::Family;
 use naap_events::samples::{
-    GpuSampleBuilder, HostSampleBuilder, MetricSampleBuilder, ProbeResultBuilder, SampleOrigin,
+    CustomEventBuilder, CustomEventFields, GpuSampleBuilder, HostSampleBuilder, MetricSampleBuilder,
+    ProbeResultBuilder, SampleOrigin,
 };
 
 use crate::probe::Prober;
@@ -85,6 +86,8 @@ pub struct Collectors {
     pub probes: Option<Probes>,
     /// The go-livepeer `/metrics` scrape; `None` when not configured.
     pub scrape: Option<Scrape>,
+    /// Events posted to the BYOC endpoint; `None` when it is off.
+    pub byoc: Option<crate::byoc::Inbox>,
 }
 
 /// Runs `what` at most every `every`.
@@ -133,144 +136,299 @@ impl std::fmt::Debug for Collectors {
             .field("host", &self.host.is_some())
             .field("probes", &self.probes)
             .field("scrape", &self.scrape)
+            .field("byoc", &self.byoc.is_some())
             .finish()
     }
 }
 
+/// This node's identity, stamped on every event it emits.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub orchestrator: OrchestratorAddress,
+    pub node_id: String,
+    /// A coarse region code, never coordinates.
+    pub region: String,
+}
+
 /// Sends this node's heartbeat every `interval` until `until` (wall clock
 /// ms), with per GPU a `node_telemetry` gpu row (for the minute aggregates)
-/// and a `gpu_sample` row with every NVML field, and a `host_sample` row.
-#[allow(clippy::too_many_arguments)]
+/// and a `gpu_sample` row with every NVML field, a `host_sample` row, probe
+/// and scrape results when due, and in between the BYOC events posted to the
+/// node's endpoint, batched by time and size.
 pub async fn run_heartbeat(
     sink: &mut Sink,
-    orchestrator: &OrchestratorAddress,
-    node_id: &str,
-    region: &str,
+    node: &Node,
     interval: Duration,
     until_ms: Option<i64>,
     mut collectors: Collectors,
     stats: &mut EmitStats,
 ) -> Result<(), SinkError> {
-    let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
     let mut ticker = tokio::time::interval(interval);
+    let mut byoc = collectors.byoc.take().map(ByocBatch::new);
     loop {
-        ticker.tick().await;
-        let t = now_ms();
-        if until_ms.is_some_and(|u| t >= u) {
-            return sink.flush();
-        }
-        let id: EventId = format!("hb-{orchestrator}-{node_id}-{t}")
-            .parse()
-            .unwrap_or_else(|_| format!("hb-{t}").parse().expect("digits form an event id"));
-        let mut event = TelemetryEvent::heartbeat(id, t, orchestrator.clone(), node_id, region, interval_ms);
-        let readings = match collectors.gpus.as_mut().map(|g| g.read()) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => {
-                warn!(error = %e, "GPU read failed; this heartbeat reports no GPU");
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        event.gpu_available = Some(!readings.is_empty());
-        let mut scraped = None;
-        if let Some(scrape) = collectors.scrape.as_mut()
-            && scrape.schedule.due()
-        {
-            match scrape.prober.fetch_text(&scrape.url).await {
-                Ok(text) => {
-                    let s = crate::probe::parse_metrics(&text, &scrape.allow);
-                    event.sessions_in_use = s.sessions_in_use;
-                    event.sessions_max = s.sessions_max;
-                    scraped = Some(s);
+        let flush_at = byoc.as_ref().and_then(|b| b.flush_at);
+        tokio::select! {
+            _ = ticker.tick() => {
+                if until_ms.is_some_and(|u| now_ms() >= u) {
+                    if let Some(b) = byoc.as_mut() {
+                        b.flush(sink, node, stats).await;
+                    }
+                    return sink.flush();
                 }
-                Err(e) => warn!(error = %e, "metrics scrape failed; this heartbeat has no capacity"),
+                beat(sink, node, interval, &mut collectors, stats).await?;
+            }
+            Some(sub) = recv(&mut byoc) => {
+                let b = byoc.as_mut().expect("recv only yields with an inbox");
+                if b.add(sub) {
+                    b.flush(sink, node, stats).await;
+                }
+            }
+            _ = sleep_until(flush_at), if flush_at.is_some() => {
+                if let Some(b) = byoc.as_mut() {
+                    b.flush(sink, node, stats).await;
+                }
             }
         }
-        let mut probed = Vec::new();
-        if let Some(p) = collectors.probes.as_mut()
-            && p.schedule.due()
-        {
-            probed = futures::future::join_all(p.targets.iter().map(|t| p.prober.probe(t))).await;
-            if let Some(url) = &p.bandwidth_url {
-                probed.push(p.prober.bandwidth(url).await);
-            }
-        }
-        let mut events = vec![event];
-        for r in &readings {
-            let id: EventId = format!("gpu-{}-{t}", r.uuid)
-                .parse()
-                .unwrap_or_else(|_| format!("gpu-{t}").parse().expect("digits form an event id"));
-            events.push(TelemetryEvent::gpu(
-                id,
-                t,
-                orchestrator.clone(),
-                node_id,
-                region,
-                r.sample(),
-            ));
-        }
-        let mut messages = vec![encode_message(orchestrator.as_str(), &events)?];
-        stats.events += events.len() as u64;
-        let origin = |kind: &str, tag: &str| SampleOrigin {
-            event_id: format!("{kind}-{orchestrator}-{node_id}-{tag}-{t}")
-                .parse()
-                .unwrap_or_else(|_| format!("{kind}-{t}").parse().expect("digits form an event id")),
-            event_time_ms: t,
-            orchestrator: orchestrator.clone(),
-            node_id: node_id.to_owned(),
-            region: region.to_owned(),
-        };
-        if !readings.is_empty() {
-            let mut b = GpuSampleBuilder::default();
-            for r in &readings {
-                b.push(&origin("gs", &r.uuid), &r.fields());
-            }
-            messages.push(encode_batch(
-                orchestrator.as_str(),
-                Family::GpuSampleV1,
-                &b.finish(),
-                t,
-            )?);
-            stats.events += readings.len() as u64;
-        }
-        if let Some(host) = collectors.host.as_mut() {
-            let mut b = HostSampleBuilder::default();
-            b.push(&origin("host", "h"), &host.read());
-            messages.push(encode_batch(
-                orchestrator.as_str(),
-                Family::HostSampleV1,
-                &b.finish(),
-                t,
-            )?);
-            stats.events += 1;
-        }
-        if !probed.is_empty() {
-            let mut b = ProbeResultBuilder::default();
-            for (i, p) in probed.iter().enumerate() {
-                b.push(&origin("probe", &i.to_string()), p);
-            }
-            messages.push(encode_batch(
-                orchestrator.as_str(),
-                Family::ProbeResultV1,
-                &b.finish(),
-                t,
-            )?);
-            stats.events += probed.len() as u64;
-        }
-        if let Some(s) = scraped.filter(|s| !s.forwarded.is_empty()) {
-            let mut b = MetricSampleBuilder::default();
-            for (i, (metric, labels, value)) in s.forwarded.iter().enumerate() {
-                b.push(&origin("metric", &i.to_string()), metric, labels, *value);
-            }
-            messages.push(encode_batch(
-                orchestrator.as_str(),
-                Family::MetricSampleV1,
-                &b.finish(),
-                t,
-            )?);
-            stats.events += s.forwarded.len() as u64;
-        }
-        stats.messages += messages.len() as u64;
-        sink.send(&messages).await?;
     }
+}
+
+async fn recv(byoc: &mut Option<ByocBatch>) -> Option<crate::byoc::Submission> {
+    match byoc {
+        Some(b) => b.inbox.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// BYOC submissions waiting for their batch to close.
+struct ByocBatch {
+    inbox: crate::byoc::Inbox,
+    pending: Vec<crate::byoc::Submission>,
+    events: usize,
+    flush_at: Option<tokio::time::Instant>,
+    /// Per process, so that ids stay unique across restarts.
+    nonce: u64,
+    seq: u64,
+}
+
+impl ByocBatch {
+    fn new(inbox: crate::byoc::Inbox) -> Self {
+        Self {
+            inbox,
+            pending: Vec::new(),
+            events: 0,
+            flush_at: None,
+            nonce: rand::random(),
+            seq: 0,
+        }
+    }
+
+    /// Queues a submission; true when the batch is full.
+    fn add(&mut self, sub: crate::byoc::Submission) -> bool {
+        if self.pending.is_empty() {
+            self.flush_at = Some(tokio::time::Instant::now() + self.inbox.batch_window);
+        }
+        self.events += sub.events.events.len();
+        self.pending.push(sub);
+        self.events >= self.inbox.max_batch
+    }
+
+    /// Spools the pending events as one `custom_event` message and answers
+    /// every waiting request.
+    async fn flush(&mut self, sink: &mut Sink, node: &Node, stats: &mut EmitStats) {
+        self.flush_at = None;
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let count = std::mem::take(&mut self.events);
+        let t = now_ms();
+        let source = format!("/naap/{}/{}/byoc", node.orchestrator, node.node_id);
+        let mut b = CustomEventBuilder::default();
+        for sub in &pending {
+            for data in &sub.events.events {
+                self.seq += 1;
+                let ce_id = format!("{:016x}-{}", self.nonce, self.seq);
+                let origin = SampleOrigin {
+                    event_id: format!("byoc-{}-{}-{ce_id}", node.orchestrator, node.node_id)
+                        .parse()
+                        .unwrap_or_else(|_| {
+                            format!("byoc-{ce_id}")
+                                .parse()
+                                .expect("hex and digits form an event id")
+                        }),
+                    event_time_ms: t,
+                    orchestrator: node.orchestrator.clone(),
+                    node_id: node.node_id.clone(),
+                    region: node.region.clone(),
+                };
+                b.push(
+                    &origin,
+                    &CustomEventFields {
+                        id: ce_id,
+                        source: source.clone(),
+                        event_type: sub.events.name.clone(),
+                        dataschema: sub.events.dataschema.clone(),
+                        data_json: data.clone(),
+                    },
+                );
+            }
+        }
+        let sent = match encode_batch(node.orchestrator.as_str(), Family::CustomEventV1, &b.finish(), t) {
+            Ok(m) => sink.send(&[m]).await,
+            Err(e) => Err(e),
+        };
+        let answer = match sent {
+            Ok(()) => {
+                stats.messages += 1;
+                stats.events += count as u64;
+                Ok(())
+            }
+            Err(e) => {
+                warn!(events = count, error = %e, "BYOC events not stored; the senders are told to retry");
+                Err(e.to_string())
+            }
+        };
+        for sub in pending {
+            let _ = sub.ack.send(answer.clone());
+        }
+    }
+}
+
+/// One heartbeat round: the heartbeat, GPU and host samples, and probes and
+/// scrapes when due.
+async fn beat(
+    sink: &mut Sink,
+    node: &Node,
+    interval: Duration,
+    collectors: &mut Collectors,
+    stats: &mut EmitStats,
+) -> Result<(), SinkError> {
+    let Node {
+        orchestrator,
+        node_id,
+        region,
+    } = node;
+    let (node_id, region) = (node_id.as_str(), region.as_str());
+    let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
+    let t = now_ms();
+    let id: EventId = format!("hb-{orchestrator}-{node_id}-{t}")
+        .parse()
+        .unwrap_or_else(|_| format!("hb-{t}").parse().expect("digits form an event id"));
+    let mut event = TelemetryEvent::heartbeat(id, t, orchestrator.clone(), node_id, region, interval_ms);
+    let readings = match collectors.gpus.as_mut().map(|g| g.read()) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            warn!(error = %e, "GPU read failed; this heartbeat reports no GPU");
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    event.gpu_available = Some(!readings.is_empty());
+    let mut scraped = None;
+    if let Some(scrape) = collectors.scrape.as_mut()
+        && scrape.schedule.due()
+    {
+        match scrape.prober.fetch_text(&scrape.url).await {
+            Ok(text) => {
+                let s = crate::probe::parse_metrics(&text, &scrape.allow);
+                event.sessions_in_use = s.sessions_in_use;
+                event.sessions_max = s.sessions_max;
+                scraped = Some(s);
+            }
+            Err(e) => warn!(error = %e, "metrics scrape failed; this heartbeat has no capacity"),
+        }
+    }
+    let mut probed = Vec::new();
+    if let Some(p) = collectors.probes.as_mut()
+        && p.schedule.due()
+    {
+        probed = futures::future::join_all(p.targets.iter().map(|t| p.prober.probe(t))).await;
+        if let Some(url) = &p.bandwidth_url {
+            probed.push(p.prober.bandwidth(url).await);
+        }
+    }
+    let mut events = vec![event];
+    for r in &readings {
+        let id: EventId = format!("gpu-{}-{t}", r.uuid)
+            .parse()
+            .unwrap_or_else(|_| format!("gpu-{t}").parse().expect("digits form an event id"));
+        events.push(TelemetryEvent::gpu(
+            id,
+            t,
+            orchestrator.clone(),
+            node_id,
+            region,
+            r.sample(),
+        ));
+    }
+    let mut messages = vec![encode_message(orchestrator.as_str(), &events)?];
+    stats.events += events.len() as u64;
+    let origin = |kind: &str, tag: &str| SampleOrigin {
+        event_id: format!("{kind}-{orchestrator}-{node_id}-{tag}-{t}")
+            .parse()
+            .unwrap_or_else(|_| format!("{kind}-{t}").parse().expect("digits form an event id")),
+        event_time_ms: t,
+        orchestrator: orchestrator.clone(),
+        node_id: node_id.to_owned(),
+        region: region.to_owned(),
+    };
+    if !readings.is_empty() {
+        let mut b = GpuSampleBuilder::default();
+        for r in &readings {
+            b.push(&origin("gs", &r.uuid), &r.fields());
+        }
+        messages.push(encode_batch(
+            orchestrator.as_str(),
+            Family::GpuSampleV1,
+            &b.finish(),
+            t,
+        )?);
+        stats.events += readings.len() as u64;
+    }
+    if let Some(host) = collectors.host.as_mut() {
+        let mut b = HostSampleBuilder::default();
+        b.push(&origin("host", "h"), &host.read());
+        messages.push(encode_batch(
+            orchestrator.as_str(),
+            Family::HostSampleV1,
+            &b.finish(),
+            t,
+        )?);
+        stats.events += 1;
+    }
+    if !probed.is_empty() {
+        let mut b = ProbeResultBuilder::default();
+        for (i, p) in probed.iter().enumerate() {
+            b.push(&origin("probe", &i.to_string()), p);
+        }
+        messages.push(encode_batch(
+            orchestrator.as_str(),
+            Family::ProbeResultV1,
+            &b.finish(),
+            t,
+        )?);
+        stats.events += probed.len() as u64;
+    }
+    if let Some(s) = scraped.filter(|s| !s.forwarded.is_empty()) {
+        let mut b = MetricSampleBuilder::default();
+        for (i, (metric, labels, value)) in s.forwarded.iter().enumerate() {
+            b.push(&origin("metric", &i.to_string()), metric, labels, *value);
+        }
+        messages.push(encode_batch(
+            orchestrator.as_str(),
+            Family::MetricSampleV1,
+            &b.finish(),
+            t,
+        )?);
+        stats.events += s.forwarded.len() as u64;
+    }
+    stats.messages += messages.len() as u64;
+    sink.send(&messages).await
 }

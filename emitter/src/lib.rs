@@ -20,9 +20,11 @@
 //! assert!(!events.is_empty());
 //! ```
 
+pub mod byoc;
 pub mod gpu;
 pub mod heartbeat;
 pub mod host;
+pub mod keystore;
 pub mod probe;
 pub mod publish;
 pub mod simulate;

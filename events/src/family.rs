@@ -17,6 +17,7 @@ pub enum Family {
     HostSampleV1,
     ProbeResultV1,
     MetricSampleV1,
+    CustomEventV1,
 }
 
 impl Family {
@@ -26,6 +27,7 @@ impl Family {
         Family::HostSampleV1,
         Family::ProbeResultV1,
         Family::MetricSampleV1,
+        Family::CustomEventV1,
     ];
 
     /// The family name, which is also its lake table.
@@ -36,6 +38,7 @@ impl Family {
             Family::HostSampleV1 => "host_sample",
             Family::ProbeResultV1 => "probe_result",
             Family::MetricSampleV1 => "metric_sample",
+            Family::CustomEventV1 => "custom_event",
         }
     }
 
@@ -45,7 +48,8 @@ impl Family {
             | Family::GpuSampleV1
             | Family::HostSampleV1
             | Family::ProbeResultV1
-            | Family::MetricSampleV1 => 1,
+            | Family::MetricSampleV1
+            | Family::CustomEventV1 => 1,
         }
     }
 
@@ -56,6 +60,7 @@ impl Family {
             Family::HostSampleV1 => Arc::clone(&crate::samples::HOST_SAMPLE_SCHEMA),
             Family::ProbeResultV1 => Arc::clone(&crate::samples::PROBE_RESULT_SCHEMA),
             Family::MetricSampleV1 => Arc::clone(&crate::samples::METRIC_SAMPLE_SCHEMA),
+            Family::CustomEventV1 => Arc::clone(&crate::samples::CUSTOM_EVENT_SCHEMA),
         }
     }
 

@@ -396,3 +396,73 @@ impl MetricSampleBuilder {
         RecordBatch::try_new(Arc::clone(&METRIC_SAMPLE_SCHEMA), cols).expect("builders follow METRIC_SAMPLE_SCHEMA")
     }
 }
+
+/// Schema of family `custom_event` v1: an event a BYOC container on the
+/// node posted to the emitter, in a CloudEvents 1.0 envelope. `ce_type` is
+/// the registered event name, `ce_dataschema` names its schema and version
+/// (`naap:byoc/<name>/v<version>`), and `data` is the event's JSON object,
+/// validated against that schema and holding only its declared fields.
+pub static CUSTOM_EVENT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = common();
+    f.extend([
+        Field::new("ce_specversion", DataType::Utf8, false),
+        Field::new("ce_id", DataType::Utf8, false),
+        Field::new("ce_source", DataType::Utf8, false),
+        Field::new("ce_type", DataType::Utf8, false),
+        Field::new("ce_dataschema", DataType::Utf8, false),
+        Field::new("data", DataType::Utf8, false),
+    ]);
+    Arc::new(Schema::new(f))
+});
+
+/// One custom event's envelope and data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomEventFields {
+    /// CloudEvents `id`, unique within `source`.
+    pub id: String,
+    /// CloudEvents `source` (a URI reference naming the node).
+    pub source: String,
+    /// CloudEvents `type`: the registered event name.
+    pub event_type: String,
+    /// CloudEvents `dataschema`.
+    pub dataschema: String,
+    /// The validated data, as a JSON object.
+    pub data_json: String,
+}
+
+/// Rows of `custom_event` v1.
+#[derive(Debug, Default)]
+pub struct CustomEventBuilder {
+    origin: OriginBuilder,
+    specversion: StringBuilder,
+    id: StringBuilder,
+    source: StringBuilder,
+    event_type: StringBuilder,
+    dataschema: StringBuilder,
+    data: StringBuilder,
+}
+
+impl CustomEventBuilder {
+    pub fn push(&mut self, origin: &SampleOrigin, e: &CustomEventFields) {
+        self.origin.push(origin);
+        self.specversion.append_value("1.0");
+        self.id.append_value(&e.id);
+        self.source.append_value(&e.source);
+        self.event_type.append_value(&e.event_type);
+        self.dataschema.append_value(&e.dataschema);
+        self.data.append_value(&e.data_json);
+    }
+
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut cols = self.origin.finish();
+        cols.extend::<[ArrayRef; 6]>([
+            Arc::new(self.specversion.finish()),
+            Arc::new(self.id.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.dataschema.finish()),
+            Arc::new(self.data.finish()),
+        ]);
+        RecordBatch::try_new(Arc::clone(&CUSTOM_EVENT_SCHEMA), cols).expect("builders follow CUSTOM_EVENT_SCHEMA")
+    }
+}

@@ -46,6 +46,14 @@ def free_port():
     return port
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_until(predicate, timeout, what):
     deadline = time.time() + timeout
     last = None

@@ -1,14 +1,17 @@
 """`naap demo` as a user meets it: ADBC Flight SQL during the run, DuckDB after."""
 import json
 import re
+import urllib.request
 
 import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 import polars as pl
 
-from conftest import free_port, run, wait_until
+from conftest import free_port, port_open, run, wait_until
 
 ORCHESTRATORS = 18
+# The demo also runs this machine's node agent, configured by data/emitter.toml.
+AGENT = "0x00000000000000000000000000000000000000aa"
 
 
 def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background, tmp_path):
@@ -16,19 +19,29 @@ def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background
     outage = {o["address"]: o["outage_secs_per_minute"] for o in network["orchestrators"]}
     assert len(outage) == ORCHESTRATORS
 
-    flight_port, http_port = free_port(), free_port()
+    flight_port, http_port, byoc_port = free_port(), free_port(), free_port()
     lake = tmp_path / "naap-data"
     demo = background(
         [naap_bin, "demo", "--duration", "45s", "--orchestrators", str(ORCHESTRATORS), "--lake", str(lake),
          "--flight-addr", f"127.0.0.1:{flight_port}", "--http-addr", f"127.0.0.1:{http_port}",
-         "--backfill", "5m", "--progress-every", "2s"],
+         "--byoc-addr", f"127.0.0.1:{byoc_port}", "--backfill", "5m", "--progress-every", "2s"],
         "demo",
     )
+
+    # A container on this machine posts a custom event to the node agent.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{byoc_port}/v1/events/model_loaded",
+        data=json.dumps({"model": "streamdiffusion", "load_ms": 5300}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    wait_until(lambda: port_open(byoc_port), 60, "the node agent's BYOC endpoint")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 202 and json.load(answer) == {"accepted": 1}
 
     def scores():
         with flightsql.connect(f"grpc://127.0.0.1:{flight_port}") as conn, conn.cursor() as cur:
             cur.execute("SELECT orchestrator, score FROM scores")
-            rows = cur.fetchall()
+            rows = [(o, s) for o, s in cur.fetchall() if o != AGENT]
         return rows if len(rows) == ORCHESTRATORS else None
 
     rows = wait_until(scores, 40, f"{ORCHESTRATORS} scored orchestrators over ADBC Flight SQL")
@@ -53,6 +66,14 @@ def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background
         pattern = str(lake / "lake" / table / "**" / "*.parquet")
         [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning=1)").fetchall()
         assert count == n, f"{table}: DuckDB counts {count}, the pipeline reported {n}"
+    # The node agent's own rows: heartbeats without a GPU here, and the custom event.
+    agent_rows = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{lake}/lake/node_telemetry/**/*.parquet', hive_partitioning=1) "
+        f"WHERE orchestrator = '{AGENT}' AND kind = 'heartbeat'").fetchall()[0][0]
+    assert agent_rows >= 3, out
+    [(ce_type, data)] = duckdb.sql(
+        f"SELECT ce_type, data FROM read_parquet('{lake}/lake/custom_event/**/*.parquet', hive_partitioning=1)").fetchall()
+    assert (ce_type, json.loads(data)) == ("model_loaded", {"load_ms": 5300, "model": "streamdiffusion"})
     # Polars reads the same lake.
     frame = pl.scan_parquet(str(lake / "lake" / "scores" / "**" / "*.parquet"), hive_partitioning=True).collect()
     assert frame.height == reported["scores"]
