@@ -274,7 +274,8 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
     let emit = |extra: &[&str]| {
         let mut cmd = naap();
         cmd.env("NAAP_LOG", "warn,librdkafka=off,rdkafka=off")
-            .args(["emit", "--brokers", &brokers, "--topic", topic, "--no-gpu"])
+            // Heartbeats only, so that one spooled message is one lake row.
+            .args(["emit", "--brokers", &brokers, "--topic", topic, "--no-gpu", "--no-host"])
             .args(["--orchestrator", "0x00000000000000000000000000000000000000aa"])
             .args([
                 "--heartbeat-interval",

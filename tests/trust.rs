@@ -188,12 +188,12 @@ fn a_message_delivered_twice_adds_its_events_once() {
 #[test]
 fn a_full_spool_drops_its_oldest_messages_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    // No broker listens on port 1: every message stays spooled. About 4.5 KB
-    // each, a 20 KB spool holds four.
+    // No broker listens on port 1: every message stays spooled. Heartbeats
+    // only, about 4.5 KB each: a 20 KB spool holds four.
     let out = run_ok(
         naap()
             .env("NAAP_LOG", "warn,librdkafka=off,rdkafka=off")
-            .args(["emit", "--brokers", "127.0.0.1:1", "--no-gpu"])
+            .args(["emit", "--brokers", "127.0.0.1:1", "--no-gpu", "--no-host"])
             .args(["--orchestrator", "0x00000000000000000000000000000000000000aa"])
             .args([
                 "--heartbeat-interval",
