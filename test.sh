@@ -84,7 +84,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "cargo test (unit, SQL logic, integration)"
 cargo test --workspace
 step "interop tests (pyarrow.flight, ADBC Flight SQL, DuckDB, Polars)"
-cargo build --quiet --bin naap
+# The binary `cargo test --workspace` built for the end-to-end tests: building
+# it alone (`--bin naap`) would unify features differently and rebuild DataFusion.
+cargo test --workspace --no-run --quiet
 export NAAP_BIN="$CARGO_TARGET_DIR/debug/naap"
 "$PY" -m pytest -q tests/interop
 if [[ "${CI:-}" == "true" ]]; then

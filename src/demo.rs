@@ -166,6 +166,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     });
     // The mock cluster already holds the topic.
     let mut sink = Sink::kafka(&brokers, DEFAULT_TOPIC, None).await?;
+    // The node agent publishes in real time; started before the backfill is
+    // in Kafka, it would move its partition's watermark past the backfill
+    // and make the rest of that history late.
+    let (backfilled_tx, backfilled_rx) = tokio::sync::oneshot::channel::<()>();
     let emitter = async move {
         let mut stats = EmitStats::default();
         let span = 5_000;
@@ -177,12 +181,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             events = stats.events,
             "simulated history published"
         );
+        let _ = backfilled_tx.send(());
         heartbeat::run_simulation(&sim, &mut sink, now, i64::MAX, span, true, &mut stats).await?;
         Ok::<_, anyhow::Error>(stats)
     };
 
     let node_agent = async {
-        if args.no_node_agent {
+        if args.no_node_agent || backfilled_rx.await.is_err() {
             return std::future::pending().await;
         }
         let agent = node_agent_args(&args.lake, &brokers, args.byoc_addr)?;
