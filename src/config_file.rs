@@ -4,13 +4,11 @@ use std::ffi::OsString;
 
 use anyhow::{Context, bail};
 
-/// Replaces `--config FILE` after `emit` with the flags the file sets,
-/// placed first so that flags given on the command line win.
-pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
-    if args.get(1).and_then(|a| a.to_str()) != Some("emit") {
-        return Ok(args);
-    }
-    let Some(at) = args.iter().position(|a| a == "--config") else {
+/// Replaces `--config FILE` with the flags the file sets, placed right after
+/// the first `keep` arguments (`naap emit`, or `naap-emit`) so that flags
+/// given on the command line win.
+pub fn expand(args: Vec<OsString>, keep: usize) -> anyhow::Result<Vec<OsString>> {
+    let Some(at) = args.iter().skip(keep).position(|a| a == "--config").map(|i| i + keep) else {
         return Ok(args);
     };
     let Some(path) = args.get(at + 1).cloned() else {
@@ -18,9 +16,9 @@ pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     };
     let shown = path.to_string_lossy().into_owned();
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {shown}"))?;
-    let mut out: Vec<OsString> = args[..2].to_vec();
+    let mut out: Vec<OsString> = args[..keep].to_vec();
     out.extend(flags(&text, &shown)?);
-    out.extend(args[2..at].iter().cloned());
+    out.extend(args[keep..at].iter().cloned());
     out.extend(args[at + 2..].iter().cloned());
     Ok(out)
 }

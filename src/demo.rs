@@ -196,7 +196,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             agent.orchestrator.as_deref().unwrap_or("?"),
             args.byoc_addr,
         );
-        crate::cli::emit_node(&agent, &brokers, None).await
+        crate::emit::emit_node(&agent, &brokers, None).await
     };
 
     let progress = async {

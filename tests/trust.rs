@@ -230,35 +230,59 @@ fn a_full_spool_drops_its_oldest_messages_and_says_so() {
 
 #[test]
 fn the_sample_emitter_toml_configures_the_agent_and_flags_win() {
+    // The same flags reach `naap emit` and the lean `naap-emit` binary.
+    let lean = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_naap-emit"));
+        cmd.env("NAAP_LOG", "warn");
+        cmd
+    };
+    for (name, mut cmd) in [("naap emit", naap()), ("naap-emit", lean())] {
+        if name == "naap emit" {
+            cmd.arg("emit");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hb.naapmsg");
+        run_ok(
+            cmd.args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/data/emitter.toml")])
+                .args([
+                    "--region",
+                    "us-east",
+                    "--no-gpu",
+                    "--heartbeat-interval",
+                    "200ms",
+                    "--duration",
+                    "1s",
+                ])
+                .arg("--output")
+                .arg(&file),
+        );
+        let lake = dir.path().join("lake");
+        replay(&file, &lake, &[]);
+        let rows = table_rows(&lake, "node_telemetry", &[]);
+        assert!(rows.len() >= 3, "{name}: {rows:#?}");
+        // From the file: the orchestrator and node id; from the command line: the region.
+        assert!(
+            rows.iter().all(
+                |r| r.contains("orchestrator=0x00000000000000000000000000000000000000aa")
+                    && r.contains("node_id=gpu-box-1")
+                    && r.contains("region=us-east")
+            ),
+            "{name}: {rows:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hb.naapmsg");
-    run_ok(
-        naap()
-            .args([
-                "emit",
-                "--config",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/data/emitter.toml"),
-            ])
-            .args([
-                "--region",
-                "us-east",
-                "--no-gpu",
-                "--heartbeat-interval",
-                "200ms",
-                "--duration",
-                "1s",
-            ])
-            .arg("--output")
-            .arg(&file),
-    );
-    let lake = dir.path().join("lake");
-    replay(&file, &lake, &[]);
-    let rows = table_rows(&lake, "node_telemetry", &[]);
-    assert!(rows.len() >= 3, "{rows:#?}");
-    // From the file: the orchestrator and node id; from the command line: the region.
-    assert!(rows.iter().all(
-        |r| r.contains("orchestrator=0x00000000000000000000000000000000000000aa")
-            && r.contains("node_id=gpu-box-1")
-            && r.contains("region=us-east")
-    ));
+    let config = dir.path().join("emitter.toml");
+    std::fs::write(
+        &config,
+        "orchestrator = \"0x00000000000000000000000000000000000000aa\"\nheartbeat-intervall = \"5s\"\n",
+    )
+    .unwrap();
+    let out = naap().args(["emit", "--config"]).arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--heartbeat-intervall"), "{stderr}");
 }

@@ -1,0 +1,402 @@
+//! `naap emit` (and the lean `naap-emit` binary): the node agent and the
+//! network simulator. This file links only the emitter and events crates, so
+//! `naap-emit` carries none of the pipeline's or the server's code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use naap_emitter::Sink;
+use naap_emitter::heartbeat::{self, EmitStats};
+use naap_emitter::simulate::{Simulation, SimulationConfig};
+use tracing::info;
+
+/// Default topic of node telemetry.
+pub const DEFAULT_TOPIC: &str = "naap.telemetry.v1";
+
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Read flags from a TOML file whose keys are these flags' names
+    /// (`data/emitter.toml` is a sample); flags given here win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers (not needed with --output).
+    #[arg(long, env = "NAAP_BROKERS")]
+    pub brokers: Option<String>,
+    #[arg(long, default_value = DEFAULT_TOPIC)]
+    pub topic: String,
+    /// Partitions to create the topic with when it does not exist.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+    /// Write messages to this file instead of Kafka (input for `naap replay`).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Play N simulated orchestrators across regions, with outages.
+    #[arg(long, value_name = "N")]
+    pub simulate: Option<usize>,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the simulated network (addresses, regions, outage profiles) as JSON and exit.
+    #[arg(long, requires = "simulate")]
+    pub describe: bool,
+    /// Simulated history to publish first, as fast as possible.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub backfill: Duration,
+    /// Stop after this much wall time (after the backfill). Runs until Ctrl-C when absent
+    /// (simulation without --from).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Simulate a fixed span starting here (RFC 3339 or epoch ms) as fast as possible, then exit.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Length of the fixed span started by --from.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub span: Duration,
+    /// Event-time length of one message per orchestrator.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub batch_span: Duration,
+    /// This node's orchestrator address (heartbeat mode).
+    #[arg(long)]
+    pub orchestrator: Option<String>,
+    /// This node's id (heartbeat mode).
+    #[arg(long, default_value = "node-1")]
+    pub node_id: String,
+    /// Declared region, a coarse code such as eu-west (never coordinates).
+    #[arg(long, default_value = "unknown")]
+    pub region: String,
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+    /// Do not read GPUs (NVML); heartbeats then say gpu_available=false.
+    #[arg(long)]
+    pub no_gpu: bool,
+    /// Report N fake GPUs instead of NVML's (tests and footprint benchmarks).
+    #[arg(long, value_name = "N", conflicts_with = "no_gpu")]
+    pub fake_gpus: Option<u32>,
+    /// Do not read the host's CPU, memory, load and network (/proc).
+    #[arg(long)]
+    pub no_host: bool,
+    /// Probe this target: tcp://HOST:PORT (connect time), http(s)://… (connect,
+    /// TLS handshake, status, time to first byte). Repeatable.
+    #[arg(long = "probe", value_name = "URL")]
+    pub probes: Vec<String>,
+    /// Download this URL at every probe round and report the throughput.
+    #[arg(long, value_name = "URL")]
+    pub bandwidth_url: Option<String>,
+    /// Time between probe rounds.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub probe_interval: Duration,
+    /// Limit of one probe (and of one scrape).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub probe_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted by probes and scrapes, beside the webpki roots.
+    #[arg(long, value_name = "FILE")]
+    pub probe_ca_file: Option<PathBuf>,
+    /// The go-livepeer node's Prometheus page (e.g. http://127.0.0.1:7935/metrics):
+    /// current/max sessions become the heartbeat's capacity.
+    #[arg(long, value_name = "URL")]
+    pub scrape_url: Option<String>,
+    /// Time between scrapes.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub scrape_interval: Duration,
+    /// Forward this series of the scraped page as metric_sample rows (name,
+    /// matched with or without the exporter's prefix). Repeatable.
+    #[arg(long = "scrape-allow", value_name = "METRIC")]
+    pub scrape_allow: Vec<String>,
+    /// Heartbeat mode: bootstrap servers of the backup cluster, used while
+    /// the primary does not acknowledge.
+    #[arg(long, env = "NAAP_BACKUP_BROKERS")]
+    pub backup_brokers: Option<String>,
+    /// Heartbeat mode: directory of the durable spool every message passes
+    /// through before Kafka (kept across restarts).
+    #[arg(long, default_value = "naap-spool")]
+    pub spool_dir: PathBuf,
+    /// Bound of the spool; when full, the oldest messages are dropped and counted.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+    /// A message not acknowledged within this is retried later (it stays spooled).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub delivery_timeout: Duration,
+    /// On exit, keep delivering the spool for at most this long.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub flush_timeout: Duration,
+    /// Sign every message with the Ethereum private key (hex) in this
+    /// environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "keystore")]
+    pub signing_key_env: Option<String>,
+    /// Sign every message with the key in this Ethereum keystore (JSON,
+    /// scrypt or pbkdf2), unlocked with the password in --keystore-password-env.
+    #[arg(long, value_name = "FILE", requires = "keystore_password_env")]
+    pub keystore: Option<PathBuf>,
+    /// Environment variable holding the keystore's password.
+    #[arg(long, value_name = "VAR")]
+    pub keystore_password_env: Option<String>,
+    /// Heartbeat mode: accept BYOC custom events from containers on this
+    /// host at `http://ADDR/v1/events/<name>` (loopback only; off by default).
+    #[arg(long, value_name = "ADDR", requires = "byoc_schemas")]
+    pub byoc_listen: Option<SocketAddr>,
+    /// The event names the BYOC endpoint accepts and their fields (TOML;
+    /// `data/byoc-events.toml` is a sample).
+    #[arg(long, value_name = "FILE")]
+    pub byoc_schemas: Option<PathBuf>,
+    /// BYOC events are published at most this long after they were posted…
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub byoc_batch_window: Duration,
+    /// …or as soon as this many are waiting (also the most one request may carry).
+    #[arg(long, default_value_t = 1000)]
+    pub byoc_max_batch: usize,
+}
+
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t =
+        humantime::parse_rfc3339_weak(s).with_context(|| format!("--from {s:?} is neither epoch ms nor RFC 3339"))?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
+}
+
+fn describe(sim: &Simulation) -> serde_json::Value {
+    let orchestrators: Vec<_> = sim
+        .orchestrators()
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "address": o.address.as_str(),
+                "region": o.region,
+                "nodes": o.nodes,
+                "outage_secs_per_minute": o.outage_secs_per_minute,
+                "outage_offset_secs": o.outage_offset_secs,
+                "latency_median_ms": o.latency_median_ms,
+            })
+        })
+        .collect();
+    serde_json::json!({ "seed": sim.config().seed, "orchestrators": orchestrators })
+}
+
+/// Binds the BYOC endpoint when configured and serves it in the background.
+async fn byoc_inbox(args: &EmitArgs) -> anyhow::Result<Option<naap_emitter::byoc::Inbox>> {
+    let (Some(addr), Some(schemas)) = (args.byoc_listen, &args.byoc_schemas) else {
+        return Ok(None);
+    };
+    let registry = naap_emitter::byoc::Registry::load(schemas)?;
+    let (endpoint, inbox) =
+        naap_emitter::byoc::Endpoint::bind(addr, registry, args.byoc_batch_window, args.byoc_max_batch).await?;
+    let bound = endpoint.local_addr()?;
+    info!(%bound, "BYOC endpoint: POST http://{bound}/v1/events/<name>");
+    tokio::spawn(async move {
+        if let Err(e) = endpoint.serve().await {
+            tracing::error!(error = %e, "the BYOC endpoint stopped");
+        }
+    });
+    Ok(Some(inbox))
+}
+
+async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
+    let prober = || naap_emitter::probe::Prober::new(args.probe_ca_file.as_deref(), args.probe_timeout);
+    let probes = if args.probes.is_empty() && args.bandwidth_url.is_none() {
+        None
+    } else {
+        Some(heartbeat::Probes {
+            prober: prober()?,
+            targets: args.probes.clone(),
+            bandwidth_url: args.bandwidth_url.clone(),
+            schedule: heartbeat::Every::new(args.probe_interval),
+        })
+    };
+    let scrape = match &args.scrape_url {
+        Some(url) => Some(heartbeat::Scrape {
+            prober: prober()?,
+            url: url.clone(),
+            allow: args.scrape_allow.clone(),
+            schedule: heartbeat::Every::new(args.scrape_interval),
+        }),
+        None => None,
+    };
+    let host: Option<Box<dyn naap_emitter::host::HostSource>> = if args.no_host {
+        None
+    } else {
+        Some(Box::new(naap_emitter::host::ProcHost::default()))
+    };
+    let gpus: Option<Box<dyn naap_emitter::gpu::GpuSource>> = match args.fake_gpus {
+        Some(n) => Some(Box::new(naap_emitter::gpu::FakeGpus {
+            devices: (0..n).map(naap_emitter::gpu::GpuReading::fake).collect(),
+        })),
+        None => open_gpus(args.no_gpu),
+    };
+    Ok(heartbeat::Collectors {
+        gpus,
+        host,
+        probes,
+        scrape,
+        byoc: byoc_inbox(args).await?,
+    })
+}
+
+fn open_gpus(no_gpu: bool) -> Option<Box<dyn naap_emitter::gpu::GpuSource>> {
+    if no_gpu {
+        return None;
+    }
+    match naap_emitter::gpu::open() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    }
+}
+
+fn node(args: &EmitArgs) -> anyhow::Result<heartbeat::Node> {
+    let Some(orchestrator) = &args.orchestrator else {
+        bail!("give --simulate N, or --orchestrator 0x… for this node's heartbeat");
+    };
+    Ok(heartbeat::Node {
+        orchestrator: orchestrator.parse().context("--orchestrator")?,
+        node_id: args.node_id.clone(),
+        region: args.region.clone(),
+    })
+}
+
+/// A node's own heartbeat (and GPUs), through the durable spool to Kafka.
+pub(crate) async fn emit_node(
+    args: &EmitArgs,
+    brokers: &str,
+    signer: Option<naap_events::signing::Signer>,
+) -> anyhow::Result<()> {
+    let node = node(args)?;
+    let spool = naap_emitter::spool::Spool::open(&args.spool_dir, args.spool_max_bytes)
+        .with_context(|| format!("opening the spool in {}", args.spool_dir.display()))?;
+    if !spool.is_empty() {
+        info!(
+            pending = spool.len(),
+            bytes = spool.bytes(),
+            "spool holds messages of an earlier run; delivering them first"
+        );
+    }
+    let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let delivery = naap_emitter::publish::Delivery::new(
+        brokers,
+        args.backup_brokers.as_deref(),
+        &args.topic,
+        args.delivery_timeout,
+        Some(args.partitions),
+    )?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let drain = tokio::spawn(naap_emitter::publish::drain(
+        std::sync::Arc::clone(&spool),
+        std::sync::Arc::clone(&wake),
+        delivery,
+        stop_rx,
+        args.flush_timeout,
+    ));
+    let mut sink = Sink::spooled(spool, wake);
+    if let Some(signer) = signer {
+        sink = sink.signed_by(signer);
+    }
+    let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
+    let collectors = collectors(args).await?;
+    let mut stats = EmitStats::default();
+    let result = tokio::select! {
+        r = heartbeat::run_heartbeat(&mut sink, &node, args.heartbeat_interval, until, collectors, &mut stats) => r,
+        _ = tokio::signal::ctrl_c() => { info!("interrupted"); Ok(()) }
+    };
+    let _ = stop_tx.send(true);
+    let spooled = drain.await.context("delivery task")??;
+    result?;
+    println!(
+        "emitted {} messages, {} events; spool: spooled {}, delivered {}, dropped {}, corrupt {}",
+        stats.messages, stats.events, spooled.spooled, spooled.sent, spooled.dropped, spooled.corrupt
+    );
+    Ok(())
+}
+
+/// The operator's key, from a hex variable or an Ethereum keystore.
+fn signer(args: &EmitArgs) -> anyhow::Result<Option<naap_events::signing::Signer>> {
+    use naap_events::signing::Signer;
+    let signer = match (&args.signing_key_env, &args.keystore) {
+        (Some(var), _) => {
+            let hex =
+                std::env::var(var).with_context(|| format!("--signing-key-env {var}: the variable is not set"))?;
+            Signer::from_hex(&hex).with_context(|| format!("the key in {var}"))?
+        }
+        (None, Some(path)) => {
+            let var = args
+                .keystore_password_env
+                .as_deref()
+                .context("--keystore needs --keystore-password-env")?;
+            let password = std::env::var(var)
+                .with_context(|| format!("--keystore-password-env {var}: the variable is not set"))?;
+            naap_emitter::keystore::open(path, &password).context("unlocking the keystore")?
+        }
+        (None, None) => return Ok(None),
+    };
+    info!(signer = signer.address(), "signing every message");
+    Ok(Some(signer))
+}
+
+/// `naap emit` / `naap-emit`.
+pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
+    if let (true, Some(n)) = (args.describe, args.simulate) {
+        let sim = Simulation::new(SimulationConfig {
+            orchestrators: n,
+            seed: args.seed,
+            ..Default::default()
+        });
+        println!("{}", serde_json::to_string_pretty(&describe(&sim))?);
+        return Ok(());
+    }
+    let signer = signer(&args)?;
+    if args.simulate.is_none() && args.output.is_none() {
+        let Some(brokers) = &args.brokers else {
+            bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE");
+        };
+        return emit_node(&args, brokers, signer).await;
+    }
+    let mut sink = match (&args.output, &args.brokers) {
+        (Some(path), _) => Sink::file(path)?,
+        (None, Some(brokers)) => Sink::kafka(brokers, &args.topic, Some(args.partitions)).await?,
+        (None, None) => bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE"),
+    };
+    if let Some(signer) = signer.clone() {
+        sink = sink.signed_by(signer);
+    }
+    let mut stats = EmitStats::default();
+    let span_ms = args.batch_span.as_millis().max(1) as i64;
+    if let Some(n) = args.simulate {
+        let sim = Simulation::new(SimulationConfig {
+            orchestrators: n,
+            seed: args.seed,
+            ..Default::default()
+        });
+        if let Some(from) = &args.from {
+            let from = parse_time(from)?;
+            let to = from + args.span.as_millis() as i64;
+            info!(orchestrators = n, from, to, "emitting a fixed simulated span");
+            heartbeat::run_simulation(&sim, &mut sink, from, to, span_ms, false, &mut stats).await?;
+        } else {
+            let now = heartbeat::now_ms().div_euclid(span_ms) * span_ms;
+            let from = now - args.backfill.as_millis() as i64;
+            heartbeat::run_simulation(&sim, &mut sink, from, now, span_ms, false, &mut stats).await?;
+            info!(messages = stats.messages, events = stats.events, "backfill published");
+            let until = args.duration.map_or(i64::MAX, |d| now + d.as_millis() as i64);
+            tokio::select! {
+                r = heartbeat::run_simulation(&sim, &mut sink, now, until, span_ms, true, &mut stats) => r?,
+                _ = tokio::signal::ctrl_c() => info!("interrupted"),
+            }
+        }
+    } else {
+        let node = node(&args)?;
+        let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
+        let collectors = collectors(&args).await?;
+        tokio::select! {
+            r = heartbeat::run_heartbeat(&mut sink, &node, args.heartbeat_interval, until, collectors, &mut stats) => r?,
+            _ = tokio::signal::ctrl_c() => info!("interrupted"),
+        }
+    }
+    sink.flush()?;
+    println!("emitted {} messages, {} events", stats.messages, stats.events);
+    Ok(())
+}
