@@ -203,6 +203,16 @@ pub struct ServeArgs {
     /// Perf-score feed: the label of unmapped gateways and of network-wide scores.
     #[arg(long, default_value = "GLOBAL")]
     pub default_region: String,
+    /// Wall-time limit of one client query, planning to last row.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub query_timeout: Duration,
+    /// Memory limit of one client query, in MiB (no spilling to disk: a query
+    /// that needs more fails with a clear error).
+    #[arg(long, default_value_t = 512)]
+    pub query_memory_mb: usize,
+    /// Client queries running at once; one more is refused with "retry shortly".
+    #[arg(long, default_value_t = 8)]
+    pub max_concurrent_queries: usize,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -352,6 +362,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         flight_addr: args.flight_addr,
         http_addr: args.http_addr,
         regions,
+        limits: naap_flight_server::QueryLimits {
+            timeout: args.query_timeout,
+            memory_bytes: args.query_memory_mb.saturating_mul(1024 * 1024),
+            max_concurrent: args.max_concurrent_queries,
+        },
     })
     .await?;
     println!(

@@ -120,6 +120,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         flight_addr: args.flight_addr,
         http_addr: args.http_addr,
         regions: Default::default(),
+        limits: Default::default(),
     })
     .await?;
     let (flight, http) = (server.flight_addr(), server.http_addr());

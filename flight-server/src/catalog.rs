@@ -8,10 +8,12 @@ use arrow::record_batch::RecordBatch;
 use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::execution::context::SessionContext;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::DataFrame;
 
-use crate::{Error, Result};
+use crate::{Error, QueryLimits, Result};
 
 /// Lake table name of all score windows; served as `scores_history`.
 const SCORES_TABLE: &str = "scores";
@@ -23,14 +25,20 @@ pub struct Catalog {
     /// Table schemas are fixed by the code that writes them, so inferring
     /// once per table avoids reading footers on every query.
     schemas: Mutex<HashMap<String, SchemaRef>>,
+    limits: QueryLimits,
 }
 
 impl Catalog {
-    pub fn new(lake: naap_sql::Lake) -> Self {
+    pub fn new(lake: naap_sql::Lake, limits: QueryLimits) -> Self {
         Self {
             lake,
             schemas: Mutex::new(HashMap::new()),
+            limits,
         }
+    }
+
+    pub fn limits(&self) -> QueryLimits {
+        self.limits
     }
 
     pub fn lake(&self) -> &naap_sql::Lake {
@@ -60,7 +68,14 @@ impl Catalog {
 
     /// A fresh session over the lake as it is now.
     pub async fn session(&self) -> Result<SessionContext> {
-        let ctx = naap_sql::session::context();
+        // Each query gets its own capped pool and may not spill to disk: a
+        // query that outgrows the pool fails instead of growing the server.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .build_arc()
+            .map_err(Error::query)?;
+        let ctx = naap_sql::session::context_with_runtime(SessionConfig::new(), runtime);
         ctx.register_object_store(self.lake.store_url(), Arc::clone(self.lake.store()));
         for table in self.table_names().await? {
             let name = if table == SCORES_TABLE {
@@ -150,16 +165,26 @@ impl Catalog {
         Ok(Some(Arc::new(table_provider)))
     }
 
-    /// Plans `sql` read-only (refusing DDL, DML and statements).
+    /// Plans `sql` read-only (refusing DDL, DML and statements), within the
+    /// query time limit.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
-        let ctx = self.session().await?;
-        ctx.sql_with_options(sql, naap_sql::session::read_only())
-            .await
-            .map_err(Error::query)
+        let limit = self.limits.timeout;
+        let planned = tokio::time::timeout(limit, async {
+            let ctx = self.session().await?;
+            ctx.sql_with_options(sql, naap_sql::session::read_only())
+                .await
+                .map_err(Error::query)
+        })
+        .await;
+        planned.map_err(|_| Error::TimedOut { limit })?
     }
 
-    /// Runs `sql` read-only and collects the result.
+    /// Runs `sql` read-only and collects the result, within the time limit.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        self.plan(sql).await?.collect().await.map_err(Error::query)
+        let limit = self.limits.timeout;
+        let run = async { self.plan(sql).await?.collect().await.map_err(Error::query) };
+        tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| Error::TimedOut { limit })?
     }
 }

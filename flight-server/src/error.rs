@@ -16,6 +16,14 @@ pub enum Error {
     Refused { detail: String },
     #[error("query failed: {source}")]
     Query { source: DataFusionError },
+    #[error(
+        "query ran past the server's time limit of {limit:?}; narrow it (filters, LIMIT) or ask the operator for a longer --query-timeout"
+    )]
+    TimedOut { limit: std::time::Duration },
+    #[error("query needs more than the server's memory limit per query (--query-memory-mb): {detail}")]
+    MemoryLimit { detail: String },
+    #[error("{max} queries are running, the most this server runs at once; retry shortly")]
+    Busy { max: usize },
     #[error("unknown ticket {ticket:?}; use a Flight SQL statement ticket or one of: scores")]
     UnknownTicket { ticket: String },
     #[error("listing table {table}: {source}")]
@@ -36,6 +44,7 @@ impl Error {
     /// A query error: refusals (DDL, DML, unknown tables, syntax) are the client's fault.
     pub(crate) fn query(source: DataFusionError) -> Error {
         match source.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => Error::MemoryLimit { detail: detail.clone() },
             DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) => Error::Refused {
                 detail: source.to_string(),
             },
@@ -51,6 +60,14 @@ impl Error {
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
         match &e {
+            Error::TimedOut { .. } => {
+                info!(error = %e, "query stopped");
+                tonic::Status::deadline_exceeded(e.to_string())
+            }
+            Error::MemoryLimit { .. } | Error::Busy { .. } => {
+                info!(error = %e, "query stopped");
+                tonic::Status::resource_exhausted(e.to_string())
+            }
             Error::Refused { .. } | Error::UnknownTicket { .. } => {
                 info!(error = %e, "request refused");
                 tonic::Status::invalid_argument(e.to_string())
@@ -72,7 +89,16 @@ impl From<Error> for tonic::Status {
 
 impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {
-        let status = if self.is_client_fault() {
+        use axum::http::StatusCode;
+        let limited = match &self {
+            Error::TimedOut { .. } => Some(StatusCode::GATEWAY_TIMEOUT),
+            Error::MemoryLimit { .. } | Error::Busy { .. } => Some(StatusCode::SERVICE_UNAVAILABLE),
+            _ => None,
+        };
+        let status = if let Some(status) = limited {
+            info!(error = %self, "query stopped");
+            status
+        } else if self.is_client_fault() {
             info!(error = %self, "request refused");
             axum::http::StatusCode::BAD_REQUEST
         } else {

@@ -21,6 +21,7 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::limits::{Admission, with_deadline};
 use crate::{Catalog, Error, Result};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -35,18 +36,30 @@ const NAMED_TICKETS: [(&str, &str); 1] = [(
 #[derive(Debug, Clone)]
 pub(crate) struct NaapFlightSql {
     catalog: Arc<Catalog>,
+    admission: Admission,
 }
 
 impl NaapFlightSql {
+    /// Runs `sql` within the query limits: a running-query slot, the
+    /// deadline over planning and streaming, the memory pool of the session.
     async fn stream(&self, sql: &str) -> Result<BoxStream<FlightData>, Status> {
+        let slot = self.admission.admit()?;
+        let limit = self.admission.limits().timeout;
+        let started = tokio::time::Instant::now();
         let df = self.catalog.plan(sql).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.execute_stream().await.map_err(Error::query)?;
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-            .map_err(Status::from);
-        Ok(Box::pin(stream))
+            .map_err(|e| match e {
+                FlightError::ExternalError(inner) => match inner.downcast::<datafusion::error::DataFusionError>() {
+                    Ok(df) => Status::from(Error::query(*df)),
+                    Err(other) => Status::from(FlightError::ExternalError(other)),
+                },
+                other => Status::from(other),
+            });
+        Ok(Box::pin(with_deadline(Box::pin(stream), started + limit, limit, slot)))
     }
 }
 
@@ -175,11 +188,12 @@ impl FlightService for NaapFlight {
 
 pub(crate) async fn serve(
     catalog: Arc<Catalog>,
+    admission: Admission,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
     let service = NaapFlight {
-        sql: NaapFlightSql { catalog },
+        sql: NaapFlightSql { catalog, admission },
     };
     tonic::transport::Server::builder()
         .add_service(FlightServiceServer::new(service))

@@ -17,6 +17,7 @@
 //!     flight_addr: "127.0.0.1:50051".parse().unwrap(),
 //!     http_addr: "127.0.0.1:8080".parse().unwrap(),
 //!     regions: Default::default(),
+//!     limits: Default::default(),
 //! };
 //! let server = naap_flight_server::Server::bind(config).await?;
 //! server.run(std::future::pending()).await
@@ -27,10 +28,12 @@ mod catalog;
 mod error;
 mod flight;
 mod http;
+mod limits;
 pub mod perf_stats;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};
+pub use limits::QueryLimits;
 pub use perf_stats::Regions;
 
 use std::future::Future;
@@ -48,6 +51,8 @@ pub struct ServerConfig {
     pub http_addr: SocketAddr,
     /// Gateway → region labels of the perf-score feed.
     pub regions: Regions,
+    /// Time, memory and concurrency of each client query.
+    pub limits: QueryLimits,
 }
 
 /// A bound, not yet running server.
@@ -75,7 +80,7 @@ impl Server {
                 source,
             })?;
         Ok(Server {
-            catalog: Arc::new(Catalog::new(config.lake)),
+            catalog: Arc::new(Catalog::new(config.lake, config.limits)),
             regions: Arc::new(config.regions),
             flight,
             http,
@@ -99,7 +104,8 @@ impl Server {
             shutdown.await;
             let _ = tx.send(true);
         });
-        let flight = flight::serve(Arc::clone(&self.catalog), self.flight, wait_for(rx.clone()));
+        let admission = limits::Admission::new(self.catalog.limits());
+        let flight = flight::serve(Arc::clone(&self.catalog), admission, self.flight, wait_for(rx.clone()));
         let http = http::serve(Arc::clone(&self.catalog), self.regions, self.http, wait_for(rx));
         let (f, h) = tokio::join!(flight, http);
         f.and(h)

@@ -7,6 +7,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::rules::Rule;
 
@@ -17,7 +18,15 @@ pub fn context() -> SessionContext {
 
 /// Like [`context`], with the caller's configuration (target partitions, batch size, …).
 pub fn context_with(config: SessionConfig) -> SessionContext {
-    let ctx = SessionContext::new_with_config(config);
+    with_functions(SessionContext::new_with_config(config))
+}
+
+/// Like [`context_with`], on the caller's runtime (memory pool, disk manager).
+pub fn context_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    with_functions(SessionContext::new_with_config_rt(config, runtime))
+}
+
+fn with_functions(ctx: SessionContext) -> SessionContext {
     ctx.register_udaf(crate::sketch::ddsketch_agg());
     ctx.register_udaf(crate::sketch::ddsketch_merge());
     ctx.register_udf(crate::sketch::ddsketch_quantile());
