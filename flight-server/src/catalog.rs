@@ -12,8 +12,13 @@ use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::DataFrame;
+use datafusion::scalar::ScalarValue;
 
 use crate::{Error, QueryLimits, Result};
+
+/// The catalog and schema (`naap.lake.<table>`) every table is served under.
+pub(crate) const CATALOG: &str = "naap";
+pub(crate) const SCHEMA: &str = "lake";
 
 /// Lake table name of all score windows; served as `scores_history`.
 const SCORES_TABLE: &str = "scores";
@@ -75,7 +80,8 @@ impl Catalog {
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()
             .map_err(Error::query)?;
-        let ctx = naap_sql::session::context_with_runtime(SessionConfig::new(), runtime);
+        let config = SessionConfig::new().with_default_catalog_and_schema(CATALOG, SCHEMA);
+        let ctx = naap_sql::session::context_with_runtime(config, runtime);
         ctx.register_object_store(self.lake.store_url(), Arc::clone(self.lake.store()));
         for table in self.table_names().await? {
             let name = if table == SCORES_TABLE {
@@ -168,15 +174,50 @@ impl Catalog {
     /// Plans `sql` read-only (refusing DDL, DML and statements), within the
     /// query time limit.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
+        self.plan_with(sql, None).await
+    }
+
+    /// Like [`Catalog::plan`], with values for the placeholders `$1`, `$2`, ….
+    pub async fn plan_with(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<DataFrame> {
         let limit = self.limits.timeout;
         let planned = tokio::time::timeout(limit, async {
             let ctx = self.session().await?;
-            ctx.sql_with_options(sql, naap_sql::session::read_only())
+            let df = ctx
+                .sql_with_options(sql, naap_sql::session::read_only())
                 .await
-                .map_err(Error::query)
+                .map_err(Error::query)?;
+            match params {
+                Some(values) => df.with_param_values(values).map_err(Error::query),
+                None => Ok(df),
+            }
         })
         .await;
         planned.map_err(|_| Error::TimedOut { limit })?
+    }
+
+    /// Every table and view served now: name, `TABLE` or `VIEW`, schema.
+    pub async fn tables(&self) -> Result<Vec<(String, &'static str, SchemaRef)>> {
+        let ctx = self.session().await?;
+        let mut out = Vec::new();
+        let Some(schema) = ctx.catalog(CATALOG).and_then(|c| c.schema(SCHEMA)) else {
+            return Ok(out);
+        };
+        let mut names = schema.table_names();
+        names.sort();
+        for name in names {
+            let provider = schema.table(&name).await.map_err(|source| Error::Catalog {
+                table: name.clone(),
+                source,
+            })?;
+            if let Some(p) = provider {
+                let kind = match p.table_type() {
+                    datafusion::logical_expr::TableType::View => "VIEW",
+                    _ => "TABLE",
+                };
+                out.push((name, kind, p.schema()));
+            }
+        }
+        Ok(out)
     }
 
     /// Runs `sql` read-only and collects the result, within the time limit.

@@ -10,17 +10,32 @@ use std::sync::Arc;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
-use arrow_flight::sql::server::FlightSqlService;
-use arrow_flight::sql::{Any, CommandStatementQuery, ProstMessageExt, SqlInfo, TicketStatementQuery};
+use std::sync::LazyLock;
+
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    Any, CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
+use arrow_flight::{IpcMessage, SchemaAsIpc};
+use datafusion::scalar::ScalarValue;
 use futures::{Stream, TryStreamExt};
 use prost::Message;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::catalog::{CATALOG, SCHEMA};
 use crate::limits::{Admission, with_deadline};
 use crate::{Catalog, Error, Result};
 
@@ -42,11 +57,11 @@ pub(crate) struct NaapFlightSql {
 impl NaapFlightSql {
     /// Runs `sql` within the query limits: a running-query slot, the
     /// deadline over planning and streaming, the memory pool of the session.
-    async fn stream(&self, sql: &str) -> Result<BoxStream<FlightData>, Status> {
+    async fn stream(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<BoxStream<FlightData>, Status> {
         let slot = self.admission.admit()?;
         let limit = self.admission.limits().timeout;
         let started = tokio::time::Instant::now();
-        let df = self.catalog.plan(sql).await?;
+        let df = self.catalog.plan_with(sql, params).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.execute_stream().await.map_err(Error::query)?;
         let stream = FlightDataEncoderBuilder::new()
@@ -60,6 +75,120 @@ impl NaapFlightSql {
                 other => Status::from(other),
             });
         Ok(Box::pin(with_deadline(Box::pin(stream), started + limit, limit, slot)))
+    }
+
+    /// A FlightInfo whose one endpoint's ticket is the command itself.
+    fn info(
+        &self,
+        cmd: &impl ProstMessageExt,
+        schema: &Schema,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(cmd.as_any().encode_to_vec()));
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(format!("encoding schema: {e}")))?
+            .with_endpoint(endpoint)
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+}
+
+/// What `GetSqlInfo` answers.
+static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, "naap");
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+    b.append(SqlInfo::FlightSqlServerReadOnly, true);
+    b.append(SqlInfo::FlightSqlServerSql, true);
+    b.append(SqlInfo::FlightSqlServerSubstrait, false);
+    b.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+    b.append(SqlInfo::FlightSqlServerCancel, false);
+    b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.append(SqlInfo::SqlDdlCatalog, false);
+    b.append(SqlInfo::SqlDdlSchema, false);
+    b.append(SqlInfo::SqlDdlTable, false);
+    b.build().expect("a fixed set of SQL info values builds")
+});
+
+fn ipc_schema(schema: &Schema) -> Result<Vec<u8>, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("encoding schema: {e}")))?;
+    Ok(message.0.to_vec())
+}
+
+/// One metadata batch as a DoGet stream.
+fn batch_stream(batch: Result<RecordBatch, impl std::fmt::Display>) -> Result<Response<BoxStream<FlightData>>, Status> {
+    let batch = batch.map_err(|e| Status::internal(format!("building metadata: {e}")))?;
+    let schema = batch.schema();
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(futures::stream::iter([Ok(batch)]))
+        .map_err(Status::from);
+    Ok(Response::new(Box::pin(stream)))
+}
+
+/// A prepared statement's handle: the SQL and, once bound, its parameters
+/// (one row, as Arrow IPC), so that any server instance can run it.
+struct Prepared {
+    sql: String,
+    params: Option<RecordBatch>,
+}
+
+const HANDLE_MAGIC: &[u8] = b"naap-ps1";
+
+impl Prepared {
+    fn new(sql: String, params: Option<RecordBatch>) -> Self {
+        Self { sql, params }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = HANDLE_MAGIC.to_vec();
+        out.extend((self.sql.len() as u64).to_be_bytes());
+        out.extend(self.sql.as_bytes());
+        if let Some(batch) = &self.params {
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())
+                .expect("an in-memory IPC writer over a valid schema");
+            w.write(batch).expect("writing a batch to memory");
+            out.extend(w.into_inner().expect("finishing an in-memory IPC stream"));
+        }
+        out
+    }
+
+    fn decode(handle: &[u8]) -> Result<Prepared, Status> {
+        let bad = || Status::invalid_argument("not a prepared statement handle of this server");
+        let rest = handle.strip_prefix(HANDLE_MAGIC).ok_or_else(bad)?;
+        let (len, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+        let len = usize::try_from(u64::from_be_bytes(*len)).map_err(|_| bad())?;
+        if rest.len() < len {
+            return Err(bad());
+        }
+        let (sql, ipc) = rest.split_at(len);
+        let sql = String::from_utf8(sql.to_vec()).map_err(|_| bad())?;
+        let params = if ipc.is_empty() {
+            None
+        } else {
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).map_err(|_| bad())?;
+            let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|_| bad())?;
+            batches.into_iter().next()
+        };
+        Ok(Prepared { sql, params })
+    }
+
+    /// The bound values, `$1` first.
+    fn params(&self) -> Result<Option<Vec<ScalarValue>>, Status> {
+        let Some(batch) = &self.params else { return Ok(None) };
+        batch
+            .columns()
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, 0))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("bound parameter: {e}")))
     }
 }
 
@@ -93,7 +222,201 @@ impl FlightSqlService for NaapFlightSql {
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let sql = std::str::from_utf8(&ticket.statement_handle)
             .map_err(|_| Status::invalid_argument("statement ticket is not UTF-8 SQL"))?;
-        Ok(Response::new(self.stream(sql).await?))
+        Ok(Response::new(self.stream(sql, None).await?))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
+        let df = self.catalog.plan_with(&prepared.sql, prepared.params()?).await?;
+        let schema = df.schema().as_arrow().clone();
+        self.info(&cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
+        Ok(Response::new(self.stream(&prepared.sql, prepared.params()?).await?))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let df = self.catalog.plan(&query.query).await?;
+        let dataset_schema = ipc_schema(df.schema().as_arrow())?;
+        // Placeholders $1, $2, … in order, typed where DataFusion can tell.
+        let types = df.logical_plan().get_parameter_types().map_err(Error::query)?;
+        let mut names: Vec<&String> = types.keys().collect();
+        names.sort_by_key(|n| n.trim_start_matches('$').parse::<u32>().unwrap_or(u32::MAX));
+        let fields: Vec<Field> = names
+            .iter()
+            .map(|n| Field::new(n.as_str(), types[*n].clone().unwrap_or(DataType::Null), true))
+            .collect();
+        let parameter_schema = ipc_schema(&Schema::new(fields))?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: Prepared::new(query.query, None).encode().into(),
+            dataset_schema: dataset_schema.into(),
+            parameter_schema: parameter_schema.into(),
+        })
+    }
+
+    /// Binds parameters the stateless way: the new handle carries them.
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
+        let stream = request.into_inner().map_err(|e| FlightError::Tonic(Box::new(e)));
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(stream)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("reading the bound parameters: {e}")))?;
+        let params = match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) if b.num_rows() == 1 => Some(b.clone()),
+            Some(b) => {
+                return Err(Status::invalid_argument(format!(
+                    "bind one row of parameters, not {}",
+                    b.num_rows()
+                )));
+            }
+            None => None,
+        };
+        let bound = Prepared::new(prepared.sql, params);
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(bound.encode().into()),
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        // Nothing is kept on the server: the handle is the statement.
+        Ok(())
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        _cmd: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::permission_denied("naap serves the lake read-only"))
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        _cmd: CommandPreparedStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::permission_denied("naap serves the lake read-only"))
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        cmd: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = cmd.into_builder().schema();
+        self.info(&cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        cmd: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = cmd.into_builder();
+        builder.append(CATALOG);
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        cmd: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = cmd.clone().into_builder().schema();
+        self.info(&cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        cmd: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = cmd.into_builder();
+        builder.append(CATALOG, SCHEMA);
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        cmd: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = cmd.clone().into_builder().schema();
+        self.info(&cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        cmd: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = cmd.into_builder();
+        for (name, kind, schema) in self.catalog.tables().await? {
+            builder
+                .append(CATALOG, SCHEMA, name, kind, &schema)
+                .map_err(|e| Status::internal(format!("listing tables: {e}")))?;
+        }
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        cmd: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = cmd.into_builder().schema();
+        self.info(&cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        cmd: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = cmd.into_builder();
+        builder.append("TABLE");
+        builder.append("VIEW");
+        batch_stream(builder.build())
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        cmd: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = cmd.clone().into_builder(&SQL_INFO).schema();
+        self.info(&cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        cmd: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        batch_stream(cmd.into_builder(&SQL_INFO).build())
     }
 
     async fn do_get_fallback(
@@ -155,7 +478,7 @@ impl FlightService for NaapFlight {
             .iter()
             .find(|(name, _)| name.as_bytes() == ticket.as_ref())
         {
-            return Ok(Response::new(self.sql.stream(sql).await?));
+            return Ok(Response::new(self.sql.stream(sql, None).await?));
         }
         if Any::decode(ticket.as_ref()).is_err() {
             return Err(Error::UnknownTicket {
@@ -166,8 +489,9 @@ impl FlightService for NaapFlight {
         FlightService::do_get(&self.sql, request).await
     }
 
-    async fn do_put(&self, _request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(Status::permission_denied("naap serves the lake read-only"))
+    /// Only parameter binding of prepared queries; every update is refused.
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        FlightService::do_put(&self.sql, request).await
     }
 
     async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {

@@ -9,21 +9,11 @@ import time
 import adbc_driver_flightsql.dbapi as flightsql
 import pytest
 
-from conftest import free_port, port_open, run, wait_until
 
 
 @pytest.fixture
-def server(naap_bin, background, tmp_path):
-    messages, lake = tmp_path / "in.naapmsg", tmp_path / "lake"
-    run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "3m",
-         "--output", str(messages)])
-    run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake)])
-    flight_port, http_port = free_port(), free_port()
-    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}", "--query-timeout", "3s",
-                "--query-memory-mb", "16", "--max-concurrent-queries", "1"], "serve")
-    wait_until(lambda: port_open(flight_port), 30, "naap serve")
-    return f"grpc://127.0.0.1:{flight_port}"
+def server(serve_simulated_lake):
+    return serve_simulated_lake("--query-timeout", "3s", "--query-memory-mb", "16", "--max-concurrent-queries", "1")
 
 
 def query(uri, sql):
