@@ -222,8 +222,13 @@ impl Catalog {
 
     /// Runs `sql` read-only and collects the result, within the time limit.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.collect_with(sql, None).await
+    }
+
+    /// Like [`Catalog::query`], with values for the placeholders `$1`, `$2`, ….
+    pub async fn collect_with(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<RecordBatch>> {
         let limit = self.limits.timeout;
-        let run = async { self.plan(sql).await?.collect().await.map_err(Error::query) };
+        let run = async { self.plan_with(sql, params).await?.collect().await.map_err(Error::query) };
         tokio::time::timeout(limit, run)
             .await
             .map_err(|_| Error::TimedOut { limit })?

@@ -36,6 +36,11 @@ use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::catalog::{CATALOG, SCHEMA};
+use crate::perf_stats::Regions;
+use crate::router::{self, SelectParams};
+
+/// The Flight action of the reference router.
+const SELECT_ACTION: &str = "select";
 use crate::limits::{Admission, with_deadline};
 use crate::{Catalog, Error, Result};
 
@@ -51,6 +56,7 @@ const NAMED_TICKETS: [(&str, &str); 1] = [(
 #[derive(Debug, Clone)]
 pub(crate) struct NaapFlightSql {
     catalog: Arc<Catalog>,
+    regions: Arc<Regions>,
     admission: Admission,
 }
 
@@ -430,6 +436,37 @@ impl FlightSqlService for NaapFlightSql {
         .into())
     }
 
+    /// `select`: the reference router; the body and the answer are JSON
+    /// (see [`crate::router::SelectParams`] and [`crate::router::Selection`]).
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let action = request.into_inner();
+        if action.r#type != SELECT_ACTION {
+            return Err(Status::invalid_argument(format!(
+                "unknown action {:?}; this server has {SELECT_ACTION:?} beside the Flight SQL actions",
+                action.r#type
+            )));
+        }
+        let params: SelectParams = serde_json::from_slice(&action.body)
+            .map_err(|e| Status::invalid_argument(format!("select: the body is not the expected JSON: {e}")))?;
+        let selection = router::answer(&self.catalog, &self.regions, &params, 3).await?;
+        let body = serde_json::to_vec(&selection).map_err(|e| Status::internal(format!("encoding: {e}")))?;
+        let result = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(Box::pin(futures::stream::iter([Ok(result)]))))
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        Some(vec![Ok(ActionType {
+            r#type: SELECT_ACTION.into(),
+            description:
+                "Reference router: JSON {pipeline, model, region?, max_price?, n?, min_score?, explore?, seed?} \
+                          -> the orchestrators to try, ranked"
+                    .into(),
+        })])
+    }
+
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
@@ -512,12 +549,17 @@ impl FlightService for NaapFlight {
 
 pub(crate) async fn serve(
     catalog: Arc<Catalog>,
+    regions: Arc<Regions>,
     admission: Admission,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
     let service = NaapFlight {
-        sql: NaapFlightSql { catalog, admission },
+        sql: NaapFlightSql {
+            catalog,
+            regions,
+            admission,
+        },
     };
     tonic::transport::Server::builder()
         .add_service(FlightServiceServer::new(service))

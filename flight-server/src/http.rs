@@ -9,6 +9,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::perf_stats::{self, Regions};
+use crate::router;
 use crate::{Catalog, Error, Result};
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .route("/v1/scores", get(scores))
         .route("/orch-perf-stats", get(orch_perf_stats))
+        .route("/v1/select", get(select))
+        .route("/orch-webhook", get(orch_webhook))
         .with_state(AppState { catalog, regions });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -82,4 +85,37 @@ async fn orch_perf_stats(
 ) -> Result<Response, Error> {
     let body = perf_stats::feed(&catalog, &regions, &q.rule, q.version).await?;
     Ok(axum::Json(body).into_response())
+}
+
+/// The reference router (see [`crate::router`]).
+async fn select(
+    State(AppState { catalog, regions }): State<AppState>,
+    Query(params): Query<router::SelectParams>,
+) -> Result<Response, Error> {
+    let selection = router::answer(&catalog, &regions, &params, 3).await?;
+    Ok(axum::Json(selection).into_response())
+}
+
+/// go-livepeer's `-orchWebhookUrl` discovery feed: the router's order for
+/// a region, pipeline and model as `[{"address": "<service URI>"}]`. The
+/// hour the scores come from is in the `X-Naap-Window` header.
+async fn orch_webhook(
+    State(AppState { catalog, regions }): State<AppState>,
+    Query(params): Query<router::SelectParams>,
+) -> Result<Response, Error> {
+    let selection = router::answer(&catalog, &regions, &params, 10).await?;
+    let body: Vec<serde_json::Value> = selection
+        .choices
+        .iter()
+        .map(|c| serde_json::json!({ "address": c.candidate.uri }))
+        .collect();
+    let window = selection.window_start.unwrap_or_else(|| "none".into());
+    Ok((
+        [(
+            axum::http::HeaderName::from_static("x-naap-window"),
+            axum::http::HeaderValue::from_str(&window).unwrap_or(axum::http::HeaderValue::from_static("none")),
+        )],
+        axum::Json(body),
+    )
+        .into_response())
 }

@@ -30,6 +30,7 @@ mod flight;
 mod http;
 mod limits;
 pub mod perf_stats;
+pub mod router;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};
@@ -105,7 +106,13 @@ impl Server {
             let _ = tx.send(true);
         });
         let admission = limits::Admission::new(self.catalog.limits());
-        let flight = flight::serve(Arc::clone(&self.catalog), admission, self.flight, wait_for(rx.clone()));
+        let flight = flight::serve(
+            Arc::clone(&self.catalog),
+            Arc::clone(&self.regions),
+            admission,
+            self.flight,
+            wait_for(rx.clone()),
+        );
         let http = http::serve(Arc::clone(&self.catalog), self.regions, self.http, wait_for(rx));
         let (f, h) = tokio::join!(flight, http);
         f.and(h)

@@ -1,0 +1,510 @@
+//! A reference router: which orchestrators a gateway should try next for a
+//! pipeline and model, from the lake's evidence.
+//!
+//! go-livepeer's own selection weighs stake 0.7, price 0 and a random share
+//! 0.3 by default, and knows nothing of how an orchestrator actually served.
+//! This router ranks on what the lake measured instead:
+//!
+//! ```text
+//! value = 0.6 * score + 0.2 * price_factor + 0.2 * latency_factor
+//! score          = the latest sealed hour's NaaP SLA v1 score / 100
+//! price_factor   = cheapest price per pixel among candidates / this price
+//! latency_factor = lowest discovery latency among candidates / this latency,
+//!                  as measured by the gateways of the requested region
+//! ```
+//!
+//! A factor without evidence (no payment seen, no latency from that region)
+//! counts 0.5, neither reward nor penalty. Candidates scoring below
+//! `min_score` are dropped, as are those above `max_price` when their price
+//! is known. Each of the `n` slots is, with probability `explore`, given to a
+//! random candidate without a score yet (new, or unscored in this hour), so
+//! that newcomers can earn a record; otherwise to the best-ranked scored
+//! candidate left. When one kind runs out, the other fills the slots.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::scalar::ScalarValue;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::perf_stats::Regions;
+use crate::{Catalog, Result};
+
+/// The weights of the ranking (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Weights {
+    pub score: f64,
+    pub price: f64,
+    pub latency: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            score: 0.6,
+            price: 0.2,
+            latency: 0.2,
+        }
+    }
+}
+
+/// What a gateway asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectRequest {
+    pub pipeline: String,
+    pub model: String,
+    /// The gateway's region label (as in `--region-map`); `None`: network-wide latency.
+    pub region: Option<String>,
+    /// Highest acceptable price, wei per pixel.
+    pub max_price: Option<f64>,
+    /// How many orchestrators to return.
+    pub n: usize,
+    /// Scored candidates below this (0..1) are dropped.
+    pub min_score: f64,
+    /// Share of slots given to unscored candidates (0..1).
+    pub explore: f64,
+}
+
+/// One orchestrator that advertises the pipeline and model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub address: String,
+    /// The service URI a gateway dials.
+    pub uri: String,
+    /// 0..1; `None` when there is no score for it.
+    pub score: Option<f64>,
+    pub price_wei_per_pixel: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+/// A selected candidate, with why it was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    #[serde(flatten)]
+    pub candidate: Candidate,
+    /// The ranking value; `None` for an exploration pick.
+    pub value: Option<f64>,
+    /// `ranked` or `explore`.
+    pub reason: &'static str,
+}
+
+fn factor(best: Option<f64>, this: Option<f64>) -> f64 {
+    match (best, this) {
+        (Some(best), Some(this)) if this > 0.0 => (best / this).clamp(0.0, 1.0),
+        (_, Some(_)) => 1.0,
+        _ => 0.5,
+    }
+}
+
+/// Ranks and picks `req.n` candidates; `rng` decides the exploration slots.
+pub fn select(candidates: Vec<Candidate>, req: &SelectRequest, weights: &Weights, rng: &mut impl Rng) -> Vec<Choice> {
+    let eligible: Vec<Candidate> = candidates
+        .into_iter()
+        .filter(|c| c.score.is_none_or(|s| s >= req.min_score))
+        .filter(|c| {
+            c.price_wei_per_pixel
+                .is_none_or(|p| req.max_price.is_none_or(|max| p <= max))
+        })
+        .collect();
+    let min_of = |f: fn(&Candidate) -> Option<f64>| {
+        eligible
+            .iter()
+            .filter_map(f)
+            .filter(|v| *v > 0.0)
+            .min_by(f64::total_cmp)
+    };
+    let cheapest = min_of(|c| c.price_wei_per_pixel);
+    let fastest = min_of(|c| c.latency_ms);
+    let (scored, mut unscored): (Vec<Candidate>, Vec<Candidate>) =
+        eligible.into_iter().partition(|c| c.score.is_some());
+    let mut ranked: Vec<(f64, Candidate)> = scored
+        .into_iter()
+        .map(|c| {
+            let value = weights.score * c.score.unwrap_or_default()
+                + weights.price * factor(cheapest, c.price_wei_per_pixel)
+                + weights.latency * factor(fastest, c.latency_ms);
+            (value, c)
+        })
+        .collect();
+    // Best first; ties by address so that the order is stable.
+    ranked.sort_by(|(va, a), (vb, b)| vb.total_cmp(va).then_with(|| a.address.cmp(&b.address)));
+    let mut ranked = ranked.into_iter();
+    let mut out = Vec::with_capacity(req.n);
+    while out.len() < req.n {
+        let explore = !unscored.is_empty() && rng.random::<f64>() < req.explore;
+        if explore || ranked.len() == 0 {
+            if unscored.is_empty() {
+                break;
+            }
+            let pick = rng.random_range(0..unscored.len());
+            out.push(Choice {
+                candidate: unscored.swap_remove(pick),
+                value: None,
+                reason: "explore",
+            });
+        } else if let Some((value, candidate)) = ranked.next() {
+            out.push(Choice {
+                candidate,
+                value: Some(value),
+                reason: "ranked",
+            });
+        }
+    }
+    out
+}
+
+/// `/v1/select`, `/orch-webhook` and the Flight action `select` take these
+/// (as URL query parameters or a JSON object).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectParams {
+    pub pipeline: String,
+    pub model: String,
+    pub region: Option<String>,
+    pub max_price: Option<f64>,
+    pub n: Option<usize>,
+    pub min_score: Option<f64>,
+    pub explore: Option<f64>,
+    /// Fixes the exploration draws (tests, reproducible answers).
+    pub seed: Option<u64>,
+}
+
+impl SelectParams {
+    pub fn request(&self, default_n: usize) -> SelectRequest {
+        SelectRequest {
+            pipeline: self.pipeline.clone(),
+            model: self.model.clone(),
+            region: self.region.clone(),
+            max_price: self.max_price,
+            n: self.n.unwrap_or(default_n).min(100),
+            min_score: self.min_score.unwrap_or(0.5).clamp(0.0, 1.0),
+            explore: self.explore.unwrap_or(0.1).clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// The router's answer: the choices and the evidence they rest on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Selection {
+    /// Start of the sealed hour the scores come from; null when none is scored.
+    pub window_start: Option<String>,
+    pub weights: Weights,
+    pub explore: f64,
+    pub min_score: f64,
+    pub choices: Vec<Choice>,
+}
+
+/// Answers `params` from the lake.
+pub async fn answer(
+    catalog: &Catalog,
+    regions: &Regions,
+    params: &SelectParams,
+    default_n: usize,
+) -> Result<Selection> {
+    let req = params.request(default_n);
+    let (candidates, window_start) = candidates(catalog, regions, &req).await?;
+    let weights = Weights::default();
+    let choices = match params.seed {
+        Some(seed) => select(candidates, &req, &weights, &mut rand::rngs::StdRng::seed_from_u64(seed)),
+        None => select(candidates, &req, &weights, &mut rand::rng()),
+    };
+    Ok(Selection {
+        window_start,
+        weights,
+        explore: req.explore,
+        min_score: req.min_score,
+        choices,
+    })
+}
+
+fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
+    let c = batch.column_by_name(column)?;
+    if c.is_null(row) {
+        return None;
+    }
+    match c.data_type() {
+        DataType::Utf8View => Some(c.as_string_view().value(row).to_owned()),
+        _ => c.as_string_opt::<i32>().map(|a| a.value(row).to_owned()),
+    }
+}
+
+fn number(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
+    let c = batch.column_by_name(column)?;
+    if c.is_null(row) {
+        return None;
+    }
+    match c.data_type() {
+        DataType::Float64 => Some(c.as_primitive::<Float64Type>().value(row)),
+        DataType::Int64 => Some(c.as_primitive::<Int64Type>().value(row) as f64),
+        _ => None,
+    }
+}
+
+/// The candidates for `req` from the lake, and the sealed hour their scores
+/// come from (`None` when no hour is scored yet).
+pub async fn candidates(
+    catalog: &Catalog,
+    regions: &Regions,
+    req: &SelectRequest,
+) -> Result<(Vec<Candidate>, Option<String>)> {
+    let tables = catalog.table_names().await?;
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    if !has("capability_snapshots") {
+        return Ok((Vec::new(), None));
+    }
+    let key = || {
+        Some(vec![
+            ScalarValue::Utf8(Some(req.pipeline.clone())),
+            ScalarValue::Utf8(Some(req.model.clone())),
+        ])
+    };
+    let caps = catalog
+        .collect_with(
+            "SELECT DISTINCT address, local_address, orch_uri FROM capability_snapshots WHERE pipeline = $1 AND model_id = $2 AND orch_uri IS NOT NULL",
+            key(),
+        )
+        .await?;
+    let mut by_address: BTreeMap<String, Candidate> = BTreeMap::new();
+    let mut operating: HashMap<String, String> = HashMap::new();
+    for b in &caps {
+        for row in 0..b.num_rows() {
+            let (Some(address), Some(uri)) = (text(b, "address", row), text(b, "orch_uri", row)) else {
+                continue;
+            };
+            if let Some(local) = text(b, "local_address", row) {
+                operating.insert(local, address.clone());
+            }
+            operating.insert(uri.clone(), address.clone());
+            by_address.entry(address.clone()).or_insert(Candidate {
+                address,
+                uri,
+                score: None,
+                price_wei_per_pixel: None,
+                latency_ms: None,
+            });
+        }
+    }
+    let mut hour = None;
+    if has("sla_hourly") {
+        let scores = catalog
+            .collect_with(
+                "SELECT orchestrator, sla_score, CAST(window_start AS VARCHAR) AS hour FROM sla_hourly WHERE pipeline = $1 AND model = $2 AND sla_score IS NOT NULL AND window_start = (SELECT max(window_start) FROM sla_hourly)",
+                key(),
+            )
+            .await?;
+        for b in &scores {
+            for row in 0..b.num_rows() {
+                if let (Some(o), Some(s)) = (text(b, "orchestrator", row), number(b, "sla_score", row))
+                    && let Some(c) = by_address.get_mut(&o)
+                {
+                    c.score = Some(s / 100.0);
+                    hour = text(b, "hour", row);
+                }
+            }
+        }
+    }
+    if has("payment_events") {
+        // The newest price each recipient was paid at.
+        let prices = catalog
+            .collect_with(
+                "SELECT recipient, price_wei_per_pixel FROM payment_events ORDER BY event_time DESC",
+                None,
+            )
+            .await?;
+        for b in &prices {
+            for row in 0..b.num_rows() {
+                if let (Some(r), Some(p)) = (text(b, "recipient", row), number(b, "price_wei_per_pixel", row)) {
+                    let address = operating.get(&r.to_lowercase()).cloned().unwrap_or(r.to_lowercase());
+                    if let Some(c) = by_address.get_mut(&address)
+                        && c.price_wei_per_pixel.is_none()
+                    {
+                        c.price_wei_per_pixel = Some(p);
+                    }
+                }
+            }
+        }
+    }
+    if has("discovery_latency") {
+        let latency = catalog
+            .collect_with(
+                "SELECT gateway, orchestrator_address, orchestrator_url, sum(latency_sum_ms) AS latency_sum_ms, sum(samples) AS samples FROM discovery_latency GROUP BY gateway, orchestrator_address, orchestrator_url",
+                None,
+            )
+            .await?;
+        let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
+        for b in &latency {
+            for row in 0..b.num_rows() {
+                let gateway = text(b, "gateway", row).unwrap_or_default();
+                let region = regions.by_gateway.get(&gateway).unwrap_or(&regions.default_region);
+                if req.region.as_ref().is_some_and(|r| r != region) {
+                    continue;
+                }
+                let target = text(b, "orchestrator_url", row)
+                    .and_then(|u| operating.get(&u).cloned())
+                    .or_else(|| {
+                        text(b, "orchestrator_address", row)
+                            .map(|a| a.to_lowercase())
+                            .map(|a| operating.get(&a).cloned().unwrap_or(a))
+                    });
+                if let (Some(t), Some(sum), Some(n)) =
+                    (target, number(b, "latency_sum_ms", row), number(b, "samples", row))
+                {
+                    let e = sums.entry(t).or_default();
+                    e.0 += sum;
+                    e.1 += n;
+                }
+            }
+        }
+        for (address, (sum, n)) in sums {
+            if let Some(c) = by_address.get_mut(&address)
+                && n > 0.0
+            {
+                c.latency_ms = Some(sum / n);
+            }
+        }
+    }
+    Ok((by_address.into_values().collect(), hour))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    fn candidate(address: &str, score: Option<f64>, price: Option<f64>, latency: Option<f64>) -> Candidate {
+        Candidate {
+            address: address.into(),
+            uri: format!("https://{address}:8935"),
+            score,
+            price_wei_per_pixel: price,
+            latency_ms: latency,
+        }
+    }
+
+    fn request(n: usize, explore: f64) -> SelectRequest {
+        SelectRequest {
+            pipeline: "live-video-to-video".into(),
+            model: "streamdiffusion".into(),
+            region: None,
+            max_price: None,
+            n,
+            min_score: 0.5,
+            explore,
+        }
+    }
+
+    #[test]
+    fn low_scorers_and_overpriced_candidates_are_excluded() {
+        let picked = select(
+            vec![
+                candidate("0xlow", Some(0.49), Some(100.0), Some(10.0)),
+                candidate("0xok", Some(0.9), Some(100.0), Some(10.0)),
+                candidate("0xdear", Some(0.95), Some(5000.0), Some(10.0)),
+            ],
+            &SelectRequest {
+                max_price: Some(1000.0),
+                ..request(3, 0.0)
+            },
+            &Weights::default(),
+            &mut StdRng::seed_from_u64(7),
+        );
+        let addresses: Vec<&str> = picked.iter().map(|c| c.candidate.address.as_str()).collect();
+        assert_eq!(addresses, ["0xok"]);
+    }
+
+    #[test]
+    fn ranking_follows_the_documented_weights() {
+        // a: 0.6*0.9 + 0.2*(100/200) + 0.2*(10/10) = 0.54 + 0.1 + 0.2 = 0.84
+        // b: 0.6*0.8 + 0.2*(100/100) + 0.2*(10/40) = 0.48 + 0.2 + 0.05 = 0.73
+        // c: 0.6*0.7 + 0.2*0.5 (no price seen) + 0.2*(10/20) = 0.42 + 0.1 + 0.1 = 0.62
+        // d: 0.6*1.0 + 0.2*(100/400) + 0.2*0.5 (no latency) = 0.6 + 0.05 + 0.1 = 0.75
+        let picked = select(
+            vec![
+                candidate("0xa", Some(0.9), Some(200.0), Some(10.0)),
+                candidate("0xb", Some(0.8), Some(100.0), Some(40.0)),
+                candidate("0xc", Some(0.7), None, Some(20.0)),
+                candidate("0xd", Some(1.0), Some(400.0), None),
+            ],
+            &request(4, 0.0),
+            &Weights::default(),
+            &mut StdRng::seed_from_u64(7),
+        );
+        let got: Vec<(&str, f64)> = picked
+            .iter()
+            .map(|c| {
+                (
+                    c.candidate.address.as_str(),
+                    (c.value.unwrap_or(-1.0) * 1000.0).round() / 1000.0,
+                )
+            })
+            .collect();
+        assert_eq!(got, [("0xa", 0.84), ("0xd", 0.75), ("0xb", 0.73), ("0xc", 0.62)]);
+        assert!(picked.iter().all(|c| c.reason == "ranked"));
+        // Price only: the cheapest wins.
+        let price_only = Weights {
+            score: 0.0,
+            price: 1.0,
+            latency: 0.0,
+        };
+        let picked = select(
+            vec![
+                candidate("0xa", Some(0.9), Some(200.0), Some(10.0)),
+                candidate("0xb", Some(0.8), Some(100.0), Some(40.0)),
+            ],
+            &request(1, 0.0),
+            &price_only,
+            &mut StdRng::seed_from_u64(7),
+        );
+        assert_eq!(picked[0].candidate.address, "0xb");
+    }
+
+    #[test]
+    fn the_exploration_share_is_honoured_over_many_draws() {
+        let mut pool: Vec<Candidate> = (0..10)
+            .map(|i| candidate(&format!("0xscored{i}"), Some(0.9), Some(100.0), Some(10.0)))
+            .collect();
+        pool.extend((0..40).map(|i| candidate(&format!("0xnew{i}"), None, None, None)));
+        let mut rng = StdRng::seed_from_u64(42);
+        let draws = 20_000;
+        let mut explored = 0;
+        let mut newcomers = std::collections::HashSet::new();
+        for _ in 0..draws {
+            let picked = select(pool.clone(), &request(1, 0.2), &Weights::default(), &mut rng);
+            assert_eq!(picked.len(), 1);
+            if picked[0].reason == "explore" {
+                assert!(picked[0].candidate.score.is_none());
+                newcomers.insert(picked[0].candidate.address.clone());
+                explored += 1;
+            } else {
+                assert!(picked[0].candidate.score.is_some());
+            }
+        }
+        // Binomial(20000, 0.2): sd = sqrt(20000 * 0.2 * 0.8) ≈ 57; allow 5 sd.
+        let expected = draws as f64 * 0.2;
+        assert!(
+            ((explored as f64) - expected).abs() < 5.0 * 57.0,
+            "{explored} of {draws}"
+        );
+        // Uniform over the newcomers: every one of the 40 was tried.
+        assert_eq!(newcomers.len(), 40);
+    }
+
+    #[test]
+    fn one_kind_fills_the_slots_when_the_other_runs_out() {
+        let pool = vec![
+            candidate("0xa", Some(0.9), None, None),
+            candidate("0xnew", None, None, None),
+        ];
+        let picked = select(
+            pool,
+            &request(5, 0.0),
+            &Weights::default(),
+            &mut StdRng::seed_from_u64(1),
+        );
+        let reasons: Vec<&str> = picked.iter().map(|c| c.reason).collect();
+        assert_eq!(reasons, ["ranked", "explore"]);
+    }
+}
