@@ -28,6 +28,18 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
 fi
 PY="$VENV/bin/python"
 
+step "headless browser for the dashboard test (Debian's chromium)"
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }) \
+      || echo "could not install chromium"
+  else
+    echo "chromium is missing and this is not root: install Debian's chromium package"
+  fi
+fi
+command -v chromium >/dev/null 2>&1 && chromium --version
+export NAAP_TEST_ARTIFACTS="$LOGS/artifacts"
+
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() {  # host port seconds
   "$PY" - "$@" <<'PYEOF'
@@ -93,4 +105,5 @@ if [[ "${CI:-}" == "true" ]]; then
   step "the tests left the tree clean"
   git diff --exit-code
 fi
+echo "test artifacts (dashboard screenshots) in $NAAP_TEST_ARTIFACTS"
 echo "all checks passed"

@@ -9,8 +9,8 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::perf_stats::{self, Regions};
-use crate::router;
 use crate::{Catalog, Error, Result};
+use crate::{dashboard, router};
 
 #[derive(Clone)]
 struct AppState {
@@ -29,6 +29,11 @@ pub(crate) async fn serve(
         .route("/v1/scores", get(scores))
         .route("/orch-perf-stats", get(orch_perf_stats))
         .route("/v1/select", get(select))
+        .route("/", get(dashboard_page))
+        .route("/assets/{file}", get(dashboard_asset))
+        .route("/v1/overview", get(overview))
+        .route("/v1/orchestrators", get(orchestrators))
+        .route("/v1/orchestrators/{address}", get(orchestrator))
         .route("/orch-webhook", get(orch_webhook))
         .with_state(AppState { catalog, regions });
     axum::serve(listener, app)
@@ -118,4 +123,58 @@ async fn orch_webhook(
         axum::Json(body),
     )
         .into_response())
+}
+
+/// The dashboard's files, bundled in the binary: it works on a closed network.
+const ASSETS: [(&str, &str, &str); 3] = [
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../assets/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/style.css"),
+    ),
+];
+
+fn asset(name: &str) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, kind, body)) => ([(axum::http::header::CONTENT_TYPE, *kind)], *body).into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "no such file\n").into_response(),
+    }
+}
+
+async fn dashboard_page() -> Response {
+    asset("index.html")
+}
+
+async fn dashboard_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    asset(&file)
+}
+
+/// Network overview: orchestrators seen, sessions, startup success, median score.
+async fn overview(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
+    let rows = dashboard::orchestrators(&catalog).await?;
+    Ok(axum::Json(dashboard::overview(&rows)).into_response())
+}
+
+/// One row per orchestrator (see [`dashboard::OrchestratorRow`]).
+async fn orchestrators(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
+    let rows = dashboard::orchestrators(&catalog).await?;
+    Ok(axum::Json(serde_json::json!({ "orchestrators": rows })).into_response())
+}
+
+/// One orchestrator's hourly history, GPUs and regions.
+async fn orchestrator(
+    State(AppState { catalog, .. }): State<AppState>,
+    axum::extract::Path(address): axum::extract::Path<String>,
+) -> Result<Response, Error> {
+    Ok(axum::Json(dashboard::orchestrator(&catalog, &address).await?).into_response())
 }

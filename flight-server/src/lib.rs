@@ -25,6 +25,7 @@
 //! ```
 
 mod catalog;
+pub mod dashboard;
 mod error;
 mod flight;
 mod http;
