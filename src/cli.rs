@@ -213,6 +213,11 @@ pub struct ServeArgs {
     /// Client queries running at once; one more is refused with "retry shortly".
     #[arg(long, default_value_t = 8)]
     pub max_concurrent_queries: usize,
+    /// Bearer tokens and their roles (TOML: `public_read`, `[[tokens]]` with
+    /// name, sha256 of the token, role read|admin). Without it the server is
+    /// public and read-only.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -366,6 +371,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             timeout: args.query_timeout,
             memory_bytes: args.query_memory_mb.saturating_mul(1024 * 1024),
             max_concurrent: args.max_concurrent_queries,
+        },
+        auth: match &args.auth_file {
+            Some(path) => naap_flight_server::auth::Auth::load(path)?,
+            None => Default::default(),
         },
     })
     .await?;

@@ -121,6 +121,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         http_addr: args.http_addr,
         regions: Default::default(),
         limits: Default::default(),
+        auth: Default::default(),
     })
     .await?;
     let (flight, http) = (server.flight_addr(), server.http_addr());

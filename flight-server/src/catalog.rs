@@ -14,11 +14,15 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::DataFrame;
 use datafusion::scalar::ScalarValue;
 
+use crate::auth::Role;
 use crate::{Error, QueryLimits, Result};
 
 /// The catalog and schema (`naap.lake.<table>`) every table is served under.
 pub(crate) const CATALOG: &str = "naap";
 pub(crate) const SCHEMA: &str = "lake";
+
+/// Lake table of refused messages, served to admin sessions only.
+const QUARANTINE_TABLE: &str = "quarantine";
 
 /// Lake table name of all score windows; served as `scores_history`.
 const SCORES_TABLE: &str = "scores";
@@ -71,8 +75,14 @@ impl Catalog {
         Ok(names)
     }
 
-    /// A fresh session over the lake as it is now.
+    /// A fresh read session over the lake as it is now.
     pub async fn session(&self) -> Result<SessionContext> {
+        self.session_as(Role::Read).await
+    }
+
+    /// A fresh session for `role`: raw quarantined messages are only in
+    /// admin sessions (they hold whatever a producer sent).
+    pub async fn session_as(&self, role: Role) -> Result<SessionContext> {
         // Each query gets its own capped pool and may not spill to disk: a
         // query that outgrows the pool fails instead of growing the server.
         let runtime = RuntimeEnvBuilder::new()
@@ -84,6 +94,9 @@ impl Catalog {
         let ctx = naap_sql::session::context_with_runtime(config, runtime);
         ctx.register_object_store(self.lake.store_url(), Arc::clone(self.lake.store()));
         for table in self.table_names().await? {
+            if table == QUARANTINE_TABLE && role != Role::Admin {
+                continue;
+            }
             let name = if table == SCORES_TABLE {
                 "scores_history".to_owned()
             } else {
@@ -174,14 +187,19 @@ impl Catalog {
     /// Plans `sql` read-only (refusing DDL, DML and statements), within the
     /// query time limit.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
-        self.plan_with(sql, None).await
+        self.plan_as(Role::Read, sql, None).await
     }
 
     /// Like [`Catalog::plan`], with values for the placeholders `$1`, `$2`, ….
     pub async fn plan_with(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<DataFrame> {
+        self.plan_as(Role::Read, sql, params).await
+    }
+
+    /// Like [`Catalog::plan_with`], in a session for `role`.
+    pub async fn plan_as(&self, role: Role, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<DataFrame> {
         let limit = self.limits.timeout;
         let planned = tokio::time::timeout(limit, async {
-            let ctx = self.session().await?;
+            let ctx = self.session_as(role).await?;
             let df = ctx
                 .sql_with_options(sql, naap_sql::session::read_only())
                 .await
@@ -196,8 +214,8 @@ impl Catalog {
     }
 
     /// Every table and view served now: name, `TABLE` or `VIEW`, schema.
-    pub async fn tables(&self) -> Result<Vec<(String, &'static str, SchemaRef)>> {
-        let ctx = self.session().await?;
+    pub async fn tables(&self, role: Role) -> Result<Vec<(String, &'static str, SchemaRef)>> {
+        let ctx = self.session_as(role).await?;
         let mut out = Vec::new();
         let Some(schema) = ctx.catalog(CATALOG).and_then(|c| c.schema(SCHEMA)) else {
             return Ok(out);
@@ -227,8 +245,24 @@ impl Catalog {
 
     /// Like [`Catalog::query`], with values for the placeholders `$1`, `$2`, ….
     pub async fn collect_with(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<Vec<RecordBatch>> {
+        self.collect_as(Role::Read, sql, params).await
+    }
+
+    /// Like [`Catalog::collect_with`], in a session for `role`.
+    pub async fn collect_as(
+        &self,
+        role: Role,
+        sql: &str,
+        params: Option<Vec<ScalarValue>>,
+    ) -> Result<Vec<RecordBatch>> {
         let limit = self.limits.timeout;
-        let run = async { self.plan_with(sql, params).await?.collect().await.map_err(Error::query) };
+        let run = async {
+            self.plan_as(role, sql, params)
+                .await?
+                .collect()
+                .await
+                .map_err(Error::query)
+        };
         tokio::time::timeout(limit, run)
             .await
             .map_err(|_| Error::TimedOut { limit })?

@@ -63,7 +63,7 @@ fn str_of(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
 }
 
 /// Rows as JSON objects of the named columns.
-fn objects(batches: &[RecordBatch]) -> Vec<Value> {
+pub(crate) fn objects(batches: &[RecordBatch]) -> Vec<Value> {
     let mut out = Vec::new();
     for b in batches {
         let schema = b.schema();

@@ -24,6 +24,8 @@ pub enum Error {
     MemoryLimit { detail: String },
     #[error("{max} queries are running, the most this server runs at once; retry shortly")]
     Busy { max: usize },
+    #[error(transparent)]
+    Denied(#[from] crate::auth::Denied),
     #[error("unknown ticket {ticket:?}; use a Flight SQL statement ticket or one of: scores")]
     UnknownTicket { ticket: String },
     #[error("listing table {table}: {source}")]
@@ -60,6 +62,14 @@ impl Error {
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
         match &e {
+            Error::Denied(crate::auth::Denied::NotAdmin) => {
+                info!(error = %e, "request refused");
+                tonic::Status::permission_denied(e.to_string())
+            }
+            Error::Denied(_) => {
+                info!(error = %e, "request refused");
+                tonic::Status::unauthenticated(e.to_string())
+            }
             Error::TimedOut { .. } => {
                 info!(error = %e, "query stopped");
                 tonic::Status::deadline_exceeded(e.to_string())
@@ -91,6 +101,8 @@ impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {
         use axum::http::StatusCode;
         let limited = match &self {
+            Error::Denied(crate::auth::Denied::NotAdmin) => Some(StatusCode::FORBIDDEN),
+            Error::Denied(_) => Some(StatusCode::UNAUTHORIZED),
             Error::TimedOut { .. } => Some(StatusCode::GATEWAY_TIMEOUT),
             Error::MemoryLimit { .. } | Error::Busy { .. } => Some(StatusCode::SERVICE_UNAVAILABLE),
             _ => None,

@@ -35,6 +35,7 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::{Auth, Role};
 use crate::catalog::{CATALOG, SCHEMA};
 use crate::perf_stats::Regions;
 use crate::router::{self, SelectParams};
@@ -63,11 +64,16 @@ pub(crate) struct NaapFlightSql {
 impl NaapFlightSql {
     /// Runs `sql` within the query limits: a running-query slot, the
     /// deadline over planning and streaming, the memory pool of the session.
-    async fn stream(&self, sql: &str, params: Option<Vec<ScalarValue>>) -> Result<BoxStream<FlightData>, Status> {
+    async fn stream(
+        &self,
+        role: Role,
+        sql: &str,
+        params: Option<Vec<ScalarValue>>,
+    ) -> Result<BoxStream<FlightData>, Status> {
         let slot = self.admission.admit()?;
         let limit = self.admission.limits().timeout;
         let started = tokio::time::Instant::now();
-        let df = self.catalog.plan_with(sql, params).await?;
+        let df = self.catalog.plan_as(role, sql, params).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.execute_stream().await.map_err(Error::query)?;
         let stream = FlightDataEncoderBuilder::new()
@@ -207,7 +213,7 @@ impl FlightSqlService for NaapFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let df = self.catalog.plan(&query.query).await?;
+        let df = self.catalog.plan_as(role_of(&request), &query.query, None).await?;
         let schema = df.schema().as_arrow().clone();
         let ticket = TicketStatementQuery {
             statement_handle: query.query.into_bytes().into(),
@@ -224,11 +230,11 @@ impl FlightSqlService for NaapFlightSql {
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let sql = std::str::from_utf8(&ticket.statement_handle)
             .map_err(|_| Status::invalid_argument("statement ticket is not UTF-8 SQL"))?;
-        Ok(Response::new(self.stream(sql, None).await?))
+        Ok(Response::new(self.stream(role_of(&request), sql, None).await?))
     }
 
     async fn get_flight_info_prepared_statement(
@@ -237,7 +243,10 @@ impl FlightSqlService for NaapFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
-        let df = self.catalog.plan_with(&prepared.sql, prepared.params()?).await?;
+        let df = self
+            .catalog
+            .plan_as(role_of(&request), &prepared.sql, prepared.params()?)
+            .await?;
         let schema = df.schema().as_arrow().clone();
         self.info(&cmd, &schema, request.into_inner())
     }
@@ -245,18 +254,21 @@ impl FlightSqlService for NaapFlightSql {
     async fn do_get_prepared_statement(
         &self,
         cmd: CommandPreparedStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
-        Ok(Response::new(self.stream(&prepared.sql, prepared.params()?).await?))
+        let role = role_of(&request);
+        Ok(Response::new(
+            self.stream(role, &prepared.sql, prepared.params()?).await?,
+        ))
     }
 
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let df = self.catalog.plan(&query.query).await?;
+        let df = self.catalog.plan_as(role_of(&request), &query.query, None).await?;
         let dataset_schema = ipc_schema(df.schema().as_arrow())?;
         // Placeholders $1, $2, … in order, typed where DataFusion can tell.
         let types = df.logical_plan().get_parameter_types().map_err(Error::query)?;
@@ -377,10 +389,10 @@ impl FlightSqlService for NaapFlightSql {
     async fn do_get_tables(
         &self,
         cmd: CommandGetTables,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let mut builder = cmd.into_builder();
-        for (name, kind, schema) in self.catalog.tables().await? {
+        for (name, kind, schema) in self.catalog.tables(role_of(&request)).await? {
             builder
                 .append(CATALOG, SCHEMA, name, kind, &schema)
                 .map_err(|e| Status::internal(format!("listing tables: {e}")))?;
@@ -474,6 +486,26 @@ impl FlightSqlService for NaapFlightSql {
 #[derive(Debug, Clone)]
 pub(crate) struct NaapFlight {
     sql: NaapFlightSql,
+    auth: Arc<Auth>,
+}
+
+/// The role [`NaapFlight`] resolved for this request.
+fn role_of<T>(request: &Request<T>) -> Role {
+    request.extensions().get::<Role>().copied().unwrap_or(Role::Read)
+}
+
+impl NaapFlight {
+    /// Resolves the caller's role from its `authorization` header and keeps
+    /// it with the request for the Flight SQL layer.
+    fn authorize<T>(&self, request: &mut Request<T>) -> Result<Role, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
+        let role = self.auth.role(header.as_deref()).map_err(Error::from)?;
+        request.extensions_mut().insert(role);
+        Ok(role)
+    }
 }
 
 #[tonic::async_trait]
@@ -490,32 +522,55 @@ impl FlightService for NaapFlight {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        FlightService::handshake(&self.sql, request).await
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: Default::default(),
+        };
+        let mut response: Response<Self::HandshakeStream> = Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
+        if header.is_none() && !self.auth.has_tokens() {
+            return Ok(response);
+        }
+        let (_, token) = self.auth.handshake(header.as_deref()).map_err(Error::from)?;
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::invalid_argument("the token cannot travel in a header"))?;
+        response.metadata_mut().insert("authorization", bearer);
+        Ok(response)
     }
 
-    async fn list_flights(&self, request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(&self, mut request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        self.authorize(&mut request)?;
         FlightService::list_flights(&self.sql, request).await
     }
 
-    async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(&self, mut request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        self.authorize(&mut request)?;
         FlightService::get_flight_info(&self.sql, request).await
     }
 
-    async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(&self, mut request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        self.authorize(&mut request)?;
         FlightService::poll_flight_info(&self.sql, request).await
     }
 
-    async fn get_schema(&self, request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+    async fn get_schema(&self, mut request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        self.authorize(&mut request)?;
         FlightService::get_schema(&self.sql, request).await
     }
 
-    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(&self, mut request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        self.authorize(&mut request)?;
         let ticket = &request.get_ref().ticket;
         if let Some((_, sql)) = NAMED_TICKETS
             .iter()
             .find(|(name, _)| name.as_bytes() == ticket.as_ref())
         {
-            return Ok(Response::new(self.sql.stream(sql, None).await?));
+            let role = role_of(&request);
+            return Ok(Response::new(self.sql.stream(role, sql, None).await?));
         }
         if Any::decode(ticket.as_ref()).is_err() {
             return Err(Error::UnknownTicket {
@@ -527,15 +582,18 @@ impl FlightService for NaapFlight {
     }
 
     /// Only parameter binding of prepared queries; every update is refused.
-    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+    async fn do_put(&self, mut request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        self.authorize(&mut request)?;
         FlightService::do_put(&self.sql, request).await
     }
 
-    async fn do_action(&self, request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+    async fn do_action(&self, mut request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        self.authorize(&mut request)?;
         FlightService::do_action(&self.sql, request).await
     }
 
-    async fn list_actions(&self, request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(&self, mut request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        self.authorize(&mut request)?;
         FlightService::list_actions(&self.sql, request).await
     }
 
@@ -550,6 +608,7 @@ impl FlightService for NaapFlight {
 pub(crate) async fn serve(
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
+    auth: Arc<Auth>,
     admission: Admission,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -560,6 +619,7 @@ pub(crate) async fn serve(
             regions,
             admission,
         },
+        auth,
     };
     tonic::transport::Server::builder()
         .add_service(FlightServiceServer::new(service))

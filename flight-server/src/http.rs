@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::auth::{self, Auth, Role};
 use crate::perf_stats::{self, Regions};
 use crate::{Catalog, Error, Result};
 use crate::{dashboard, router};
@@ -18,9 +19,30 @@ struct AppState {
     regions: Arc<Regions>,
 }
 
+/// Resolves the request's role from `Authorization` (see [`crate::auth`]),
+/// refusing it when the token is missing where one is needed, or wrong.
+async fn authorize(
+    State(auth): State<Arc<Auth>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
+    match auth.role(header.as_deref()) {
+        Ok(role) => {
+            request.extensions_mut().insert(role);
+            next.run(request).await
+        }
+        Err(denied) => Error::from(denied).into_response(),
+    }
+}
+
 pub(crate) async fn serve(
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
+    auth: Arc<Auth>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -34,8 +56,11 @@ pub(crate) async fn serve(
         .route("/v1/overview", get(overview))
         .route("/v1/orchestrators", get(orchestrators))
         .route("/v1/orchestrators/{address}", get(orchestrator))
+        .route("/v1/quarantine", get(quarantine_summary))
+        .route("/v1/quarantine/recent", get(quarantine_recent))
         .route("/orch-webhook", get(orch_webhook))
-        .with_state(AppState { catalog, regions });
+        .with_state(AppState { catalog, regions })
+        .layer(axum::middleware::from_fn_with_state(auth, authorize));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -177,4 +202,33 @@ async fn orchestrator(
     axum::extract::Path(address): axum::extract::Path<String>,
 ) -> Result<Response, Error> {
     Ok(axum::Json(dashboard::orchestrator(&catalog, &address).await?).into_response())
+}
+
+/// Quarantined messages by source and reason: what producers get wrong.
+async fn quarantine_summary(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
+    if !catalog.table_names().await?.iter().any(|t| t == "quarantine") {
+        return Ok(axum::Json(serde_json::json!({ "quarantined": 0, "by_reason": [] })).into_response());
+    }
+    let batches = catalog
+        .collect_as(Role::Admin, "SELECT source, reason, count(*) AS messages FROM quarantine GROUP BY source, reason ORDER BY source, reason", None)
+        .await?;
+    let rows = dashboard::objects(&batches);
+    let total: i64 = rows.iter().filter_map(|r| r["messages"].as_i64()).sum();
+    Ok(axum::Json(serde_json::json!({ "quarantined": total, "by_reason": rows })).into_response())
+}
+
+/// The newest quarantined messages with their detail (admin only: the
+/// detail and payload are whatever a producer sent).
+async fn quarantine_recent(
+    State(AppState { catalog, .. }): State<AppState>,
+    axum::Extension(role): axum::Extension<Role>,
+) -> Result<Response, Error> {
+    auth::admin(role)?;
+    if !catalog.table_names().await?.iter().any(|t| t == "quarantine") {
+        return Ok(axum::Json(serde_json::json!([])).into_response());
+    }
+    let batches = catalog
+        .collect_as(Role::Admin, "SELECT source, source_partition, source_offset, reason, detail FROM quarantine ORDER BY source, source_partition, source_offset DESC LIMIT 100", None)
+        .await?;
+    Ok(axum::Json(dashboard::objects(&batches)).into_response())
 }

@@ -18,12 +18,14 @@
 //!     http_addr: "127.0.0.1:8080".parse().unwrap(),
 //!     regions: Default::default(),
 //!     limits: Default::default(),
+//!     auth: Default::default(),
 //! };
 //! let server = naap_flight_server::Server::bind(config).await?;
 //! server.run(std::future::pending()).await
 //! # }
 //! ```
 
+pub mod auth;
 mod catalog;
 pub mod dashboard;
 mod error;
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub regions: Regions,
     /// Time, memory and concurrency of each client query.
     pub limits: QueryLimits,
+    /// Tokens and roles; the default is public and read-only.
+    pub auth: auth::Auth,
 }
 
 /// A bound, not yet running server.
@@ -62,6 +66,7 @@ pub struct ServerConfig {
 pub struct Server {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
+    auth: Arc<auth::Auth>,
     flight: TcpListener,
     http: TcpListener,
 }
@@ -84,6 +89,7 @@ impl Server {
         Ok(Server {
             catalog: Arc::new(Catalog::new(config.lake, config.limits)),
             regions: Arc::new(config.regions),
+            auth: Arc::new(config.auth),
             flight,
             http,
         })
@@ -110,11 +116,18 @@ impl Server {
         let flight = flight::serve(
             Arc::clone(&self.catalog),
             Arc::clone(&self.regions),
+            Arc::clone(&self.auth),
             admission,
             self.flight,
             wait_for(rx.clone()),
         );
-        let http = http::serve(Arc::clone(&self.catalog), self.regions, self.http, wait_for(rx));
+        let http = http::serve(
+            Arc::clone(&self.catalog),
+            self.regions,
+            self.auth,
+            self.http,
+            wait_for(rx),
+        );
         let (f, h) = tokio::join!(flight, http);
         f.and(h)
     }
