@@ -39,6 +39,7 @@ use crate::auth::{Auth, Role};
 use crate::catalog::{CATALOG, SCHEMA};
 use crate::perf_stats::Regions;
 use crate::router::{self, SelectParams};
+use crate::snapshot::{ScoreFilter, Snapshots};
 
 /// The Flight action of the reference router.
 const SELECT_ACTION: &str = "select";
@@ -47,11 +48,8 @@ use crate::{Catalog, Error, Result};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// Plain tickets and the SQL they stand for.
-const NAMED_TICKETS: [(&str, &str); 1] = [(
-    "scores",
-    "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version",
-)];
+/// The plain ticket of the latest scores (`scores`, or `scores?rule=…&version=…&orchestrator=…`).
+const SCORES_TICKET: &str = "scores";
 
 /// The Flight SQL service.
 #[derive(Debug, Clone)]
@@ -487,6 +485,7 @@ impl FlightSqlService for NaapFlightSql {
 pub(crate) struct NaapFlight {
     sql: NaapFlightSql,
     auth: Arc<Auth>,
+    snapshots: Arc<Snapshots>,
 }
 
 /// The role [`NaapFlight`] resolved for this request.
@@ -565,12 +564,26 @@ impl FlightService for NaapFlight {
     async fn do_get(&self, mut request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         self.authorize(&mut request)?;
         let ticket = &request.get_ref().ticket;
-        if let Some((_, sql)) = NAMED_TICKETS
-            .iter()
-            .find(|(name, _)| name.as_bytes() == ticket.as_ref())
-        {
-            let role = role_of(&request);
-            return Ok(Response::new(self.sql.stream(role, sql, None).await?));
+        let text = std::str::from_utf8(ticket).unwrap_or_default();
+        let query = match text.split_once('?') {
+            Some((SCORES_TICKET, query)) => Some(query),
+            None if text == SCORES_TICKET => Some(""),
+            _ => None,
+        };
+        if let Some(query) = query {
+            // The fast path: the in-memory snapshot, no query.
+            let filter = ScoreFilter::parse(query).map_err(|detail| Status::from(Error::Refused { detail }))?;
+            let snapshot = self.snapshots.get();
+            if let Some(batch) = snapshot.batch(&filter)? {
+                let stream = FlightDataEncoderBuilder::new()
+                    .with_schema(batch.schema())
+                    .build(futures::stream::iter([Ok(batch)]))
+                    .map_err(Status::from);
+                return Ok(Response::new(Box::pin(stream)));
+            }
+            // No scores yet: the query says why (no such table).
+            let sql = "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version";
+            return Ok(Response::new(self.sql.stream(Role::Read, sql, None).await?));
         }
         if Any::decode(ticket.as_ref()).is_err() {
             return Err(Error::UnknownTicket {
@@ -609,6 +622,7 @@ pub(crate) async fn serve(
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     auth: Arc<Auth>,
+    snapshots: Arc<Snapshots>,
     admission: Admission,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -620,6 +634,7 @@ pub(crate) async fn serve(
             admission,
         },
         auth,
+        snapshots,
     };
     tonic::transport::Server::builder()
         .add_service(FlightServiceServer::new(service))

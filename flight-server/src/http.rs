@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{self, Auth, Role};
 use crate::perf_stats::{self, Regions};
+use crate::snapshot::{ScoreFilter, Snapshots};
 use crate::{Catalog, Error, Result};
 use crate::{dashboard, router};
 
@@ -17,6 +18,7 @@ use crate::{dashboard, router};
 struct AppState {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
+    snapshots: Arc<Snapshots>,
 }
 
 /// Resolves the request's role from `Authorization` (see [`crate::auth`]),
@@ -43,6 +45,7 @@ pub(crate) async fn serve(
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     auth: Arc<Auth>,
+    snapshots: Arc<Snapshots>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -59,7 +62,11 @@ pub(crate) async fn serve(
         .route("/v1/quarantine", get(quarantine_summary))
         .route("/v1/quarantine/recent", get(quarantine_recent))
         .route("/orch-webhook", get(orch_webhook))
-        .with_state(AppState { catalog, regions })
+        .with_state(AppState {
+            catalog,
+            regions,
+            snapshots,
+        })
         .layer(axum::middleware::from_fn_with_state(auth, authorize));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -72,24 +79,33 @@ async fn healthz() -> &'static str {
 }
 
 /// Latest score per orchestrator and rule version, as a JSON array of rows.
-async fn scores(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
-    let tables = catalog.table_names().await?;
-    if !tables.iter().any(|t| t == "scores") {
-        return Ok(axum::Json(serde_json::json!([])).into_response());
+/// Served from the in-memory snapshot (see [`crate::snapshot`]); the ETag
+/// names the commit, so `If-None-Match` answers `304` until the next one.
+async fn scores(
+    State(AppState { snapshots, .. }): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(filter): Query<ScoreFilter>,
+) -> Result<Response, Error> {
+    let snapshot = snapshots.get();
+    let etag = format!("\"{}\"", snapshot.version);
+    let etag_value =
+        axum::http::HeaderValue::from_str(&etag).unwrap_or(axum::http::HeaderValue::from_static("\"none\""));
+    let unchanged = headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if unchanged {
+        return Ok((
+            axum::http::StatusCode::NOT_MODIFIED,
+            [(axum::http::header::ETAG, etag_value)],
+        )
+            .into_response());
     }
-    let batches = catalog
-        .query("SELECT * FROM scores ORDER BY orchestrator, rule, rule_version")
-        .await?;
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-    for b in &batches {
-        writer.write(b)?;
-    }
-    writer.finish()?;
-    let mut body = writer.into_inner();
-    if body.is_empty() {
-        body = b"[]".to_vec();
-    }
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+    let rows = snapshot.rows(&ScoreFilter {
+        orchestrator: filter.orchestrator.map(|o| o.to_lowercase()),
+        ..filter
+    });
+    Ok(([(axum::http::header::ETAG, etag_value)], axum::Json(rows)).into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -110,7 +126,7 @@ fn default_version() -> u32 {
 
 /// go-livepeer's `-orchPerfStatsUrl` feed (see [`perf_stats`]).
 async fn orch_perf_stats(
-    State(AppState { catalog, regions }): State<AppState>,
+    State(AppState { catalog, regions, .. }): State<AppState>,
     Query(q): Query<PerfStatsQuery>,
 ) -> Result<Response, Error> {
     let body = perf_stats::feed(&catalog, &regions, &q.rule, q.version).await?;
@@ -119,7 +135,7 @@ async fn orch_perf_stats(
 
 /// The reference router (see [`crate::router`]).
 async fn select(
-    State(AppState { catalog, regions }): State<AppState>,
+    State(AppState { catalog, regions, .. }): State<AppState>,
     Query(params): Query<router::SelectParams>,
 ) -> Result<Response, Error> {
     let selection = router::answer(&catalog, &regions, &params, 3).await?;
@@ -130,7 +146,7 @@ async fn select(
 /// a region, pipeline and model as `[{"address": "<service URI>"}]`. The
 /// hour the scores come from is in the `X-Naap-Window` header.
 async fn orch_webhook(
-    State(AppState { catalog, regions }): State<AppState>,
+    State(AppState { catalog, regions, .. }): State<AppState>,
     Query(params): Query<router::SelectParams>,
 ) -> Result<Response, Error> {
     let selection = router::answer(&catalog, &regions, &params, 10).await?;

@@ -34,6 +34,7 @@ mod http;
 mod limits;
 pub mod perf_stats;
 pub mod router;
+pub mod snapshot;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};
@@ -113,10 +114,18 @@ impl Server {
             let _ = tx.send(true);
         });
         let admission = limits::Admission::new(self.catalog.limits());
+        let snapshots = Arc::new(snapshot::Snapshots::default());
+        if let Err(e) = snapshots.refresh(&self.catalog).await {
+            tracing::warn!(error = %e, "no scores snapshot yet");
+        }
+        let refresher = tokio::spawn(
+            Arc::clone(&snapshots).keep_fresh(Arc::clone(&self.catalog), std::time::Duration::from_secs(1)),
+        );
         let flight = flight::serve(
             Arc::clone(&self.catalog),
             Arc::clone(&self.regions),
             Arc::clone(&self.auth),
+            Arc::clone(&snapshots),
             admission,
             self.flight,
             wait_for(rx.clone()),
@@ -125,10 +134,12 @@ impl Server {
             Arc::clone(&self.catalog),
             self.regions,
             self.auth,
+            snapshots,
             self.http,
             wait_for(rx),
         );
         let (f, h) = tokio::join!(flight, http);
+        refresher.abort();
         f.and(h)
     }
 }

@@ -1,0 +1,180 @@
+//! The gateways' fast path: the latest scores held in memory.
+//!
+//! Score lookups are the hot request of this server (every gateway, every
+//! few seconds), and the answer only changes when the pipeline commits. So
+//! the `scores` view is computed once per commit into a snapshot: the Arrow
+//! batch for Flight DoGet and the JSON rows for HTTP. A background task
+//! watches the lake's newest manifest and swaps in a new snapshot when it
+//! changes; a request only clones an `Arc`. The manifest name is the ETag,
+//! so an unchanged answer costs a `304`.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use futures::TryStreamExt;
+use serde_json::{Map, Value};
+use tracing::{debug, warn};
+
+use crate::{Catalog, Error, Result};
+
+/// The SQL of the snapshot (the latest window per orchestrator, rule, version).
+const SCORES_SQL: &str = "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version";
+
+/// One version of the latest scores.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The newest manifest when it was taken (`none` for an empty lake).
+    pub version: String,
+    pub batch: Option<RecordBatch>,
+    pub rows: Vec<Map<String, Value>>,
+}
+
+/// Which rows a lookup wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreFilter {
+    pub rule: Option<String>,
+    pub version: Option<i64>,
+    pub orchestrator: Option<String>,
+}
+
+impl ScoreFilter {
+    /// From a ticket's query part: `rule=uptime&version=1&orchestrator=0x…`.
+    pub fn parse(query: &str) -> std::result::Result<ScoreFilter, String> {
+        let mut f = ScoreFilter::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+            match k {
+                "rule" => f.rule = Some(v.to_owned()),
+                "version" => f.version = Some(v.parse().map_err(|_| format!("version {v:?} is not a number"))?),
+                "orchestrator" => f.orchestrator = Some(v.to_lowercase()),
+                other => return Err(format!("unknown filter {other:?}; use rule, version, orchestrator")),
+            }
+        }
+        Ok(f)
+    }
+
+    fn keeps(&self, row: &Map<String, Value>) -> bool {
+        self.rule
+            .as_ref()
+            .is_none_or(|r| row.get("rule").and_then(Value::as_str) == Some(r))
+            && self
+                .version
+                .is_none_or(|v| row.get("rule_version").and_then(Value::as_i64) == Some(v))
+            && self
+                .orchestrator
+                .as_ref()
+                .is_none_or(|o| row.get("orchestrator").and_then(Value::as_str) == Some(o))
+    }
+}
+
+impl Snapshot {
+    /// The rows `filter` keeps.
+    pub fn rows(&self, filter: &ScoreFilter) -> Vec<&Map<String, Value>> {
+        self.rows.iter().filter(|r| filter.keeps(r)).collect()
+    }
+
+    /// The batch of the rows `filter` keeps.
+    pub fn batch(&self, filter: &ScoreFilter) -> Result<Option<RecordBatch>> {
+        let Some(batch) = &self.batch else { return Ok(None) };
+        if *filter == ScoreFilter::default() {
+            return Ok(Some(batch.clone()));
+        }
+        let mask: BooleanArray = self.rows.iter().map(|r| Some(filter.keeps(r))).collect();
+        Ok(Some(arrow::compute::filter_record_batch(batch, &mask)?))
+    }
+}
+
+/// The current snapshot, swapped whole.
+#[derive(Debug, Default)]
+pub struct Snapshots {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Snapshots {
+    pub fn get(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes a new snapshot when the lake has a newer manifest; true if it did.
+    pub async fn refresh(&self, catalog: &Catalog) -> Result<bool> {
+        let version = newest_manifest(catalog).await?;
+        if self.get().version == version {
+            return Ok(false);
+        }
+        let batches = if catalog.table_names().await?.iter().any(|t| t == "scores") {
+            catalog.query(SCORES_SQL).await?
+        } else {
+            Vec::new()
+        };
+        let batch = match batches.first() {
+            Some(first) => Some(arrow::compute::concat_batches(&first.schema(), &batches)?),
+            None => None,
+        };
+        let mut rows = Vec::new();
+        if let Some(b) = &batch {
+            let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+            writer.write(b)?;
+            writer.finish()?;
+            let text = writer.into_inner();
+            if !text.is_empty() {
+                rows = serde_json::from_slice(&text).map_err(|e| Error::Refused {
+                    detail: format!("encoding the scores snapshot: {e}"),
+                })?;
+            }
+        }
+        debug!(%version, rows = rows.len(), "new scores snapshot");
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot { version, batch, rows });
+        Ok(true)
+    }
+
+    /// Refreshes every `every` until the process ends.
+    pub async fn keep_fresh(self: Arc<Self>, catalog: Arc<Catalog>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh(&catalog).await {
+                warn!(error = %e, "could not refresh the scores snapshot; serving the previous one");
+            }
+        }
+    }
+}
+
+/// The name of the newest commit's manifest, or `none`.
+async fn newest_manifest(catalog: &Catalog) -> Result<String> {
+    let lake = catalog.lake();
+    let prefix = lake.internal("manifest");
+    let listed: Vec<object_store::ObjectMeta> = match lake.store().list(Some(&prefix)).try_collect().await {
+        Ok(l) => l,
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(source) => return Err(Error::Store { source }),
+    };
+    Ok(listed
+        .iter()
+        .filter_map(|m| m.location.filename().map(str::to_owned))
+        .max()
+        .unwrap_or_else(|| "none".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_filters_parse_and_refuse_unknown_keys() {
+        assert_eq!(
+            ScoreFilter::parse("rule=uptime&version=1&orchestrator=0xAB"),
+            Ok(ScoreFilter {
+                rule: Some("uptime".into()),
+                version: Some(1),
+                orchestrator: Some("0xab".into()),
+            })
+        );
+        assert_eq!(ScoreFilter::parse(""), Ok(ScoreFilter::default()));
+        assert!(ScoreFilter::parse("region=FRA").is_err());
+        assert!(ScoreFilter::parse("version=one").is_err());
+    }
+}

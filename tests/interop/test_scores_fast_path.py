@@ -1,0 +1,59 @@
+"""The gateways' fast path: latest scores from the in-memory snapshot over
+HTTP (ETag / If-None-Match) and Flight DoGet tickets with filters, swapped
+when a new commit lands in the lake."""
+import json
+import urllib.error
+import urllib.request
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+from conftest import free_port, port_open, run, wait_until
+
+
+def get(url, etag=None):
+    request = urllib.request.Request(url, headers={"If-None-Match": etag} if etag else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers["ETag"], json.load(answer)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["ETag"], None
+
+
+def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, background, tmp_path):
+    network = json.loads(run([naap_bin, "emit", "--simulate", "4", "--describe"]).stdout)["orchestrators"]
+    first = network[0]["address"]
+    lake = tmp_path / "lake"
+    early, late = tmp_path / "early.naapmsg", tmp_path / "late.naapmsg"
+    for path, start in [(early, "2026-01-08T21:00:00Z"), (late, "2026-01-08T21:03:00Z")]:
+        run([naap_bin, "emit", "--simulate", "4", "--from", start, "--span", "3m", "--output", str(path)])
+    run([naap_bin, "replay", "--input", str(early), "--lake", str(lake)])
+    flight_port, http_port = free_port(), free_port()
+    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
+                "--http-addr", f"127.0.0.1:{http_port}"], "serve")
+    wait_until(lambda: port_open(http_port), 30, "naap serve")
+    base = f"http://127.0.0.1:{http_port}/v1/scores"
+
+    status, etag, rows = get(base)
+    assert status == 200 and etag and len(rows) == 4
+    # The early span's last minute (21:02) is every orchestrator's latest window.
+    assert {r["window_start"] for r in rows} == {"2026-01-08T21:02:00Z"}, rows
+    assert get(base, etag)[:2] == (304, etag)
+    status, _, mine = get(f"{base}?orchestrator={first.upper().replace('0X', '0x')}&rule=uptime&version=1")
+    assert status == 200 and [r["orchestrator"] for r in mine] == [first]
+    assert get(f"{base}?rule=sla")[2] == []
+
+    client = flight.connect(f"grpc://127.0.0.1:{flight_port}")
+    table = client.do_get(flight.Ticket(f"scores?rule=uptime&version=1&orchestrator={first}".encode())).read_all()
+    assert table.column("orchestrator").to_pylist() == [first]
+    assert client.do_get(flight.Ticket(b"scores")).read_all().num_rows == 4
+    with pytest.raises(pa.ArrowInvalid, match="unknown filter"):
+        client.do_get(flight.Ticket(b"scores?region=FRA")).read_all()
+
+    # A new commit: the snapshot is swapped, the ETag moves, windows advance.
+    run([naap_bin, "replay", "--input", str(late), "--lake", str(lake)])
+    wait_until(lambda: get(base, etag)[0] == 200, 15, "a new scores snapshot after the commit")
+    status, new_etag, rows = get(base)
+    assert new_etag != etag
+    assert {r["window_start"] for r in rows} == {"2026-01-08T21:05:00Z"}, rows
