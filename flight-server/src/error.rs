@@ -59,8 +59,26 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The `/metrics` reason of a refused request or stopped query.
+    fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Error::Denied(crate::auth::Denied::NotAdmin) => Some("not_admin"),
+            Error::Denied(_) => Some("unauthenticated"),
+            Error::TimedOut { .. } => Some("time_limit"),
+            Error::MemoryLimit { .. } => Some("memory_limit"),
+            Error::Busy { .. } => Some("busy"),
+            Error::Refused { .. } | Error::UnknownTicket { .. } => Some("refused"),
+            _ => None,
+        }
+    }
+}
+
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
+        if let Some(reason) = e.refusal() {
+            crate::metrics::METRICS.stopped(reason);
+        }
         match &e {
             Error::Denied(crate::auth::Denied::NotAdmin) => {
                 info!(error = %e, "request refused");
@@ -99,6 +117,9 @@ impl From<Error> for tonic::Status {
 
 impl axum::response::IntoResponse for Error {
     fn into_response(self) -> axum::response::Response {
+        if let Some(reason) = self.refusal() {
+            crate::metrics::METRICS.stopped(reason);
+        }
         use axum::http::StatusCode;
         let limited = match &self {
             Error::Denied(crate::auth::Denied::NotAdmin) => Some(StatusCode::FORBIDDEN),

@@ -496,7 +496,8 @@ fn role_of<T>(request: &Request<T>) -> Role {
 impl NaapFlight {
     /// Resolves the caller's role from its `authorization` header and keeps
     /// it with the request for the Flight SQL layer.
-    fn authorize<T>(&self, request: &mut Request<T>) -> Result<Role, Status> {
+    fn authorize<T>(&self, method: &'static str, request: &mut Request<T>) -> Result<Role, Status> {
+        crate::metrics::METRICS.flight_call(method);
         let header = request
             .metadata()
             .get("authorization")
@@ -542,27 +543,27 @@ impl FlightService for NaapFlight {
     }
 
     async fn list_flights(&self, mut request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("list_flights", &mut request)?;
         FlightService::list_flights(&self.sql, request).await
     }
 
     async fn get_flight_info(&self, mut request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("get_flight_info", &mut request)?;
         FlightService::get_flight_info(&self.sql, request).await
     }
 
     async fn poll_flight_info(&self, mut request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("poll_flight_info", &mut request)?;
         FlightService::poll_flight_info(&self.sql, request).await
     }
 
     async fn get_schema(&self, mut request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("get_schema", &mut request)?;
         FlightService::get_schema(&self.sql, request).await
     }
 
     async fn do_get(&self, mut request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("do_get", &mut request)?;
         let ticket = &request.get_ref().ticket;
         let text = std::str::from_utf8(ticket).unwrap_or_default();
         let query = match text.split_once('?') {
@@ -596,17 +597,17 @@ impl FlightService for NaapFlight {
 
     /// Only parameter binding of prepared queries; every update is refused.
     async fn do_put(&self, mut request: Request<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("do_put", &mut request)?;
         FlightService::do_put(&self.sql, request).await
     }
 
     async fn do_action(&self, mut request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("do_action", &mut request)?;
         FlightService::do_action(&self.sql, request).await
     }
 
     async fn list_actions(&self, mut request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
-        self.authorize(&mut request)?;
+        self.authorize("list_actions", &mut request)?;
         FlightService::list_actions(&self.sql, request).await
     }
 

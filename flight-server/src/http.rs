@@ -51,6 +51,8 @@ pub(crate) async fn serve(
 ) -> Result<()> {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .route("/v1/scores", get(scores))
         .route("/orch-perf-stats", get(orch_perf_stats))
         .route("/v1/select", get(select))
@@ -67,7 +69,8 @@ pub(crate) async fn serve(
             regions,
             snapshots,
         })
-        .layer(axum::middleware::from_fn_with_state(auth, authorize));
+        .layer(axum::middleware::from_fn_with_state(auth, authorize))
+        .layer(axum::middleware::from_fn(count));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -76,6 +79,33 @@ pub(crate) async fn serve(
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// Counts every request by its route template and status.
+async fn count(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    crate::metrics::METRICS.http_request(&route, response.status().as_u16());
+    response
+}
+
+async fn metrics(State(AppState { snapshots, .. }): State<AppState>) -> Response {
+    let snapshot = snapshots.get();
+    let text = crate::metrics::METRICS.render(&snapshot.version, snapshot.rows.len());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The OpenAPI 3.1 document of this API (written by hand, checked by a test).
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../assets/openapi.json"),
+    )
+        .into_response()
 }
 
 /// Latest score per orchestrator and rule version, as a JSON array of rows.

@@ -32,6 +32,7 @@ mod error;
 mod flight;
 mod http;
 mod limits;
+pub mod metrics;
 pub mod perf_stats;
 pub mod router;
 pub mod snapshot;
