@@ -131,11 +131,24 @@ async fn scores(
         )
             .into_response());
     }
+    let headers = [
+        (axum::http::header::ETAG, etag_value),
+        (
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        ),
+    ];
+    if filter == ScoreFilter::default() {
+        return Ok((headers, snapshot.json.clone()).into_response());
+    }
     let rows = snapshot.rows(&ScoreFilter {
         orchestrator: filter.orchestrator.map(|o| o.to_lowercase()),
         ..filter
     });
-    Ok(([(axum::http::header::ETAG, etag_value)], axum::Json(rows)).into_response())
+    let body = serde_json::to_vec(&rows).map_err(|e| Error::Refused {
+        detail: format!("encoding scores: {e}"),
+    })?;
+    Ok((headers, body).into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]

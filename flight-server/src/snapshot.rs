@@ -28,6 +28,11 @@ pub struct Snapshot {
     pub version: String,
     pub batch: Option<RecordBatch>,
     pub rows: Vec<Map<String, Value>>,
+    /// All rows as a JSON array, encoded once: the unfiltered lookup costs
+    /// no serialization.
+    pub json: bytes::Bytes,
+    /// All rows as Flight data messages, encoded once, likewise.
+    pub flight: Vec<arrow_flight::FlightData>,
 }
 
 /// Which rows a lookup wants.
@@ -127,7 +132,29 @@ impl Snapshots {
             }
         }
         debug!(%version, rows = rows.len(), "new scores snapshot");
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot { version, batch, rows });
+        let json = serde_json::to_vec(&rows)
+            .map_err(|e| Error::Refused {
+                detail: format!("encoding the scores snapshot: {e}"),
+            })?
+            .into();
+        let flight = match &batch {
+            Some(b) => arrow_flight::encode::FlightDataEncoderBuilder::new()
+                .with_schema(b.schema())
+                .build(futures::stream::iter([Ok(b.clone())]))
+                .try_collect()
+                .await
+                .map_err(|e| Error::Refused {
+                    detail: format!("encoding the scores snapshot: {e}"),
+                })?,
+            None => Vec::new(),
+        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
+            version,
+            batch,
+            rows,
+            json,
+            flight,
+        });
         Ok(true)
     }
 
