@@ -12,7 +12,7 @@ use crate::auth::{self, Auth, Role};
 use crate::perf_stats::{self, Regions};
 use crate::snapshot::{ScoreFilter, Snapshots};
 use crate::{Catalog, Error, Result};
-use crate::{dashboard, router};
+use crate::{dashboard, explorer, router};
 
 #[derive(Clone)]
 struct AppState {
@@ -62,6 +62,9 @@ pub(crate) async fn serve(
         .route("/v1/orchestrators", get(orchestrators))
         .route("/v1/orchestrators/{address}", get(orchestrator))
         .route("/v1/quarantine", get(quarantine_summary))
+        .route("/api/aggregated_stats", get(aggregated_stats))
+        .route("/api/regions", get(explorer_regions))
+        .route("/api/pipelines", get(explorer_pipelines))
         .route("/v1/quarantine/recent", get(quarantine_recent))
         .route("/orch-webhook", get(orch_webhook))
         .with_state(AppState {
@@ -290,4 +293,24 @@ async fn quarantine_recent(
         .collect_as(Role::Admin, "SELECT source, source_partition, source_offset, reason, detail FROM quarantine ORDER BY source, source_partition, source_offset DESC LIMIT 100", None)
         .await?;
     Ok(axum::Json(dashboard::objects(&batches)).into_response())
+}
+
+/// The Explorer leaderboard's `/api/aggregated_stats` (see [`explorer`]).
+async fn aggregated_stats(
+    State(AppState { catalog, regions, .. }): State<AppState>,
+    Query(q): Query<explorer::StatsQuery>,
+) -> Result<Response, Error> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    Ok(axum::Json(explorer::aggregated_stats(&catalog, &regions, &q, now_ms).await?).into_response())
+}
+
+async fn explorer_regions(State(AppState { regions, .. }): State<AppState>) -> Response {
+    axum::Json(explorer::regions(&regions)).into_response()
+}
+
+async fn explorer_pipelines(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
+    Ok(axum::Json(explorer::pipelines(&catalog).await?).into_response())
 }

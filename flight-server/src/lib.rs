@@ -29,6 +29,7 @@ pub mod auth;
 mod catalog;
 pub mod dashboard;
 mod error;
+pub mod explorer;
 mod flight;
 mod http;
 mod limits;
