@@ -218,6 +218,12 @@ pub struct ServeArgs {
     /// public and read-only.
     #[arg(long, value_name = "FILE")]
     pub auth_file: Option<PathBuf>,
+    /// Serve Flight (grpc+tls://) and HTTP (https://) with this PEM certificate chain…
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// …and this PEM private key.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -371,6 +377,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             timeout: args.query_timeout,
             memory_bytes: args.query_memory_mb.saturating_mul(1024 * 1024),
             max_concurrent: args.max_concurrent_queries,
+        },
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(naap_flight_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
         },
         auth: match &args.auth_file {
             Some(path) => naap_flight_server::auth::Auth::load(path)?,

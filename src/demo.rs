@@ -122,6 +122,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         regions: Default::default(),
         limits: Default::default(),
         auth: Default::default(),
+        tls: None,
     })
     .await?;
     let (flight, http) = (server.flight_addr(), server.http_addr());

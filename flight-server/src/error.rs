@@ -26,6 +26,8 @@ pub enum Error {
     Busy { max: usize },
     #[error(transparent)]
     Denied(#[from] crate::auth::Denied),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("unknown ticket {ticket:?}; use a Flight SQL statement ticket or one of: scores")]
     UnknownTicket { ticket: String },
     #[error("listing table {table}: {source}")]
@@ -101,6 +103,7 @@ impl From<Error> for tonic::Status {
                 tonic::Status::invalid_argument(e.to_string())
             }
             Error::Lake(_)
+            | Error::Tls(_)
             | Error::Bind { .. }
             | Error::Query { .. }
             | Error::Catalog { .. }

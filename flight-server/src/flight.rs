@@ -32,7 +32,6 @@ use arrow_flight::{IpcMessage, SchemaAsIpc};
 use datafusion::scalar::ScalarValue;
 use futures::{Stream, TryStreamExt};
 use prost::Message;
-use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Auth, Role};
@@ -629,7 +628,7 @@ pub(crate) async fn serve(
     auth: Arc<Auth>,
     snapshots: Arc<Snapshots>,
     admission: Admission,
-    listener: TcpListener,
+    incoming: crate::tls::Incoming,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
     let service = NaapFlight {
@@ -641,9 +640,20 @@ pub(crate) async fn serve(
         auth,
         snapshots,
     };
-    tonic::transport::Server::builder()
-        .add_service(FlightServiceServer::new(service))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
-        .await?;
+    let router = tonic::transport::Server::builder().add_service(FlightServiceServer::new(service));
+    match incoming {
+        crate::tls::Incoming::Plain(listener) => {
+            router
+                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+                .await?
+        }
+        crate::tls::Incoming::Tls(listener, config) => {
+            let connections = futures::StreamExt::map(
+                tokio_stream::wrappers::ReceiverStream::new(crate::tls::accept(listener, config)),
+                |(conn, _)| Ok::<_, std::io::Error>(conn),
+            );
+            router.serve_with_incoming_shutdown(connections, shutdown).await?
+        }
+    }
     Ok(())
 }

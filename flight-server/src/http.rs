@@ -6,7 +6,6 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
 
 use crate::auth::{self, Auth, Role};
 use crate::perf_stats::{self, Regions};
@@ -46,7 +45,7 @@ pub(crate) async fn serve(
     regions: Arc<Regions>,
     auth: Arc<Auth>,
     snapshots: Arc<Snapshots>,
-    listener: TcpListener,
+    incoming: crate::tls::Incoming,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = Router::new()
@@ -74,10 +73,23 @@ pub(crate) async fn serve(
         })
         .layer(axum::middleware::from_fn_with_state(auth, authorize))
         .layer(axum::middleware::from_fn(count));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Http)
+    match incoming {
+        crate::tls::Incoming::Plain(listener) => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Http),
+        crate::tls::Incoming::Tls(listener, config) => {
+            let local = listener.local_addr().map_err(Error::Http)?;
+            let listener = crate::tls::TlsListener {
+                connections: crate::tls::accept(listener, config),
+                local,
+            };
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(Error::Http)
+        }
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -19,6 +19,7 @@
 //!     regions: Default::default(),
 //!     limits: Default::default(),
 //!     auth: Default::default(),
+//!     tls: None,
 //! };
 //! let server = naap_flight_server::Server::bind(config).await?;
 //! server.run(std::future::pending()).await
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod perf_stats;
 pub mod router;
 pub mod snapshot;
+pub mod tls;
 
 pub use catalog::Catalog;
 pub use error::{Error, Result};
@@ -62,6 +64,8 @@ pub struct ServerConfig {
     pub limits: QueryLimits,
     /// Tokens and roles; the default is public and read-only.
     pub auth: auth::Auth,
+    /// Serve both listeners over TLS with this certificate and key.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// A bound, not yet running server.
@@ -70,13 +74,21 @@ pub struct Server {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     auth: Arc<auth::Auth>,
-    flight: TcpListener,
-    http: TcpListener,
+    flight: tls::Incoming,
+    http: tls::Incoming,
 }
 
 impl Server {
     /// Binds both listeners (port 0 picks a free port; see [`Server::flight_addr`]).
     pub async fn bind(config: ServerConfig) -> Result<Server> {
+        // Checked before binding: a bad certificate fails the start, not the first client.
+        let tls = match &config.tls {
+            Some(files) => Some((
+                tls::server_config(files, &[b"h2"])?,
+                tls::server_config(files, &[b"h2", b"http/1.1"])?,
+            )),
+            None => None,
+        };
         let flight = TcpListener::bind(config.flight_addr)
             .await
             .map_err(|source| Error::Bind {
@@ -89,6 +101,10 @@ impl Server {
                 addr: config.http_addr,
                 source,
             })?;
+        let (flight, http) = match tls {
+            Some((grpc, web)) => (tls::Incoming::Tls(flight, grpc), tls::Incoming::Tls(http, web)),
+            None => (tls::Incoming::Plain(flight), tls::Incoming::Plain(http)),
+        };
         Ok(Server {
             catalog: Arc::new(Catalog::new(config.lake, config.limits)),
             regions: Arc::new(config.regions),
