@@ -142,7 +142,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "  duckdb -c \"SELECT count(*) FROM read_parquet('{lake_dir}/lake/telemetry_1m/**/*.parquet', hive_partitioning=1)\""
     );
+    println!("  open http://{http}/   # the dashboard");
     println!("  curl -s http://{http}/v1/scores");
+    println!(
+        "  curl -s 'http://{http}/v1/select?pipeline=live-video-to-video&model=streamdiffusion-sdxl-faceid'   # the reference router"
+    );
     println!("  curl -s 'http://{http}/orch-perf-stats?rule=sla&version=1'   # go-livepeer's -orchPerfStatsUrl feed");
 
     let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
