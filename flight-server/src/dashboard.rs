@@ -8,13 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, UInt64Type};
 use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{Catalog, Error, Result};
+use crate::{Catalog, Error, Result, cells};
 
 /// The newest score of one orchestrator and what stands behind it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -37,47 +35,6 @@ pub struct OrchestratorRow {
     pub regions: Vec<String>,
 }
 
-fn cell(batch: &RecordBatch, column: &str, row: usize) -> Option<Value> {
-    let c = batch.column_by_name(column)?;
-    if c.is_null(row) {
-        return None;
-    }
-    Some(match c.data_type() {
-        DataType::Float64 => json!(c.as_primitive::<Float64Type>().value(row)),
-        DataType::Int64 => json!(c.as_primitive::<Int64Type>().value(row)),
-        DataType::Int32 => json!(c.as_primitive::<Int32Type>().value(row)),
-        DataType::UInt64 => json!(c.as_primitive::<UInt64Type>().value(row)),
-        DataType::Utf8 => json!(c.as_string::<i32>().value(row)),
-        DataType::Utf8View => json!(c.as_string_view().value(row)),
-        DataType::LargeUtf8 => json!(c.as_string::<i64>().value(row)),
-        _ => return None,
-    })
-}
-
-fn f64_of(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
-    cell(batch, column, row).and_then(|v| v.as_f64())
-}
-
-fn str_of(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
-    cell(batch, column, row).and_then(|v| v.as_str().map(str::to_owned))
-}
-
-/// Rows as JSON objects of the named columns.
-pub(crate) fn objects(batches: &[RecordBatch]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for b in batches {
-        let schema = b.schema();
-        for row in 0..b.num_rows() {
-            let mut o = serde_json::Map::new();
-            for f in schema.fields() {
-                o.insert(f.name().clone(), cell(b, f.name(), row).unwrap_or(Value::Null));
-            }
-            out.push(Value::Object(o));
-        }
-    }
-    out
-}
-
 /// One row per orchestrator seen in any score table, best score first.
 pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
     let tables: BTreeSet<String> = catalog.table_names().await?.into_iter().collect();
@@ -88,19 +45,19 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
-                let Some(o) = str_of(b, "orchestrator", row) else {
+                let Some(o) = cells::text(b, "orchestrator", row) else {
                     continue;
                 };
                 let r = rows.entry(o.clone()).or_insert_with(|| OrchestratorRow {
                     orchestrator: o,
                     ..Default::default()
                 });
-                r.score = f64_of(b, "score", row);
+                r.score = cells::number(b, "score", row);
                 r.rule = Some("uptime".into());
-                r.rule_version = f64_of(b, "rule_version", row).map(|v| v as i64);
-                r.window_start = str_of(b, "window_start", row);
-                r.uptime_ratio = f64_of(b, "uptime_ratio", row);
-                r.latency_p95_ms = f64_of(b, "latency_p95_ms", row);
+                r.rule_version = cells::number(b, "rule_version", row).map(|v| v as i64);
+                r.window_start = cells::text(b, "window_start", row);
+                r.uptime_ratio = cells::number(b, "uptime_ratio", row);
+                r.latency_p95_ms = cells::number(b, "latency_p95_ms", row);
             }
         }
     }
@@ -110,20 +67,20 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
-                let Some(o) = str_of(b, "orchestrator", row) else {
+                let Some(o) = cells::text(b, "orchestrator", row) else {
                     continue;
                 };
                 let r = rows.entry(o.clone()).or_insert_with(|| OrchestratorRow {
                     orchestrator: o,
                     ..Default::default()
                 });
-                r.score = f64_of(b, "sla_score", row).map(|s| (s * 1000.0).round() / 1000.0);
+                r.score = cells::number(b, "sla_score", row).map(|s| (s * 1000.0).round() / 1000.0);
                 r.rule = Some("sla".into());
                 r.rule_version = Some(1);
-                r.window_start = str_of(b, "window_start", row);
-                r.requested_sessions = f64_of(b, "requested_sessions", row);
-                r.startup_success_rate = f64_of(b, "startup_success_rate", row);
-                r.avg_output_fps = f64_of(b, "avg_output_fps", row);
+                r.window_start = cells::text(b, "window_start", row);
+                r.requested_sessions = cells::number(b, "requested_sessions", row);
+                r.startup_success_rate = cells::number(b, "startup_success_rate", row);
+                r.avg_output_fps = cells::number(b, "avg_output_fps", row);
             }
         }
     }
@@ -142,7 +99,7 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
         }
         for b in &catalog.query(sql).await? {
             for row in 0..b.num_rows() {
-                if let (Some(o), Some(gpu)) = (str_of(b, "orchestrator", row), str_of(b, "gpu", row))
+                if let (Some(o), Some(gpu)) = (cells::text(b, "orchestrator", row), cells::text(b, "gpu", row))
                     && let Some(r) = rows.get_mut(&o)
                 {
                     r.gpu_model.get_or_insert(gpu);
@@ -156,7 +113,7 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
-                if let (Some(o), Some(region)) = (str_of(b, "orchestrator", row), str_of(b, "region", row))
+                if let (Some(o), Some(region)) = (cells::text(b, "orchestrator", row), cells::text(b, "region", row))
                     && let Some(r) = rows.get_mut(&o)
                 {
                     r.regions.push(region);
@@ -238,7 +195,7 @@ pub async fn orchestrator(catalog: &Catalog, address: &str) -> Result<Value> {
     let mut seen = false;
     for (table, key, sql) in queries {
         let rows = if tables.contains(table) {
-            objects(&catalog.collect_with(sql, param()).await?)
+            cells::objects(&catalog.collect_with(sql, param()).await?)
         } else {
             Vec::new()
         };

@@ -22,13 +22,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
 use datafusion::scalar::ScalarValue;
 use serde_json::{Map, Value, json};
 
 use crate::perf_stats::Regions;
-use crate::{Catalog, Error, Result};
+use crate::{Catalog, Error, Result, cells};
 
 /// The query parameters of `/api/aggregated_stats`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -52,23 +50,6 @@ fn seconds(name: &str, value: Option<&str>, default_ms: i64) -> Result<i64> {
             .ok_or_else(|| Error::Refused {
                 detail: format!("{name}={v:?} is not Unix seconds"),
             }),
-    }
-}
-
-fn f64_at(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
-    let c = batch.column_by_name(column)?;
-    (c.data_type() == &DataType::Float64 && !c.is_null(row)).then(|| c.as_primitive::<Float64Type>().value(row))
-}
-
-fn str_at(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
-    let c = batch.column_by_name(column)?;
-    if c.is_null(row) {
-        return None;
-    }
-    match c.data_type() {
-        DataType::Utf8View => Some(c.as_string_view().value(row).to_owned()),
-        DataType::Utf8 => Some(c.as_string::<i32>().value(row).to_owned()),
-        _ => None,
     }
 }
 
@@ -108,7 +89,7 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
         .await?;
     for b in &batches {
         for row in 0..b.num_rows() {
-            let (Some(o), Some(score)) = (str_at(b, "orchestrator", row), f64_at(b, "score", row)) else {
+            let (Some(o), Some(score)) = (cells::text(b, "orchestrator", row), cells::number(b, "score", row)) else {
                 continue;
             };
             if orchestrator.as_ref().is_some_and(|want| *want != o) {
@@ -116,8 +97,8 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
             }
             let stats = json!({
                 "score": score,
-                "success_rate": f64_at(b, "success_rate", row).unwrap_or(score),
-                "round_trip_score": f64_at(b, "round_trip_score", row).unwrap_or(score),
+                "success_rate": cells::number(b, "success_rate", row).unwrap_or(score),
+                "round_trip_score": cells::number(b, "round_trip_score", row).unwrap_or(score),
             });
             out.insert(o, json!({ label.clone(): stats }));
         }
@@ -145,7 +126,7 @@ pub async fn pipelines(catalog: &Catalog) -> Result<Value> {
             .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
-                if let (Some(p), Some(m)) = (str_at(b, "pipeline", row), str_at(b, "model_id", row)) {
+                if let (Some(p), Some(m)) = (cells::text(b, "pipeline", row), cells::text(b, "model_id", row)) {
                     by_pipeline.entry(p).or_default().insert(m);
                 }
             }

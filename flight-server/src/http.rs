@@ -286,7 +286,7 @@ async fn quarantine_summary(State(AppState { catalog, .. }): State<AppState>) ->
     let batches = catalog
         .collect_as(Role::Admin, "SELECT source, reason, count(*) AS messages FROM quarantine GROUP BY source, reason ORDER BY source, reason", None)
         .await?;
-    let rows = dashboard::objects(&batches);
+    let rows = crate::cells::objects(&batches);
     let total: i64 = rows.iter().filter_map(|r| r["messages"].as_i64()).sum();
     Ok(axum::Json(serde_json::json!({ "quarantined": total, "by_reason": rows })).into_response())
 }
@@ -304,7 +304,7 @@ async fn quarantine_recent(
     let batches = catalog
         .collect_as(Role::Admin, "SELECT source, source_partition, source_offset, reason, detail FROM quarantine ORDER BY source, source_partition, source_offset DESC LIMIT 100", None)
         .await?;
-    Ok(axum::Json(dashboard::objects(&batches)).into_response())
+    Ok(axum::Json(crate::cells::objects(&batches)).into_response())
 }
 
 /// The Explorer leaderboard's `/api/aggregated_stats` (see [`explorer`]).

@@ -28,6 +28,7 @@
 
 pub mod auth;
 mod catalog;
+mod cells;
 pub mod dashboard;
 mod error;
 pub mod explorer;

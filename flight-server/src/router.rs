@@ -23,14 +23,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::scalar::ScalarValue;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::perf_stats::Regions;
-use crate::{Catalog, Result};
+use crate::{Catalog, Result, cells};
 
 /// The weights of the ranking (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -219,29 +217,6 @@ pub async fn answer(
     })
 }
 
-fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
-    let c = batch.column_by_name(column)?;
-    if c.is_null(row) {
-        return None;
-    }
-    match c.data_type() {
-        DataType::Utf8View => Some(c.as_string_view().value(row).to_owned()),
-        _ => c.as_string_opt::<i32>().map(|a| a.value(row).to_owned()),
-    }
-}
-
-fn number(batch: &RecordBatch, column: &str, row: usize) -> Option<f64> {
-    let c = batch.column_by_name(column)?;
-    if c.is_null(row) {
-        return None;
-    }
-    match c.data_type() {
-        DataType::Float64 => Some(c.as_primitive::<Float64Type>().value(row)),
-        DataType::Int64 => Some(c.as_primitive::<Int64Type>().value(row) as f64),
-        _ => None,
-    }
-}
-
 /// The candidates for `req` from the lake, and the sealed hour their scores
 /// come from (`None` when no hour is scored yet).
 pub async fn candidates(
@@ -270,10 +245,10 @@ pub async fn candidates(
     let mut operating: HashMap<String, String> = HashMap::new();
     for b in &caps {
         for row in 0..b.num_rows() {
-            let (Some(address), Some(uri)) = (text(b, "address", row), text(b, "orch_uri", row)) else {
+            let (Some(address), Some(uri)) = (cells::text(b, "address", row), cells::text(b, "orch_uri", row)) else {
                 continue;
             };
-            if let Some(local) = text(b, "local_address", row) {
+            if let Some(local) = cells::text(b, "local_address", row) {
                 operating.insert(local, address.clone());
             }
             operating.insert(uri.clone(), address.clone());
@@ -296,11 +271,11 @@ pub async fn candidates(
             .await?;
         for b in &scores {
             for row in 0..b.num_rows() {
-                if let (Some(o), Some(s)) = (text(b, "orchestrator", row), number(b, "sla_score", row))
+                if let (Some(o), Some(s)) = (cells::text(b, "orchestrator", row), cells::number(b, "sla_score", row))
                     && let Some(c) = by_address.get_mut(&o)
                 {
                     c.score = Some(s / 100.0);
-                    hour = text(b, "hour", row);
+                    hour = cells::text(b, "hour", row);
                 }
             }
         }
@@ -315,7 +290,10 @@ pub async fn candidates(
             .await?;
         for b in &prices {
             for row in 0..b.num_rows() {
-                if let (Some(r), Some(p)) = (text(b, "recipient", row), number(b, "price_wei_per_pixel", row)) {
+                if let (Some(r), Some(p)) = (
+                    cells::text(b, "recipient", row),
+                    cells::number(b, "price_wei_per_pixel", row),
+                ) {
                     let address = operating.get(&r.to_lowercase()).cloned().unwrap_or(r.to_lowercase());
                     if let Some(c) = by_address.get_mut(&address)
                         && c.price_wei_per_pixel.is_none()
@@ -336,21 +314,23 @@ pub async fn candidates(
         let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
         for b in &latency {
             for row in 0..b.num_rows() {
-                let gateway = text(b, "gateway", row).unwrap_or_default();
+                let gateway = cells::text(b, "gateway", row).unwrap_or_default();
                 let region = regions.by_gateway.get(&gateway).unwrap_or(&regions.default_region);
                 if req.region.as_ref().is_some_and(|r| r != region) {
                     continue;
                 }
-                let target = text(b, "orchestrator_url", row)
+                let target = cells::text(b, "orchestrator_url", row)
                     .and_then(|u| operating.get(&u).cloned())
                     .or_else(|| {
-                        text(b, "orchestrator_address", row)
+                        cells::text(b, "orchestrator_address", row)
                             .map(|a| a.to_lowercase())
                             .map(|a| operating.get(&a).cloned().unwrap_or(a))
                     });
-                if let (Some(t), Some(sum), Some(n)) =
-                    (target, number(b, "latency_sum_ms", row), number(b, "samples", row))
-                {
+                if let (Some(t), Some(sum), Some(n)) = (
+                    target,
+                    cells::number(b, "latency_sum_ms", row),
+                    cells::number(b, "samples", row),
+                ) {
                     let e = sums.entry(t).or_default();
                     e.0 += sum;
                     e.1 += n;

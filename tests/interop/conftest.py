@@ -116,7 +116,22 @@ def background(tmp_path):
 
 
 @pytest.fixture
-def serve_simulated_lake(naap_bin, background, tmp_path):
+def serve_lake(naap_bin, background):
+    """Starts `naap serve` over a lake directory with extra flags; returns
+    (flight_port, http_port) once both listen."""
+
+    def start(lake, *flags, name="serve"):
+        flight_port, http_port = free_port(), free_port()
+        background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
+                    "--http-addr", f"127.0.0.1:{http_port}", *flags], name)
+        wait_until(lambda: port_open(http_port) and port_open(flight_port), 30, "naap serve")
+        return flight_port, http_port
+
+    return start
+
+
+@pytest.fixture
+def serve_simulated_lake(naap_bin, serve_lake, tmp_path):
     """`naap serve` over a lake replayed from 3 minutes of 4 simulated
     orchestrators, with extra serve flags; returns the Flight URI."""
 
@@ -125,10 +140,7 @@ def serve_simulated_lake(naap_bin, background, tmp_path):
         run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "3m",
              "--output", str(messages)])
         run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake)])
-        flight_port, http_port = free_port(), free_port()
-        background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                    "--http-addr", f"127.0.0.1:{http_port}", *flags], "serve")
-        wait_until(lambda: port_open(flight_port), 30, "naap serve")
+        flight_port, _ = serve_lake(lake, *flags)
         return f"grpc://127.0.0.1:{flight_port}"
 
     return start

@@ -11,7 +11,7 @@ import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow.flight as flight
 import pytest
 
-from conftest import free_port, port_open, run, wait_until
+from conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "livepeer" / "gateway-events-sample.ndjson"
@@ -44,21 +44,18 @@ def lake(naap_bin, tmp_path):
     return lake
 
 
-def serve(naap_bin, background, lake, *flags):
-    flight_port, http_port = free_port(), free_port()
-    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}", *flags], "serve")
-    wait_until(lambda: port_open(http_port) and port_open(flight_port), 30, "naap serve")
+def serve(serve_lake, lake, *flags):
+    flight_port, http_port = serve_lake(lake, *flags)
     return f"grpc://127.0.0.1:{flight_port}", f"http://127.0.0.1:{http_port}"
 
 
-def test_tokens_guard_flight_and_http(naap_bin, background, lake, tmp_path):
+def test_tokens_guard_flight_and_http(serve_lake, lake, tmp_path):
     tokens = tmp_path / "tokens.toml"
     tokens.write_text(
         "public_read = false\n"
         f'[[tokens]]\nname = "gateway-fra"\nsha256 = "{sha(READ)}"\nrole = "read"\n'
         f'[[tokens]]\nname = "ops"\nsha256 = "{sha(ADMIN)}"\nrole = "admin"\n')
-    grpc, base = serve(naap_bin, background, lake, "--auth-file", str(tokens))
+    grpc, base = serve(serve_lake, lake, "--auth-file", str(tokens))
 
     client = flight.connect(grpc)
     with pytest.raises(flight.FlightUnauthenticatedError):
@@ -96,8 +93,8 @@ def test_tokens_guard_flight_and_http(naap_bin, background, lake, tmp_path):
     assert status == 200 and [r["reason"] for r in recent] == ["malformed_json"]
 
 
-def test_without_a_token_file_reads_are_public_and_admin_is_closed(naap_bin, background, lake):
-    grpc, base = serve(naap_bin, background, lake)
+def test_without_a_token_file_reads_are_public_and_admin_is_closed(serve_lake, lake):
+    grpc, base = serve(serve_lake, lake)
     assert flight.connect(grpc).do_get(flight.Ticket(b"scores")).read_all().num_rows > 0
     assert http(f"{base}/v1/scores")[0] == 200
     assert http(f"{base}/v1/quarantine")[0] == 200

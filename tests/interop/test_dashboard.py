@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, port_open, run, wait_until
+from conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "livepeer" / "gateway-events-sample.ndjson"
@@ -66,7 +66,7 @@ class Rows(HTMLParser):
             self.cell += data
 
 
-def test_the_dashboard_renders_the_lake(naap_bin, background, tmp_path):
+def test_the_dashboard_renders_the_lake(naap_bin, serve_lake, tmp_path):
     browser = chromium_binary()
     artifacts = Path(os.environ.get("NAAP_TEST_ARTIFACTS", tmp_path / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -76,10 +76,7 @@ def test_the_dashboard_renders_the_lake(naap_bin, background, tmp_path):
          "--output", str(messages)])
     run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake)])
     run([naap_bin, "replay", "--input", str(SAMPLE), "--format", "livepeer-json", "--lake", str(lake)])
-    flight_port, http_port = free_port(), free_port()
-    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}"], "serve")
-    wait_until(lambda: port_open(http_port), 30, "naap serve")
+    flight_port, http_port = serve_lake(lake)
     base = f"http://127.0.0.1:{http_port}"
     with urllib.request.urlopen(f"{base}/v1/orchestrators", timeout=30) as answer:
         api = {r["orchestrator"]: r for r in json.load(answer)["orchestrators"]}

@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from conftest import free_port, port_open, run, wait_until
+from conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "livepeer" / "gateway-events-sample.ndjson"
@@ -35,13 +35,10 @@ def parse_aggregated(body):
     return body
 
 
-def test_the_explorer_api_shapes(naap_bin, background, tmp_path):
+def test_the_explorer_api_shapes(naap_bin, serve_lake, tmp_path):
     lake = tmp_path / "lake"
     run([naap_bin, "replay", "--input", str(SAMPLE), "--format", "livepeer-json", "--lake", str(lake)])
-    flight_port, http_port = free_port(), free_port()
-    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}", "--region-map", "=FRA"], "serve")
-    wait_until(lambda: port_open(http_port), 30, "naap serve")
+    flight_port, http_port = serve_lake(lake, "--region-map", "=FRA")
     api = f"http://127.0.0.1:{http_port}/api"
 
     status, body = get(f"{api}/aggregated_stats?since={HOUR}&until={HOUR + 3600}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.flight as flight
 
-from conftest import free_port, port_open, run, wait_until
+from conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "livepeer" / "gateway-events-sample.ndjson"
@@ -33,14 +33,11 @@ def parse_webhook(body):
     return uris
 
 
-def test_the_router_picks_the_recorded_orchestrator(naap_bin, background, tmp_path):
+def test_the_router_picks_the_recorded_orchestrator(naap_bin, serve_lake, tmp_path):
     lake = tmp_path / "lake"
     run([naap_bin, "replay", "--input", str(SAMPLE), "--format", "livepeer-json", "--lake", str(lake)])
-    flight_port, http_port = free_port(), free_port()
     # The recorded gateway's id is empty; label its sessions FRA.
-    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}", "--region-map", "=FRA"], "serve")
-    wait_until(lambda: port_open(http_port), 30, "naap serve")
+    flight_port, http_port = serve_lake(lake, "--region-map", "=FRA")
     base = f"http://127.0.0.1:{http_port}"
 
     status, _, body = get(f"{base}/v1/select?pipeline={PIPELINE}&model={MODEL}&region=FRA")

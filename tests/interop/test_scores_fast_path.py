@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
-from conftest import free_port, port_open, run, wait_until
+from conftest import run, wait_until
 
 
 def get(url, etag=None):
@@ -21,7 +21,7 @@ def get(url, etag=None):
         return e.code, e.headers["ETag"], None
 
 
-def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, background, tmp_path):
+def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, serve_lake, tmp_path):
     network = json.loads(run([naap_bin, "emit", "--simulate", "4", "--describe"]).stdout)["orchestrators"]
     first = network[0]["address"]
     lake = tmp_path / "lake"
@@ -29,10 +29,7 @@ def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, backgroun
     for path, start in [(early, "2026-01-08T21:00:00Z"), (late, "2026-01-08T21:03:00Z")]:
         run([naap_bin, "emit", "--simulate", "4", "--from", start, "--span", "3m", "--output", str(path)])
     run([naap_bin, "replay", "--input", str(early), "--lake", str(lake)])
-    flight_port, http_port = free_port(), free_port()
-    background([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}"], "serve")
-    wait_until(lambda: port_open(http_port), 30, "naap serve")
+    flight_port, http_port = serve_lake(lake)
     base = f"http://127.0.0.1:{http_port}/v1/scores"
 
     status, etag, rows = get(base)

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import free_port, port_open, wait_until
 
 
 def self_signed(tmp_path):
@@ -37,15 +36,12 @@ def self_signed(tmp_path):
     return cert_pem
 
 
-def test_flight_and_http_over_tls(naap_bin, background, serve_simulated_lake, tmp_path):
+def test_flight_and_http_over_tls(serve_lake, serve_simulated_lake, tmp_path):
     cert_pem = self_signed(tmp_path)
     # A lake to serve, from the shared fixture's replay (its own server is plain).
     serve_simulated_lake()
-    flight_port, http_port = free_port(), free_port()
-    background([naap_bin, "serve", "--lake", str(tmp_path / "lake"), "--flight-addr", f"127.0.0.1:{flight_port}",
-                "--http-addr", f"127.0.0.1:{http_port}", "--tls-cert", str(tmp_path / "cert.pem"),
-                "--tls-key", str(tmp_path / "key.pem")], "serve-tls")
-    wait_until(lambda: port_open(http_port) and port_open(flight_port), 30, "naap serve over TLS")
+    flight_port, http_port = serve_lake(tmp_path / "lake", "--tls-cert", str(tmp_path / "cert.pem"),
+                                        "--tls-key", str(tmp_path / "key.pem"), name="serve-tls")
 
     client = flight.connect(f"grpc+tls://127.0.0.1:{flight_port}", tls_root_certs=cert_pem)
     assert client.do_get(flight.Ticket(b"scores")).read_all().num_rows == 4
