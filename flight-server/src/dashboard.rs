@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use arrow::array::RecordBatch;
 use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -35,6 +36,19 @@ pub struct OrchestratorRow {
     pub regions: Vec<String>,
 }
 
+/// The entry of the orchestrator in `batch`'s `row`, created on first sight.
+fn row_of<'a>(
+    rows: &'a mut BTreeMap<String, OrchestratorRow>,
+    batch: &RecordBatch,
+    row: usize,
+) -> Option<&'a mut OrchestratorRow> {
+    let o = cells::text(batch, "orchestrator", row)?;
+    Some(rows.entry(o.clone()).or_insert_with(|| OrchestratorRow {
+        orchestrator: o,
+        ..Default::default()
+    }))
+}
+
 /// One row per orchestrator seen in any score table, best score first.
 pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
     let tables: BTreeSet<String> = catalog.table_names().await?.into_iter().collect();
@@ -45,13 +59,9 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
-                let Some(o) = cells::text(b, "orchestrator", row) else {
+                let Some(r) = row_of(&mut rows, b, row) else {
                     continue;
                 };
-                let r = rows.entry(o.clone()).or_insert_with(|| OrchestratorRow {
-                    orchestrator: o,
-                    ..Default::default()
-                });
                 r.score = cells::number(b, "score", row);
                 r.rule = Some("uptime".into());
                 r.rule_version = cells::number(b, "rule_version", row).map(|v| v as i64);
@@ -67,13 +77,9 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
-                let Some(o) = cells::text(b, "orchestrator", row) else {
+                let Some(r) = row_of(&mut rows, b, row) else {
                     continue;
                 };
-                let r = rows.entry(o.clone()).or_insert_with(|| OrchestratorRow {
-                    orchestrator: o,
-                    ..Default::default()
-                });
                 r.score = cells::number(b, "sla_score", row).map(|s| (s * 1000.0).round() / 1000.0);
                 r.rule = Some("sla".into());
                 r.rule_version = Some(1);
