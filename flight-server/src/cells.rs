@@ -12,6 +12,7 @@ pub(crate) fn json(batch: &RecordBatch, column: &str, row: usize) -> Option<Valu
         return None;
     }
     Some(match c.data_type() {
+        DataType::Boolean => json!(c.as_boolean().value(row)),
         DataType::Float64 => json!(c.as_primitive::<Float64Type>().value(row)),
         DataType::Int64 => json!(c.as_primitive::<Int64Type>().value(row)),
         DataType::Int32 => json!(c.as_primitive::<Int32Type>().value(row)),

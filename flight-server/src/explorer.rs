@@ -5,20 +5,35 @@
 //! * `GET /api/aggregated_stats?orchestrator=&region=&since=&until=&pipeline=&model=`
 //!   → `{"<orchestrator>": {"<REGION>": {"score", "success_rate", "round_trip_score"}}}`
 //!   with numbers in 0..1;
+//! * `GET /api/raw_stats?orchestrator=&region=&since=&until=&pipeline=&model=`
+//!   → `{"<REGION>": [{"region", "orchestrator", "success_rate",
+//!   "round_trip_time", "errors": [{"error_code", "count"}], "timestamp"}]}`;
 //! * `GET /api/regions` → `{"regions": [{"id", "name", "type"}]}`;
 //! * `GET /api/pipelines` → `{"pipelines": [{"id", "models": [...]}]}`.
 //!
 //! Parameters follow the original: `since`/`until` are Unix seconds
 //! (fractions allowed; `since` defaults to 24 hours ago, `until` to now),
 //! `region` is upper-cased, `orchestrator` lower-cased, and `pipeline` and
-//! `model` come together or not at all (400 otherwise). The figures are the
-//! SLA v1 rows of the sealed hours in the window, weighted by requested
-//! sessions: `score` = SLA score / 100, `success_rate` = startup success,
-//! `round_trip_score` = the latency component. They are network-wide and
-//! listed under the default region label (`--default-region`); per-region
-//! figures over arbitrary windows are not computed yet, so any other region
-//! answers `{}`. An orchestrator with no sessions in the window is absent,
-//! never 0.
+//! `model` come together or not at all for aggregated stats (400 otherwise).
+//!
+//! Two kinds of evidence feed the figures, each under its own region label:
+//!
+//! * **Probes** (the leaderboard's own evidence: test requests from a
+//!   region). Per orchestrator and observer region, from `telemetry_1m`:
+//!   `success_rate` = probes answered / probes sent; `round_trip_score` =
+//!   e^(−k·p50) with k chosen so the network's median p50 scores 0.8 (the
+//!   leaderboard's AI scoring); `score` = 0.65 · success + 0.35 · round
+//!   trip, 0 when nothing succeeded. Probes are job-agnostic, so a request
+//!   with `pipeline`/`model` leaves them out. Raw stats list the individual
+//!   probes (`node_telemetry` rows of kind `probe`, newest first, at most
+//!   [`RAW_LIMIT`]).
+//! * **Gateway sessions**: the SLA v1 rows of the sealed hours in the
+//!   window, weighted by requested sessions, under the default region label
+//!   (`--default-region`): `score` = SLA score / 100, `success_rate` =
+//!   startup success, `round_trip_score` = the latency component. Where a
+//!   probe region has the same label, the session figures win.
+//!
+//! An orchestrator with no evidence in the window is absent, never 0.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,9 +86,22 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
         .filter(|o| !o.is_empty())
         .map(str::to_lowercase);
     let label = regions.default_region.to_uppercase();
-    let mut out = Map::new();
-    if region.as_ref().is_some_and(|r| *r != label) || !catalog.table_names().await?.iter().any(|t| t == "sla_hourly") {
-        return Ok(Value::Object(out));
+    let wanted = |o: &str, r: &str| {
+        orchestrator.as_ref().is_none_or(|want| want == o) && region.as_ref().is_none_or(|want| want == r)
+    };
+    let tables = catalog.table_names().await?;
+    let mut out: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    if pipeline.is_none() && tables.iter().any(|t| t == "telemetry_1m") {
+        for p in probe_stats(catalog, since, until).await? {
+            if wanted(&p.orchestrator, &p.region) {
+                out.entry(p.orchestrator.clone())
+                    .or_default()
+                    .insert(p.region.clone(), p.figures());
+            }
+        }
+    }
+    if !tables.iter().any(|t| t == "sla_hourly") || region.as_ref().is_some_and(|r| *r != label) {
+        return Ok(json!(out));
     }
     let params = vec![
         ScalarValue::Int64(Some(since)),
@@ -92,7 +120,7 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
             let (Some(o), Some(score)) = (cells::text(b, "orchestrator", row), cells::number(b, "score", row)) else {
                 continue;
             };
-            if orchestrator.as_ref().is_some_and(|want| *want != o) {
+            if !wanted(&o, &label) {
                 continue;
             }
             let stats = json!({
@@ -100,10 +128,158 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
                 "success_rate": cells::number(b, "success_rate", row).unwrap_or(score),
                 "round_trip_score": cells::number(b, "round_trip_score", row).unwrap_or(score),
             });
-            out.insert(o, json!({ label.clone(): stats }));
+            out.entry(o).or_default().insert(label.clone(), stats);
         }
     }
-    Ok(Value::Object(out))
+    Ok(json!(out))
+}
+
+/// The leaderboard's weights of success rate and round-trip score (AI jobs).
+const WEIGHT_SUCCESS: f64 = 0.65;
+const WEIGHT_ROUND_TRIP: f64 = 0.35;
+/// The round-trip score of a probe as fast as the network's median.
+const SCORE_AT_MEDIAN: f64 = 0.8;
+/// Most raw probe rows one `/api/raw_stats` answer lists.
+pub const RAW_LIMIT: usize = 10_000;
+
+/// Probe evidence of one orchestrator from one region.
+#[derive(Debug, Clone, PartialEq)]
+struct ProbeStats {
+    orchestrator: String,
+    region: String,
+    success_rate: f64,
+    round_trip_score: f64,
+}
+
+impl ProbeStats {
+    fn figures(&self) -> Value {
+        let score = if self.success_rate == 0.0 {
+            0.0
+        } else {
+            WEIGHT_SUCCESS * self.success_rate + WEIGHT_ROUND_TRIP * self.round_trip_score
+        };
+        json!({
+            "score": score,
+            "success_rate": self.success_rate,
+            "round_trip_score": self.round_trip_score,
+        })
+    }
+}
+
+/// Probes per orchestrator and observer region in `[since, until)` (ms).
+async fn probe_stats(catalog: &Catalog, since: i64, until: i64) -> Result<Vec<ProbeStats>> {
+    let batches = catalog
+        .collect_with(
+            "SELECT orchestrator, upper(region) AS region, CAST(sum(probes) AS DOUBLE) AS probes, CAST(sum(probes_ok) AS DOUBLE) AS probes_ok, ddsketch_quantile(ddsketch_merge(latency_sketch), 0.5) AS latency_p50_ms FROM telemetry_1m WHERE CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) >= $1 AND CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) < $2 GROUP BY orchestrator, upper(region) HAVING sum(probes) > 0 ORDER BY 1, 2",
+            Some(vec![ScalarValue::Int64(Some(since)), ScalarValue::Int64(Some(until))]),
+        )
+        .await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        for row in 0..b.num_rows() {
+            let (Some(o), Some(r), Some(sent), Some(ok)) = (
+                cells::text(b, "orchestrator", row),
+                cells::text(b, "region", row),
+                cells::number(b, "probes", row),
+                cells::number(b, "probes_ok", row),
+            ) else {
+                continue;
+            };
+            rows.push((o.to_lowercase(), r, ok / sent, cells::number(b, "latency_p50_ms", row)));
+        }
+    }
+    Ok(score_round_trips(rows))
+}
+
+/// Scores each p50 by exponential decay, 0.8 at the median p50 of all rows;
+/// a row without latency scores 0.
+fn score_round_trips(rows: Vec<(String, String, f64, Option<f64>)>) -> Vec<ProbeStats> {
+    let mut p50s: Vec<f64> = rows.iter().filter_map(|r| r.3).filter(|v| v.is_finite()).collect();
+    p50s.sort_by(f64::total_cmp);
+    let median = match p50s.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(p50s[n / 2]),
+        n => Some((p50s[n / 2 - 1] + p50s[n / 2]) / 2.0),
+    };
+    rows.into_iter()
+        .map(|(orchestrator, region, success_rate, p50)| {
+            let round_trip_score = match (p50, median) {
+                (Some(v), Some(m)) if m > 0.0 => (SCORE_AT_MEDIAN.ln() / m * v).exp(),
+                (Some(_), Some(_)) => 1.0,
+                _ => 0.0,
+            };
+            ProbeStats {
+                orchestrator,
+                region,
+                success_rate,
+                round_trip_score,
+            }
+        })
+        .collect()
+}
+
+/// `/api/raw_stats`: the individual probes of one orchestrator, by region.
+pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result<Value> {
+    let Some(orchestrator) = q
+        .orchestrator
+        .as_deref()
+        .filter(|o| !o.is_empty())
+        .map(str::to_lowercase)
+    else {
+        return Err(Error::Refused {
+            detail: "orchestrator is a required parameter".into(),
+        });
+    };
+    let since = seconds("since", q.since.as_deref(), now_ms - 24 * 3_600_000)?;
+    let until = seconds("until", q.until.as_deref(), now_ms)?;
+    let region = q.region.as_deref().filter(|r| !r.is_empty()).map(str::to_uppercase);
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let job_specific = q.pipeline.as_deref().is_some_and(|p| !p.is_empty());
+    if job_specific || !catalog.table_names().await?.iter().any(|t| t == "node_telemetry") {
+        return Ok(json!(out));
+    }
+    let sql = format!(
+        "SELECT upper(region) AS region, orchestrator, probe_ok, latency_ms, CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) AS t FROM node_telemetry WHERE kind = 'probe' AND lower(orchestrator) = $1 AND CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) >= $2 AND CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) < $3 AND ($4 IS NULL OR upper(region) = $4) ORDER BY t DESC LIMIT {RAW_LIMIT}"
+    );
+    let batches = catalog
+        .collect_with(
+            &sql,
+            Some(vec![
+                ScalarValue::Utf8(Some(orchestrator)),
+                ScalarValue::Int64(Some(since)),
+                ScalarValue::Int64(Some(until)),
+                ScalarValue::Utf8(region),
+            ]),
+        )
+        .await?;
+    for b in &batches {
+        for row in 0..b.num_rows() {
+            let (Some(r), Some(o), Some(t)) = (
+                cells::text(b, "region", row),
+                cells::text(b, "orchestrator", row),
+                cells::number(b, "t", row),
+            ) else {
+                continue;
+            };
+            let ok = cells::json(b, "probe_ok", row)
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let errors = if ok {
+                json!([])
+            } else {
+                json!([{ "error_code": "PROBE-FAILED", "count": 1 }])
+            };
+            out.entry(r.clone()).or_default().push(json!({
+                "region": r,
+                "orchestrator": o.to_lowercase(),
+                "success_rate": if ok { 1.0 } else { 0.0 },
+                "round_trip_time": cells::number(b, "latency_ms", row).map_or(0.0, |ms| ms / 1000.0),
+                "errors": errors,
+                "timestamp": (t / 1000.0).floor() as i64,
+            }));
+        }
+    }
+    Ok(json!(out))
 }
 
 /// `/api/regions`: the region labels this server reports under.
@@ -137,4 +313,31 @@ pub async fn pipelines(catalog: &Catalog) -> Result<Value> {
         .map(|(id, models)| json!({ "id": id, "models": models }))
         .collect();
     Ok(json!({ "pipelines": list }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_round_trip_scores_0_8_and_slower_scores_less() {
+        let rows = vec![
+            ("0xa".to_owned(), "FRA".to_owned(), 1.0, Some(100.0)),
+            ("0xb".to_owned(), "FRA".to_owned(), 0.5, Some(200.0)),
+            ("0xc".to_owned(), "FRA".to_owned(), 0.0, Some(300.0)),
+            ("0xd".to_owned(), "FRA".to_owned(), 1.0, None),
+        ];
+        let scored = score_round_trips(rows);
+        let rt: Vec<f64> = scored.iter().map(|s| s.round_trip_score).collect();
+        assert!((rt[1] - 0.8).abs() < 1e-12, "{rt:?}");
+        assert!(
+            (rt[0] - 0.8f64.sqrt()).abs() < 1e-12,
+            "half the median: 0.8^0.5, {rt:?}"
+        );
+        assert!((rt[2] - 0.8f64.powf(1.5)).abs() < 1e-12, "{rt:?}");
+        assert_eq!(rt[3], 0.0, "no latency evidence scores 0 for round trip");
+        let figures = scored[1].figures();
+        assert!((figures["score"].as_f64().unwrap() - (0.65 * 0.5 + 0.35 * 0.8)).abs() < 1e-12);
+        assert_eq!(scored[2].figures()["score"], json!(0.0), "nothing succeeded: score 0");
+    }
 }

@@ -62,6 +62,7 @@ pub(crate) async fn serve(
         .route("/v1/orchestrators/{address}", get(orchestrator))
         .route("/v1/quarantine", get(quarantine_summary))
         .route("/api/aggregated_stats", get(aggregated_stats))
+        .route("/api/raw_stats", get(raw_stats))
         .route("/api/regions", get(explorer_regions))
         .route("/api/pipelines", get(explorer_pipelines))
         .route("/v1/quarantine/recent", get(quarantine_recent))
@@ -156,10 +157,7 @@ async fn scores(
     if filter == ScoreFilter::default() {
         return Ok((headers, snapshot.json.clone()).into_response());
     }
-    let rows = snapshot.rows(&ScoreFilter {
-        orchestrator: filter.orchestrator.map(|o| o.to_lowercase()),
-        ..filter
-    });
+    let rows = snapshot.rows(&filter.normalized());
     let body = serde_json::to_vec(&rows).map_err(|e| Error::Refused {
         detail: format!("encoding scores: {e}"),
     })?;
@@ -312,11 +310,22 @@ async fn aggregated_stats(
     State(AppState { catalog, regions, .. }): State<AppState>,
     Query(q): Query<explorer::StatsQuery>,
 ) -> Result<Response, Error> {
-    let now_ms = std::time::SystemTime::now()
+    Ok(axum::Json(explorer::aggregated_stats(&catalog, &regions, &q, now_ms()).await?).into_response())
+}
+
+/// The Explorer leaderboard's `/api/raw_stats` (see [`explorer`]).
+async fn raw_stats(
+    State(AppState { catalog, .. }): State<AppState>,
+    Query(q): Query<explorer::StatsQuery>,
+) -> Result<Response, Error> {
+    Ok(axum::Json(explorer::raw_stats(&catalog, &q, now_ms()).await?).into_response())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
-    Ok(axum::Json(explorer::aggregated_stats(&catalog, &regions, &q, now_ms).await?).into_response())
+        .unwrap_or_default()
 }
 
 async fn explorer_regions(State(AppState { regions, .. }): State<AppState>) -> Response {

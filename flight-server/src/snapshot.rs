@@ -8,6 +8,7 @@
 //! changes; a request only clones an `Arc`. The manifest name is the ETag,
 //! so an unchanged answer costs a `304`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use tracing::{debug, warn};
 
-use crate::{Catalog, Error, Result};
+use crate::{Catalog, Error, Result, cells};
 
 /// The SQL of the snapshot (the latest window per orchestrator, rule, version).
 const SCORES_SQL: &str = "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version";
@@ -33,6 +34,18 @@ pub struct Snapshot {
     pub json: bytes::Bytes,
     /// All rows as Flight data messages, encoded once, likewise.
     pub flight: Vec<arrow_flight::FlightData>,
+    /// What each orchestrator was seen doing, for the region and
+    /// pipeline/model filters.
+    pub seen: BTreeMap<String, Seen>,
+}
+
+/// Where an orchestrator's nodes reported from and what it serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Region labels (upper case) of its nodes' telemetry.
+    pub regions: BTreeSet<String>,
+    /// (pipeline, model) pairs it advertised or served sessions of.
+    pub pipelines: BTreeSet<(String, String)>,
 }
 
 /// Which rows a lookup wants.
@@ -42,10 +55,16 @@ pub struct ScoreFilter {
     pub rule: Option<String>,
     pub version: Option<i64>,
     pub orchestrator: Option<String>,
+    /// Orchestrators whose nodes reported from this region (any case).
+    pub region: Option<String>,
+    /// Orchestrators that advertised or served this pipeline …
+    pub pipeline: Option<String>,
+    /// … and model.
+    pub model: Option<String>,
 }
 
 impl ScoreFilter {
-    /// From a ticket's query part: `rule=uptime&version=1&orchestrator=0x…`.
+    /// From a ticket's query part: `rule=uptime&version=1&orchestrator=0x…&region=FRA&pipeline=…&model=…`.
     pub fn parse(query: &str) -> std::result::Result<ScoreFilter, String> {
         let mut f = ScoreFilter::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -55,31 +74,63 @@ impl ScoreFilter {
             match k {
                 "rule" => f.rule = Some(v.to_owned()),
                 "version" => f.version = Some(v.parse().map_err(|_| format!("version {v:?} is not a number"))?),
-                "orchestrator" => f.orchestrator = Some(v.to_lowercase()),
-                other => return Err(format!("unknown filter {other:?}; use rule, version, orchestrator")),
+                "orchestrator" => f.orchestrator = Some(v.to_owned()),
+                "region" => f.region = Some(v.to_owned()),
+                "pipeline" => f.pipeline = Some(v.to_owned()),
+                "model" => f.model = Some(v.to_owned()),
+                other => {
+                    return Err(format!(
+                        "unknown filter {other:?}; use rule, version, orchestrator, region, pipeline, model"
+                    ));
+                }
             }
         }
-        Ok(f)
+        Ok(f.normalized())
     }
 
-    fn keeps(&self, row: &Map<String, Value>) -> bool {
-        self.rule
+    /// Addresses compare in lower case and regions in upper case.
+    pub fn normalized(self) -> ScoreFilter {
+        ScoreFilter {
+            orchestrator: self.orchestrator.map(|o| o.to_lowercase()),
+            region: self.region.map(|r| r.to_uppercase()),
+            ..self
+        }
+    }
+
+    fn keeps(&self, row: &Map<String, Value>, seen: &BTreeMap<String, Seen>) -> bool {
+        let orchestrator = row.get("orchestrator").and_then(Value::as_str);
+        let attributes = orchestrator.and_then(|o| seen.get(o));
+        let in_region = self
+            .region
             .as_ref()
-            .is_none_or(|r| row.get("rule").and_then(Value::as_str) == Some(r))
+            .is_none_or(|r| attributes.is_some_and(|a| a.regions.contains(r)));
+        let serves = (self.pipeline.is_none() && self.model.is_none())
+            || attributes.is_some_and(|a| {
+                a.pipelines.iter().any(|(p, m)| {
+                    self.pipeline.as_ref().is_none_or(|want| want == p)
+                        && self.model.as_ref().is_none_or(|want| want == m)
+                })
+            });
+        in_region
+            && serves
+            && self
+                .rule
+                .as_ref()
+                .is_none_or(|r| row.get("rule").and_then(Value::as_str) == Some(r))
             && self
                 .version
                 .is_none_or(|v| row.get("rule_version").and_then(Value::as_i64) == Some(v))
             && self
                 .orchestrator
                 .as_ref()
-                .is_none_or(|o| row.get("orchestrator").and_then(Value::as_str) == Some(o))
+                .is_none_or(|o| orchestrator == Some(o.as_str()))
     }
 }
 
 impl Snapshot {
     /// The rows `filter` keeps.
     pub fn rows(&self, filter: &ScoreFilter) -> Vec<&Map<String, Value>> {
-        self.rows.iter().filter(|r| filter.keeps(r)).collect()
+        self.rows.iter().filter(|r| filter.keeps(r, &self.seen)).collect()
     }
 
     /// The batch of the rows `filter` keeps.
@@ -88,7 +139,7 @@ impl Snapshot {
         if *filter == ScoreFilter::default() {
             return Ok(Some(batch.clone()));
         }
-        let mask: BooleanArray = self.rows.iter().map(|r| Some(filter.keeps(r))).collect();
+        let mask: BooleanArray = self.rows.iter().map(|r| Some(filter.keeps(r, &self.seen))).collect();
         Ok(Some(arrow::compute::filter_record_batch(batch, &mask)?))
     }
 }
@@ -110,7 +161,8 @@ impl Snapshots {
         if self.get().version == version {
             return Ok(false);
         }
-        let batches = if catalog.table_names().await?.iter().any(|t| t == "scores") {
+        let tables = catalog.table_names().await?;
+        let batches = if tables.iter().any(|t| t == "scores") {
             catalog.query(SCORES_SQL).await?
         } else {
             Vec::new()
@@ -131,7 +183,8 @@ impl Snapshots {
                 })?;
             }
         }
-        debug!(%version, rows = rows.len(), "new scores snapshot");
+        let seen = seen(catalog, &tables).await?;
+        debug!(%version, rows = rows.len(), orchestrators = seen.len(), "new scores snapshot");
         let json = serde_json::to_vec(&rows)
             .map_err(|e| Error::Refused {
                 detail: format!("encoding the scores snapshot: {e}"),
@@ -154,6 +207,7 @@ impl Snapshots {
             rows,
             json,
             flight,
+            seen,
         });
         Ok(true)
     }
@@ -168,6 +222,46 @@ impl Snapshots {
             }
         }
     }
+}
+
+/// Regions from the last day of heartbeats (a probe's region is its
+/// observer's, not the orchestrator's); pipelines and models from
+/// capability advertisements and SLA rows.
+async fn seen(catalog: &Catalog, tables: &[String]) -> Result<BTreeMap<String, Seen>> {
+    let has = |t: &str| tables.iter().any(|have| have == t);
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    if has("telemetry_1m") {
+        let sql = "SELECT DISTINCT orchestrator, upper(region) AS region FROM telemetry_1m \
+                   WHERE heartbeats > 0 AND window_start >= (SELECT max(window_start) FROM telemetry_1m) - INTERVAL '1 day'";
+        for b in catalog.query(sql).await? {
+            for row in 0..b.num_rows() {
+                if let (Some(o), Some(r)) = (cells::text(&b, "orchestrator", row), cells::text(&b, "region", row)) {
+                    seen.entry(o.to_lowercase()).or_default().regions.insert(r);
+                }
+            }
+        }
+    }
+    let mut served = Vec::new();
+    if has("capability_snapshots") {
+        served.push("SELECT DISTINCT address AS orchestrator, pipeline, model_id AS model FROM capability_snapshots");
+    }
+    if has("sla_hourly") {
+        served.push("SELECT DISTINCT orchestrator, pipeline, model FROM sla_hourly");
+    }
+    for sql in served {
+        for b in catalog.query(sql).await? {
+            for row in 0..b.num_rows() {
+                if let (Some(o), Some(p), Some(m)) = (
+                    cells::text(&b, "orchestrator", row),
+                    cells::text(&b, "pipeline", row),
+                    cells::text(&b, "model", row),
+                ) {
+                    seen.entry(o.to_lowercase()).or_default().pipelines.insert((p, m));
+                }
+            }
+        }
+    }
+    Ok(seen)
 }
 
 /// The name of the newest commit's manifest, or `none`.
@@ -198,10 +292,50 @@ mod tests {
                 rule: Some("uptime".into()),
                 version: Some(1),
                 orchestrator: Some("0xab".into()),
+                ..Default::default()
             })
         );
+        assert_eq!(
+            ScoreFilter::parse("region=fra&pipeline=live-video-to-video&model=m").map(|f| (f.region, f.pipeline)),
+            Ok((Some("FRA".into()), Some("live-video-to-video".into())))
+        );
         assert_eq!(ScoreFilter::parse(""), Ok(ScoreFilter::default()));
-        assert!(ScoreFilter::parse("region=FRA").is_err());
+        assert!(ScoreFilter::parse("gpu=a100").is_err());
         assert!(ScoreFilter::parse("version=one").is_err());
+    }
+
+    #[test]
+    fn region_and_pipeline_filters_read_what_each_orchestrator_was_seen_doing() {
+        let row = |o: &str| {
+            let mut m = Map::new();
+            m.insert("orchestrator".into(), Value::from(o));
+            m.insert("rule".into(), Value::from("uptime"));
+            m
+        };
+        let mut seen = BTreeMap::new();
+        seen.insert(
+            "0xa".to_owned(),
+            Seen {
+                regions: ["FRA".to_owned()].into(),
+                pipelines: [("live-video-to-video".to_owned(), "sdxl".to_owned())].into(),
+            },
+        );
+        seen.insert("0xb".to_owned(), Seen::default());
+        let kept = |query: &str| -> Vec<bool> {
+            let f = ScoreFilter::parse(query).expect("valid filter");
+            [row("0xa"), row("0xb"), row("0xc")]
+                .iter()
+                .map(|r| f.keeps(r, &seen))
+                .collect()
+        };
+        assert_eq!(kept(""), [true, true, true]);
+        assert_eq!(kept("region=fra"), [true, false, false]);
+        assert_eq!(kept("pipeline=live-video-to-video"), [true, false, false]);
+        assert_eq!(
+            kept("pipeline=live-video-to-video&model=sdxl&region=FRA"),
+            [true, false, false]
+        );
+        assert_eq!(kept("pipeline=live-video-to-video&model=other"), [false, false, false]);
+        assert_eq!(kept("model=sdxl&orchestrator=0xB"), [false, false, false]);
     }
 }

@@ -61,3 +61,64 @@ def test_the_explorer_api_shapes(naap_bin, serve_lake, tmp_path):
     assert {r["id"] for r in body["regions"]} == {"FRA", "GLOBAL"}
     status, body = get(f"{api}/pipelines")
     assert body == {"pipelines": [{"id": "live-video-to-video", "models": ["streamdiffusion-sdxl-faceid"]}]}
+
+
+def test_probe_figures_per_region_and_raw_stats(naap_bin, serve_lake, tmp_path):
+    import duckdb
+
+    network = json.loads(run([naap_bin, "emit", "--simulate", "4", "--describe"]).stdout)["orchestrators"]
+    messages, lake = tmp_path / "in.naapmsg", tmp_path / "lake"
+    start = 1767906000  # 2026-01-08T21:00:00Z
+    run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "3m",
+         "--output", str(messages)])
+    run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake)])
+    _, http_port = serve_lake(lake)
+    api = f"http://127.0.0.1:{http_port}/api"
+
+    status, body = get(f"{api}/aggregated_stats?since={start}&until={start + 180}")
+    assert status == 200
+    parse_aggregated(body)
+    probes = duckdb.sql(
+        f"SELECT lower(orchestrator), upper(region), count(*), count(*) FILTER (WHERE probe_ok), "
+        f"quantile_cont(latency_ms, 0.5) FROM read_parquet('{lake}/lake/node_telemetry/**/*.parquet') "
+        f"WHERE kind = 'probe' GROUP BY ALL"
+    ).fetchall()
+    observers = {region for _, region, _, _, _ in probes}
+    assert len(observers) > 1 and len(probes) == 4 * len(observers)
+    p50s = sorted(p50 for *_, p50 in probes)
+    median = (p50s[len(p50s) // 2 - 1] + p50s[len(p50s) // 2]) / 2
+    for o, region, sent, ok, p50 in probes:
+        stats = body[o][region]
+        assert abs(stats["success_rate"] - ok / sent) < 1e-9, (o, stats)
+        # e^(-k p50), 0.8 at the network's median p50 (DDSketch: 1 % relative error).
+        assert abs(stats["round_trip_score"] - 0.8 ** (p50 / median)) < 0.01, (o, region, stats, p50, median)
+        expected = 0.0 if ok == 0 else 0.65 * stats["success_rate"] + 0.35 * stats["round_trip_score"]
+        assert abs(stats["score"] - expected) < 1e-9
+    assert sorted(body) == sorted(o["address"] for o in network)
+    one = network[0]
+    region = sorted(observers)[0]
+    assert get(f"{api}/aggregated_stats?since={start}&until={start + 180}&region={region.lower()}")[1] == {
+        o["address"]: {region: body[o["address"]][region]} for o in network
+    }
+    # Job-specific requests leave job-agnostic probes out; an empty window is absent.
+    assert get(f"{api}/aggregated_stats?since={start}&pipeline=p&model=m")[1] == {}
+    assert get(f"{api}/aggregated_stats?since={start + 3600}")[1] == {}
+
+    status, body = get(f"{api}/raw_stats?since={start}")
+    assert status == 400 and "orchestrator" in body["error"]
+    status, body = get(f"{api}/raw_stats?orchestrator={one['address'].upper().replace('0X', '0x')}"
+                       f"&since={start}&until={start + 180}")
+    assert status == 200 and set(body) == observers
+    for o, observer, sent, ok, _ in probes:
+        if o == one["address"]:
+            assert len(body[observer]) == sent and sum(r["success_rate"] for r in body[observer]) == ok
+    rows = body[region]
+    for r in rows:
+        assert set(r) == {"region", "orchestrator", "success_rate", "round_trip_time", "errors", "timestamp"}
+        assert r["region"] == region and r["orchestrator"] == one["address"]
+        assert isinstance(r["timestamp"], int) and start <= r["timestamp"] < start + 180
+        assert isinstance(r["round_trip_time"], float) and r["round_trip_time"] > 0
+        assert all(set(e) == {"error_code", "count"} for e in r["errors"])
+        assert (r["errors"] == []) == (r["success_rate"] == 1.0)
+    assert [r["timestamp"] for r in rows] == sorted((r["timestamp"] for r in rows), reverse=True)
+    assert get(f"{api}/raw_stats?orchestrator={one['address']}&since={start}&region=NOWHERE")[1] == {}

@@ -46,7 +46,19 @@ def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, serve_lak
     assert table.column("orchestrator").to_pylist() == [first]
     assert client.do_get(flight.Ticket(b"scores")).read_all().num_rows == 4
     with pytest.raises(pa.ArrowInvalid, match="unknown filter"):
-        client.do_get(flight.Ticket(b"scores?region=FRA")).read_all()
+        client.do_get(flight.Ticket(b"scores?gpu=a100")).read_all()
+
+    # Region filters keep orchestrators whose nodes reported from there (any case).
+    by_region = {}
+    for o in network:
+        by_region.setdefault(o["region"].upper(), []).append(o["address"])
+    for region, addresses in by_region.items():
+        assert sorted(r["orchestrator"] for r in get(f"{base}?region={region.lower()}")[2]) == sorted(addresses)
+        table = client.do_get(flight.Ticket(f"scores?region={region}".encode())).read_all()
+        assert sorted(table.column("orchestrator").to_pylist()) == sorted(addresses)
+    assert get(f"{base}?region=NOWHERE")[2] == []
+    # Nobody here advertised or served a pipeline: none kept, not all.
+    assert get(f"{base}?pipeline=live-video-to-video&model=streamdiffusion")[2] == []
 
     # A new commit: the snapshot is swapped, the ETag moves, windows advance.
     run([naap_bin, "replay", "--input", str(late), "--lake", str(lake)])
