@@ -102,6 +102,15 @@ pub struct WindowArgs {
     /// livepeer-json: how far back before an hour its sessions' events are read.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub session_lookback: Duration,
+    /// How often closed hours are compacted into one file per table, hour,
+    /// partition and source (0s: never).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub compact_every: Duration,
+    /// How long superseded files stay after their replacement commits, so
+    /// queries that listed them first still read them; keep it above the
+    /// server's --query-timeout.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub compaction_grace: Duration,
     /// Quarantine unsigned messages of this source (topic, or `file.<name>`
     /// for a replay), instead of accepting them with verified=false
     /// (repeatable; `all` for every source). Signed messages are always
@@ -288,6 +297,8 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> anyhow::Result<PipelineCo
     config.format = window.format.into();
     config.session_settle = window.session_settle;
     config.session_lookback = window.session_lookback;
+    config.compact_every = (!window.compact_every.is_zero()).then_some(window.compact_every);
+    config.compaction_grace = window.compaction_grace;
     Ok(config)
 }
 

@@ -92,7 +92,7 @@ impl Catalog {
             .map_err(Error::query)?;
         let config = SessionConfig::new().with_default_catalog_and_schema(CATALOG, SCHEMA);
         let ctx = naap_sql::session::context_with_runtime(config, runtime);
-        ctx.register_object_store(self.lake.store_url(), Arc::clone(self.lake.store()));
+        ctx.register_object_store(self.lake.store_url(), self.lake.reader_store());
         for table in self.table_names().await? {
             if table == QUARANTINE_TABLE && role != Role::Admin {
                 continue;

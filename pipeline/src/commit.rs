@@ -18,24 +18,19 @@ use parquet::file::properties::WriterProperties;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::manifest::{FileEntry, Manifest, PartitionProgress, Totals, manifest_path, state_path};
+use crate::manifest::{FileEntry, Garbage, Manifest, PartitionProgress, Totals, manifest_path, state_path};
 use crate::metrics::Metrics;
 use crate::quarantine::{QUARANTINE_TABLE, QuarantineBuilder};
+use crate::rewrite::{PendingFile, Rewrite};
 use crate::seal::{SealSpan, Sealer, hour_of};
 use crate::source::{InputFormat, SourceMessage, SourceSpec};
 use crate::window::{PartitionWindows, RAW_TABLE, WINDOW_TABLE, distinct_windows, split_by_hour};
-use crate::{Error, PipelineConfig, Result, decode, failpoint, source};
+use crate::{Error, PipelineConfig, Result, decode, failpoint, rewrite, source};
 use naap_events::gateway_tables::GatewayTables;
+use naap_sql::files::FileName;
 use naap_sql::hourly::HOUR_MS;
 
 type PartitionKey = (String, i32);
-
-/// A file about to be written.
-struct PendingFile {
-    table: String,
-    path: Path,
-    batch: RecordBatch,
-}
 
 struct Run {
     config: PipelineConfig,
@@ -64,6 +59,12 @@ struct Run {
     closing: BTreeMap<PartitionKey, Vec<RecordBatch>>,
     uncommitted: Totals,
     pending_messages: u64,
+    /// Superseded files not deleted yet.
+    garbage: Vec<Garbage>,
+    /// Files the commit being written supersedes.
+    replacing: Vec<Path>,
+    /// When the last compaction pass ran.
+    last_compaction: Instant,
 }
 
 pub(crate) async fn run(
@@ -169,21 +170,9 @@ fn hourly_files(
         .collect())
 }
 
-/// `{kind}{number}-p{partition}[-{tag}]@{source}.parquet`. `@` cannot occur in
-/// a Kafka topic name, so the source is whatever follows the last `@`.
+/// A plain file name (see `naap_sql::files`).
 fn file_name(kind: char, number: i64, partition: i32, tag: Option<&str>, source: &str) -> String {
-    let tag = tag.map(|t| format!("-{t}")).unwrap_or_default();
-    format!("{kind}{number:020}-p{partition:05}{tag}@{source}.parquet")
-}
-
-/// Parses [`file_name`]: (kind, number, partition, source).
-fn parse_file_name(name: &str) -> Option<(char, i64, i32, &str)> {
-    let stem = name.strip_suffix(".parquet")?;
-    let (head, source) = stem.rsplit_once('@')?;
-    let kind = head.chars().next()?;
-    let number: i64 = head.get(1..21)?.parse().ok()?;
-    let partition: i32 = head.get(23..28)?.parse().ok()?;
-    (head.get(21..23)? == "-p").then_some((kind, number, partition, source))
+    FileName::new(kind, number, partition, tag, source).to_string()
 }
 
 async fn put_with_retry(lake: &naap_sql::Lake, path: &Path, bytes: Bytes) -> Result<()> {
@@ -337,6 +326,9 @@ impl Run {
             closing: BTreeMap::new(),
             uncommitted: Totals::default(),
             pending_messages: 0,
+            garbage: manifest.garbage.clone(),
+            replacing: Vec::new(),
+            last_compaction: Instant::now(),
         };
         run.remove_uncommitted_files(&manifest).await?;
         info!(
@@ -360,14 +352,16 @@ impl Run {
             path: prefix.to_string(),
             source,
         })? {
-            let Some((kind, number, partition, source)) = meta.location.filename().and_then(parse_file_name) else {
+            let Some(name) = meta.location.filename().and_then(FileName::parse) else {
                 continue;
             };
-            let progress = manifest.sources.get(source).and_then(|p| p.get(&partition));
-            let committed = match (kind, progress) {
-                ('h', _) => manifest.sealed_before_ms.is_some_and(|sb| number < sb),
-                ('o', Some(p)) => number < p.next_offset,
-                ('w', Some(p)) => p.closed_before_ms.is_some_and(|cb| number < cb),
+            let progress = manifest.sources.get(name.source).and_then(|p| p.get(&name.partition));
+            let committed = match (name.kind, name.replaces, progress) {
+                // A replacement names the commit that wrote it.
+                (_, Some(r), _) => r.seq <= manifest.seq,
+                ('h', None, _) => manifest.sealed_before_ms.is_some_and(|sb| name.number < sb),
+                ('o', None, Some(p)) => name.number < p.next_offset,
+                ('w', None, Some(p)) => p.closed_before_ms.is_some_and(|cb| name.number < cb),
                 _ => false,
             };
             if !committed {
@@ -438,6 +432,7 @@ impl Run {
                     if self.sealed_before_ms.is_some_and(|sb| t < sb) {
                         // Its hour is sealed: kept as a gateway event, not in the hourly tables.
                         self.uncommitted.late_events += 1;
+                        note_late(&mut self.uncommitted, crate::seal::ORCHESTRATOR_HOURLY, hour_of(t), 1);
                     } else {
                         self.unsealed_hours.insert(hour_of(t));
                     }
@@ -491,6 +486,9 @@ impl Run {
         let late = part.add(batch, lateness)?;
         self.uncommitted.events_in += rows;
         self.uncommitted.late_events += late;
+        for (hour, n) in std::mem::take(&mut part.late_by_hour) {
+            note_late(&mut self.uncommitted, WINDOW_TABLE, hour, n);
+        }
         Ok(())
     }
 
@@ -557,6 +555,7 @@ impl Run {
                 )?);
             }
         }
+        files.extend(self.late_windows().await?);
         for ((source, partition), closed) in &self.closing {
             if closed.is_empty() {
                 continue;
@@ -603,6 +602,85 @@ impl Run {
             }
         }
         files.extend(self.seal(pending_gateway).await?);
+        Ok(files)
+    }
+
+    /// Late events: windows this commit closes take them in (their rows are
+    /// merged again); windows an earlier commit wrote are re-written as
+    /// replacements, re-scored, and counted per hour.
+    async fn late_windows(&mut self) -> Result<Vec<PendingFile>> {
+        let lake = self.config.lake.clone();
+        let seq = self.seq + 1;
+        let mut files = Vec::new();
+        for ((source, partition), part) in self.parts.iter_mut() {
+            let partials = part.late_partials(&self.ctx, Arc::clone(&self.raw_schema)).await?;
+            if partials.is_empty() {
+                continue;
+            }
+            let partials: Vec<RecordBatch> = partials
+                .into_iter()
+                .map(|b| RecordBatch::try_new(Arc::clone(&self.state_schema), b.columns().to_vec()))
+                .collect::<std::result::Result<_, _>>()?;
+            let partials = concat_batches(&self.state_schema, &partials)?;
+            let starts =
+                crate::window::epoch_ms(partials.column_by_name("window_start").ok_or_else(|| Error::Manifest {
+                    path: "late partials".into(),
+                    detail: "window_start missing".into(),
+                })?)?;
+            let written_before = part.committed_closed_before.unwrap_or(i64::MIN);
+            let older =
+                arrow::compute::kernels::cmp::lt(&starts, &arrow::array::Int64Array::new_scalar(written_before))?;
+            let closing_now = filter_record_batch(&partials, &arrow::compute::not(&older)?)?;
+            let written = filter_record_batch(&partials, &older)?;
+            let key = (source.clone(), *partition);
+            if closing_now.num_rows() > 0 {
+                let mut rows = self.closing.remove(&key).unwrap_or_default();
+                rows.push(closing_now);
+                let merged = naap_sql::session::run_over(
+                    &self.ctx,
+                    "telemetry_1m_partials",
+                    Arc::clone(&self.state_schema),
+                    rows,
+                    naap_sql::rules::aggregate("telemetry_1m_merge").sql,
+                )
+                .await
+                .map_err(Error::sql("telemetry_1m merge of late events"))?;
+                self.closing.insert(key, merged);
+            }
+            if written.num_rows() > 0 {
+                let Rewrite { files: more, replaced } =
+                    rewrite::late_windows(&self.ctx, &lake, &self.state_schema, (source, *partition), written, seq)
+                        .await?;
+                files.extend(more);
+                self.replacing.extend(replaced);
+            }
+        }
+        Ok(files)
+    }
+
+    /// Whether a compaction pass is due.
+    fn compaction_due(&self) -> bool {
+        self.config
+            .compact_every
+            .is_some_and(|every| self.last_compaction.elapsed() >= every)
+    }
+
+    /// One compaction pass over the hours every partition has closed.
+    async fn compaction(&mut self) -> Result<Vec<PendingFile>> {
+        self.last_compaction = Instant::now();
+        let Some(newest) = self.parts.values().filter_map(|p| p.progress.max_event_time_ms).min() else {
+            return Ok(Vec::new());
+        };
+        let closed_before = newest - ms(self.config.allowed_lateness) - ms(self.config.session_settle);
+        let Rewrite { files, replaced } = rewrite::compact(&self.config.lake, closed_before, self.seq + 1).await?;
+        if !files.is_empty() {
+            info!(
+                files = files.len(),
+                replaced = replaced.len(),
+                "compacting closed hours"
+            );
+        }
+        self.replacing.extend(replaced);
         Ok(files)
     }
 
@@ -656,11 +734,18 @@ impl Run {
         let dirty = self.parts.values().any(PartitionWindows::has_pending)
             || self.closes_something()
             || self.sealable().is_some();
-        if !dirty {
+        let compacted = if self.compaction_due() {
+            self.compaction().await?
+        } else {
+            Vec::new()
+        };
+        if !dirty && compacted.is_empty() {
+            self.collect_garbage().await;
             return Ok(());
         }
         let started = Instant::now();
-        let files = self.prepare().await?;
+        let mut files = self.prepare().await?;
+        files.extend(compacted);
         let lake = self.config.lake.clone();
         let seq = self.seq + 1;
         let mut entries = Vec::with_capacity(files.len());
@@ -706,6 +791,16 @@ impl Run {
                 .filter(|h| self.sealing_to.is_none_or(|to| *h >= to))
                 .collect(),
             files: entries,
+            replaced: self.replacing.iter().map(Path::to_string).collect(),
+            garbage: {
+                let after = now_ms() + ms(self.config.compaction_grace);
+                let mut g = self.garbage.clone();
+                g.extend(self.replacing.iter().map(|p| Garbage {
+                    path: p.to_string(),
+                    delete_after_ms: after,
+                }));
+                g
+            },
             totals,
         };
 
@@ -741,16 +836,43 @@ impl Run {
         self.uncommitted = Totals::default();
         self.closing.clear();
         self.pending_messages = 0;
+        self.replacing.clear();
+        self.garbage = manifest.garbage.clone();
         for part in self.parts.values_mut() {
             part.pending_raw.clear();
             part.first_pending_offset = None;
-            part.late_events = 0;
+            part.committed_closed_before = part.progress.closed_before_ms;
         }
         let elapsed = started.elapsed().as_millis() as u64;
         metrics.committed(&self.totals, elapsed);
         debug!(seq, files = manifest.files.len(), elapsed_ms = elapsed, "committed");
         self.prune(seq).await;
+        self.collect_garbage().await;
         Ok(())
+    }
+
+    /// Deletes the superseded files whose grace period has passed (the
+    /// next manifest stops listing them).
+    async fn collect_garbage(&mut self) {
+        let now = now_ms();
+        let lake = self.config.lake.clone();
+        let mut kept = Vec::with_capacity(self.garbage.len());
+        for g in std::mem::take(&mut self.garbage) {
+            if g.delete_after_ms > now {
+                kept.push(g);
+                continue;
+            }
+            match lake.store().delete(&Path::from(g.path.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                    debug!(path = %g.path, "deleted a superseded file")
+                }
+                Err(e) => {
+                    warn!(path = %g.path, error = %e, "could not delete a superseded file; will retry");
+                    kept.push(g);
+                }
+            }
+        }
+        self.garbage = kept;
     }
 
     fn closes_something(&self) -> bool {
@@ -853,10 +975,19 @@ fn add_totals(into: &mut Totals, add: &Totals) {
     into.events_in += add.events_in;
     into.quarantined += add.quarantined;
     into.late_events += add.late_events;
+    for (hour, n) in &add.late_events_by_hour {
+        *into.late_events_by_hour.entry(hour.clone()).or_default() += n;
+    }
     into.duplicates += add.duplicates;
     for (reason, n) in &add.quarantined_by_reason {
         *into.quarantined_by_reason.entry(reason.clone()).or_default() += n;
     }
+}
+
+/// Counts `n` late events against `table`'s folder of `hour`.
+fn note_late(totals: &mut Totals, table: &str, hour: i64, n: u64) {
+    let key = format!("{table}/{}", naap_sql::lake::hour_partition(hour));
+    *totals.late_events_by_hour.entry(key).or_default() += n;
 }
 
 fn ms(d: Duration) -> i64 {
@@ -868,22 +999,4 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_round_trip() {
-        let n = file_name('w', 1_767_908_940_000, 3, Some("uptime_v1"), "naap.telemetry.v1");
-        assert_eq!(n, "w00000001767908940000-p00003-uptime_v1@naap.telemetry.v1.parquet");
-        assert_eq!(
-            parse_file_name(&n),
-            Some(('w', 1_767_908_940_000, 3, "naap.telemetry.v1"))
-        );
-        let n = file_name('o', 42, 0, None, "file.x-y.naapmsg");
-        assert_eq!(parse_file_name(&n), Some(('o', 42, 0, "file.x-y.naapmsg")));
-        assert_eq!(parse_file_name("part-0.parquet"), None);
-    }
 }

@@ -55,6 +55,7 @@ mod failpoint;
 mod manifest;
 mod metrics;
 mod quarantine;
+mod rewrite;
 mod seal;
 mod source;
 mod verify;
@@ -99,6 +100,13 @@ pub struct PipelineConfig {
     pub session_lookback: Duration,
     /// Which sources must be signed, and operating-address bindings.
     pub signatures: Signatures,
+    /// How often closed hours are compacted (one file per table, hour,
+    /// partition and source); `None`: never.
+    pub compact_every: Option<Duration>,
+    /// How long superseded files stay after their replacement commits, so
+    /// queries that listed them still find them. Longer than the server's
+    /// query time limit.
+    pub compaction_grace: Duration,
 }
 
 impl PipelineConfig {
@@ -114,6 +122,8 @@ impl PipelineConfig {
             session_settle: Duration::from_secs(300),
             session_lookback: Duration::from_secs(24 * 3600),
             signatures: Signatures::default(),
+            compact_every: Some(Duration::from_secs(600)),
+            compaction_grace: Duration::from_secs(300),
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct Totals {
     pub quarantined: u64,
     pub quarantined_by_reason: BTreeMap<String, u64>,
     pub late_events: u64,
+    /// Late events by the hour folder of the table whose window had closed
+    /// (`telemetry_1m/date=…/hour=…`).
+    #[serde(default)]
+    pub late_events_by_hour: BTreeMap<String, u64>,
     /// Events dropped because their `event_id` was already accepted.
     #[serde(default)]
     pub duplicates: u64,
@@ -66,7 +70,21 @@ pub struct Manifest {
     #[serde(default)]
     pub unsealed_hours: Vec<i64>,
     pub files: Vec<FileEntry>,
+    /// Files this commit superseded with replacements (see `naap_sql::files`).
+    #[serde(default)]
+    pub replaced: Vec<String>,
+    /// Superseded files still in the lake, deleted once their grace period
+    /// (for queries that listed them before) has passed.
+    #[serde(default)]
+    pub garbage: Vec<Garbage>,
     pub totals: Totals,
+}
+
+/// A superseded file and when it may be deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Garbage {
+    pub path: String,
+    pub delete_after_ms: i64,
 }
 
 pub(crate) fn manifest_path(lake: &naap_sql::Lake, seq: u64) -> Path {

@@ -43,7 +43,7 @@ async fn read_hours(lake: &naap_sql::Lake, table: &str, from_ms: i64, to_ms: i64
     while hour < to_ms {
         let dir = lake.hour_dir(table, hour);
         let listed: Vec<_> = lake
-            .store()
+            .reader_store()
             .list(Some(&dir))
             .try_collect()
             .await

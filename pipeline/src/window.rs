@@ -54,18 +54,25 @@ pub(crate) struct PartitionWindows {
     pub(crate) first_pending_offset: Option<i64>,
     /// Partial aggregates of open windows, one row per key after [`fold`](Self::fold).
     pub(crate) open: Vec<RecordBatch>,
-    pub(crate) late_events: u64,
+    /// Late raw rows not yet folded into their (closed) windows.
+    pub(crate) pending_late: Vec<RecordBatch>,
+    /// Late events per hour (start, ms) since the last commit.
+    pub(crate) late_by_hour: std::collections::BTreeMap<i64, u64>,
+    /// `closed_before_ms` as of the last commit: windows before it are in the lake.
+    pub(crate) committed_closed_before: Option<i64>,
 }
 
 impl PartitionWindows {
     pub(crate) fn new(progress: PartitionProgress, open: Vec<RecordBatch>) -> Self {
         Self {
-            progress,
             pending_on_time: Vec::new(),
             pending_raw: Vec::new(),
             first_pending_offset: None,
+            committed_closed_before: progress.closed_before_ms,
+            progress,
             open,
-            late_events: 0,
+            pending_late: Vec::new(),
+            late_by_hour: std::collections::BTreeMap::new(),
         }
     }
 
@@ -93,6 +100,10 @@ impl PartitionWindows {
                 let ok = closed_before.is_none_or(|cb| window_start(*t) >= cb);
                 if !ok {
                     late += 1;
+                    *self
+                        .late_by_hour
+                        .entry(t.div_euclid(3_600_000) * 3_600_000)
+                        .or_default() += 1;
                 }
                 Some(ok)
             })
@@ -106,13 +117,14 @@ impl PartitionWindows {
         let kept = if late == 0 {
             batch.clone()
         } else {
+            self.pending_late
+                .push(filter_record_batch(&batch, &arrow::compute::not(&on_time)?)?);
             filter_record_batch(&batch, &on_time)?
         };
         if kept.num_rows() > 0 {
             self.pending_on_time.push(kept);
         }
         self.pending_raw.push(batch);
-        self.late_events += late;
         Ok(late)
     }
 
@@ -180,6 +192,26 @@ impl PartitionWindows {
 
     pub(crate) fn has_pending(&self) -> bool {
         self.first_pending_offset.is_some()
+    }
+
+    /// Aggregates the late rows into window partials (SQL), leaving none pending.
+    pub(crate) async fn late_partials(
+        &mut self,
+        ctx: &SessionContext,
+        raw_schema: SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        if self.pending_late.is_empty() {
+            return Ok(Vec::new());
+        }
+        naap_sql::session::run_over(
+            ctx,
+            RAW_TABLE,
+            raw_schema,
+            std::mem::take(&mut self.pending_late),
+            naap_sql::rules::aggregate("telemetry_1m").sql,
+        )
+        .await
+        .map_err(Error::sql("telemetry_1m aggregate of late events"))
     }
 }
 

@@ -129,8 +129,15 @@ impl Lake {
         })
     }
 
+    /// The store itself: every file, replaced or not (writers, recovery).
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// The store as readers should see it: listings leave out replaced
+    /// files (see [`crate::files`]). Register this one with DataFusion.
+    pub fn reader_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::new(crate::files::VisibleStore::new(Arc::clone(&self.store)))
     }
 
     /// The URL under which the store is registered with DataFusion.

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod files;
 pub mod hourly;
 pub mod lake;
 pub mod rules;

@@ -57,6 +57,13 @@ pub fn simulated_file(dir: &Path, orchestrators: usize, span: &str) -> PathBuf {
 pub fn table_rows(lake: &Path, table: &str, exclude: &[&str]) -> Vec<String> {
     let mut files = Vec::new();
     collect_parquet(&lake.join("lake").join(table), &mut files);
+    // What a reader sees: files superseded by a replacement are left out.
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .zip(naap_sql::files::visible(&names))
+        .filter_map(|(f, keep)| keep.then_some(f))
+        .collect();
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for file in files {
