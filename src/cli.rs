@@ -36,6 +36,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the pipeline over a message file to completion, closing every window.
     Replay(ReplayArgs),
+    /// Compact the closed hours of a lake no pipeline is writing (a running
+    /// pipeline compacts on its own, every --compact-every).
+    Compact(CompactArgs),
 }
 
 /// Object store flags; credentials come from the usual AWS_* variables.
@@ -197,6 +200,17 @@ pub struct PipelineArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Lake location: a directory or s3://bucket/prefix.
+    #[arg(long)]
+    pub lake: String,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Lake location: a directory or s3://bucket/prefix.
     #[arg(long, default_value = "./naap-data")]
@@ -261,6 +275,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pipeline(args) => pipeline(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Replay(args) => replay(args).await,
+        Command::Compact(args) => compact(args).await,
     }
 }
 
@@ -364,6 +379,17 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let report = run_pipeline(Pipeline::new(config), source).await?;
     print_report(&report);
+    Ok(())
+}
+
+async fn compact(args: CompactArgs) -> anyhow::Result<()> {
+    let lake = args.store.open(&args.lake)?;
+    let config = pipeline_config(lake, &args.window)?;
+    let done = Pipeline::new(config).compact().await?;
+    println!(
+        "compaction: {} files written, {} superseded files deleted",
+        done.written, done.replaced
+    );
     Ok(())
 }
 

@@ -65,6 +65,8 @@ struct Run {
     replacing: Vec<Path>,
     /// When the last compaction pass ran.
     last_compaction: Instant,
+    /// Replacement files the last compaction commit wrote.
+    last_commit_files: usize,
 }
 
 pub(crate) async fn run(
@@ -73,7 +75,7 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Totals> {
-    let mut run = Run::recover(config, &spec).await?;
+    let mut run = Run::recover(config, &spec.source_names()).await?;
     metrics.committed(&run.totals, 0);
     let start = run
         .parts
@@ -128,6 +130,38 @@ pub(crate) async fn run(
     drop(rx);
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     Ok(run.totals)
+}
+
+/// What one offline compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Replacement files written.
+    pub written: usize,
+    /// Files they superseded (deleted after the grace period).
+    pub replaced: usize,
+}
+
+/// One compaction pass as its own commit, for a lake no pipeline is
+/// writing; then waits out the grace period and deletes the superseded files.
+pub(crate) async fn compact_once(mut config: PipelineConfig) -> Result<Compacted> {
+    config.compact_every = Some(Duration::ZERO);
+    let mut run = Run::recover(config, &[]).await?;
+    let before = run.garbage.len();
+    let (_stop, mut stopped) = watch::channel(false);
+    run.commit(&Metrics::default(), &mut stopped).await?;
+    let replaced = run.garbage.len().saturating_sub(before);
+    let written = run.last_commit_files;
+    if replaced > 0 {
+        info!(
+            written,
+            replaced,
+            grace_s = run.config.compaction_grace.as_secs_f64(),
+            "compacted; deleting the superseded files after the grace period"
+        );
+        tokio::time::sleep(run.config.compaction_grace).await;
+        run.collect_garbage().await;
+    }
+    Ok(Compacted { written, replaced })
 }
 
 fn parquet_bytes(batch: &RecordBatch, path: &Path) -> Result<Bytes> {
@@ -229,7 +263,7 @@ fn with_partition_columns(batch: &RecordBatch, source: &str, partition: i32) -> 
 }
 
 impl Run {
-    async fn recover(config: PipelineConfig, spec: &SourceSpec) -> Result<Run> {
+    async fn recover(config: PipelineConfig, sources: &[String]) -> Result<Run> {
         let ctx = naap_sql::session::context_with(SessionConfig::new().with_target_partitions(1));
         let raw_schema = crate::verify::with_signer_schema(&naap_events::Family::NodeTelemetryV1.schema());
         let state_schema = state_schema_of(&ctx, Arc::clone(&raw_schema)).await?;
@@ -329,12 +363,13 @@ impl Run {
             garbage: manifest.garbage.clone(),
             replacing: Vec::new(),
             last_compaction: Instant::now(),
+            last_commit_files: 0,
         };
         run.remove_uncommitted_files(&manifest).await?;
         info!(
             lake = %run.config.lake,
             seq = manifest.seq,
-            sources = ?spec.source_names(),
+            sources = ?sources,
             partitions = run.parts.len(),
             "recovered from manifest"
         );
@@ -745,6 +780,7 @@ impl Run {
         }
         let started = Instant::now();
         let mut files = self.prepare().await?;
+        self.last_commit_files = compacted.len();
         files.extend(compacted);
         let lake = self.config.lake.clone();
         let seq = self.seq + 1;

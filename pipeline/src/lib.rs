@@ -61,6 +61,7 @@ mod source;
 mod verify;
 mod window;
 
+pub use commit::Compacted;
 pub use error::{Error, Result};
 pub use manifest::{Manifest, PartitionProgress, Totals};
 pub use metrics::{Metrics, Snapshot, totals_line};
@@ -157,6 +158,12 @@ impl Pipeline {
     /// A handle that stops the run after its next commit.
     pub fn stopper(&self) -> watch::Sender<bool> {
         self.stop.clone()
+    }
+
+    /// Compacts the closed hours of a lake no pipeline is writing now (one
+    /// commit), then deletes the superseded files after the grace period.
+    pub async fn compact(self) -> Result<Compacted> {
+        commit::compact_once(self.config).await
     }
 
     /// Runs until the source ends, the idle limit passes, or a stop is signalled.
