@@ -76,7 +76,7 @@ services_ok=true
 wait_port 127.0.0.1 "$KAFKA_PORT" 30 || { echo "Tansu did not start; see $LOGS/tansu.log"; services_ok=false; }
 wait_port 127.0.0.1 "$S3_PORT" 30 || { echo "moto did not start; see $LOGS/moto.log"; services_ok=false; }
 if [[ $services_ok == true ]]; then
-  export NAAP_TEST_KAFKA="127.0.0.1:$KAFKA_PORT" NAAP_TANSU_BIN="$TANSU"
+  export NAAP_TEST_KAFKA="127.0.0.1:$KAFKA_PORT" NAAP_TANSU_BIN="$TANSU" NAAP_TEST_PYTHON="$PY"
   export NAAP_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
   export NAAP_TEST_S3_BUCKET=naap-test
   export AWS_ACCESS_KEY_ID=naap-test AWS_SECRET_ACCESS_KEY=naap-test AWS_REGION=us-east-1

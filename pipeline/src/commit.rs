@@ -804,7 +804,9 @@ impl Run {
         let mut totals = self.totals.clone();
         add_totals(&mut totals, &self.uncommitted);
         totals.windows_committed += self.closing.values().map(|c| distinct_windows(c)).sum::<u64>();
-        for e in &entries {
+        // Replacements re-write rows already counted (compaction), or
+        // windows already counted once (late events).
+        for e in entries.iter().filter(|e| !is_replacement(&e.path)) {
             *totals.rows_written.entry(e.table.clone()).or_default() += e.rows;
         }
         let manifest = Manifest {
@@ -1018,6 +1020,11 @@ fn add_totals(into: &mut Totals, add: &Totals) {
     for (reason, n) in &add.quarantined_by_reason {
         *into.quarantined_by_reason.entry(reason.clone()).or_default() += n;
     }
+}
+
+fn is_replacement(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    FileName::parse(name).is_some_and(|n| n.replaces.is_some())
 }
 
 /// Counts `n` late events against `table`'s folder of `hour`.
