@@ -186,6 +186,9 @@ pub struct PipelineArgs {
     /// Extra librdkafka consumer property, KEY=VALUE (repeatable).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
+    /// Serve the pipeline's own counters (Prometheus text) at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Exit after this long without a message.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub stop_after_idle: Option<Duration>,
@@ -354,6 +357,9 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         },
     };
     let pipeline = Pipeline::new(config);
+    if let Some(addr) = args.metrics_addr {
+        serve_metrics(addr, pipeline.metrics()).await?;
+    }
     let metrics = pipeline.metrics();
     let progress = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -379,6 +385,32 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let report = run_pipeline(Pipeline::new(config), source).await?;
     print_report(&report);
+    Ok(())
+}
+
+/// `GET /metrics` on `addr`: the pipeline's counters as Prometheus text.
+async fn serve_metrics(addr: SocketAddr, metrics: std::sync::Arc<naap_pipeline::Metrics>) -> anyhow::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = std::sync::Arc::clone(&metrics);
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics.snapshot().prometheus(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
+    info!(%addr, "pipeline metrics at http://{addr}/metrics");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "metrics endpoint stopped");
+        }
+    });
     Ok(())
 }
 

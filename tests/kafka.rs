@@ -54,20 +54,58 @@ async fn bad_kafka_messages_are_quarantined_and_the_rest_committed() {
 
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    run_ok(
-        naap()
-            .args([
-                "pipeline",
-                "--brokers",
-                &brokers,
-                "--topic",
-                &topic,
-                "--stop-after-idle",
-                "3s",
-            ])
-            .arg("--lake")
-            .arg(&lake),
+    let metrics_port = free_port();
+    let mut child = naap()
+        .args([
+            "pipeline",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--stop-after-idle",
+            "8s",
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .arg("--lake")
+        .arg(&lake)
+        .spawn()
+        .expect("start the pipeline");
+    // The pipeline's own /metrics, scraped while it runs: counters by
+    // reason, and no lag once everything is committed.
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = match reqwest::get(&url).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let lags: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("naap_pipeline_lag_messages{"))
+            .collect();
+        if text.contains("naap_pipeline_quarantined_total{reason=\"ipc_unreadable\"} 2")
+            && !lags.is_empty()
+            && lags.iter().all(|l| l.ends_with(" 0"))
+        {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "metrics never settled:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        text.contains("naap_pipeline_quarantined_total{reason=\"missing_header\"} 1"),
+        "{text}"
     );
+    assert!(text.contains("naap_pipeline_queryable_seconds_count "), "{text}");
+    assert!(
+        text.contains("naap_pipeline_commit_seconds{quantile=\"0.99\"}"),
+        "{text}"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success());
     let t = totals(&lake);
     assert_eq!(t["quarantined"], 3, "{t}");
     assert_eq!(t["quarantined_by_reason"]["ipc_unreadable"], 2, "{t}");

@@ -67,6 +67,8 @@ struct Run {
     last_compaction: Instant,
     /// Replacement files the last compaction commit wrote.
     last_commit_files: usize,
+    /// Broker timestamps of the messages the next commit covers.
+    pending_timestamps: Vec<i64>,
 }
 
 pub(crate) async fn run(
@@ -76,7 +78,7 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Result<Totals> {
     let mut run = Run::recover(config, &spec.source_names()).await?;
-    metrics.committed(&run.totals, 0);
+    metrics.restored(&run.totals);
     let start = run
         .parts
         .iter()
@@ -84,7 +86,7 @@ pub(crate) async fn run(
             m.entry(s.clone()).or_default().insert(*p, w.progress.next_offset);
             m
         });
-    let (mut rx, reader) = source::spawn(spec, start, run.config.format)?;
+    let (mut rx, reader) = source::spawn(spec, start, run.config.format, Arc::clone(&metrics))?;
     let mut last_message = Instant::now();
     let mut source_done = false;
     loop {
@@ -364,6 +366,7 @@ impl Run {
             replacing: Vec::new(),
             last_compaction: Instant::now(),
             last_commit_files: 0,
+            pending_timestamps: Vec::new(),
         };
         run.remove_uncommitted_files(&manifest).await?;
         info!(
@@ -458,6 +461,9 @@ impl Run {
         }
         part.saw_offset(msg.offset);
         self.pending_messages += 1;
+        if let Some(t) = msg.timestamp_ms {
+            self.pending_timestamps.push(t);
+        }
         self.uncommitted.messages_in += 1;
         if self.config.format == InputFormat::LivepeerJson {
             match naap_events::livepeer::decode(msg.payload.as_deref().unwrap_or_default()) {
@@ -883,6 +889,11 @@ impl Run {
         }
         let elapsed = started.elapsed().as_millis() as u64;
         metrics.committed(&self.totals, elapsed);
+        let committed_at = manifest.committed_at_ms;
+        metrics.made_queryable(
+            self.parts.iter().map(|(k, p)| (k.clone(), p.progress.next_offset)),
+            self.pending_timestamps.drain(..).map(|t| committed_at - t),
+        );
         debug!(seq, files = manifest.files.len(), elapsed_ms = elapsed, "committed");
         self.prune(seq).await;
         self.collect_garbage().await;

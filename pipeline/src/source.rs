@@ -104,6 +104,7 @@ pub(crate) fn spawn(
     spec: SourceSpec,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     format: InputFormat,
+    metrics: std::sync::Arc<crate::Metrics>,
 ) -> Result<(mpsc::Receiver<Vec<SourceMessage>>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
     let handle = match spec {
@@ -147,7 +148,7 @@ pub(crate) fn spawn(
             let consumer = kafka_consumer(&brokers, &options)?;
             std::thread::Builder::new()
                 .name("naap-kafka".into())
-                .spawn(move || read_kafka(consumer, topics, start, tx))
+                .spawn(move || read_kafka(consumer, topics, start, tx, &metrics))
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
                     source,
@@ -354,11 +355,15 @@ fn assign(
     consumer.assign(&tpl)
 }
 
+/// How often the brokers' high watermarks are read (for lag).
+const WATERMARK_EVERY: Duration = Duration::from_secs(5);
+
 fn read_kafka(
     consumer: BaseConsumer,
     topics: Vec<String>,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     tx: mpsc::Sender<Vec<SourceMessage>>,
+    metrics: &crate::Metrics,
 ) {
     loop {
         match assign(&consumer, &topics, &start) {
@@ -373,9 +378,21 @@ fn read_kafka(
         }
     }
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut watermarks_read = Instant::now() - WATERMARK_EVERY;
     loop {
         if tx.is_closed() {
             return;
+        }
+        if watermarks_read.elapsed() >= WATERMARK_EVERY {
+            watermarks_read = Instant::now();
+            if let Ok(assigned) = consumer.assignment() {
+                for tp in assigned.elements() {
+                    if let Ok((_, high)) = consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(1))
+                    {
+                        metrics.high_watermark(tp.topic(), tp.partition(), high);
+                    }
+                }
+            }
         }
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(m)) => {
