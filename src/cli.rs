@@ -105,6 +105,10 @@ pub struct WindowArgs {
     /// livepeer-json: how far back before an hour its sessions' events are read.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub session_lookback: Duration,
+    /// How far back in event time repeated event ids are recognised (from
+    /// each partition's newest event; at least --allowed-lateness).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub dedup_horizon: Duration,
     /// How often closed hours are compacted into one file per table, hour,
     /// partition and source (0s: never).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
@@ -317,6 +321,7 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> anyhow::Result<PipelineCo
     config.session_lookback = window.session_lookback;
     config.compact_every = (!window.compact_every.is_zero()).then_some(window.compact_every);
     config.compaction_grace = window.compaction_grace;
+    config.dedup_horizon = window.dedup_horizon;
     Ok(config)
 }
 

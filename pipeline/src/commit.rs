@@ -92,7 +92,11 @@ pub(crate) async fn run(
     loop {
         let deadline = tokio::time::Instant::now() + run.config.commit_interval;
         let mut read = 0usize;
-        while read < run.config.max_messages_per_commit {
+        // A commit holds at most so many messages and events: memory follows
+        // the commit size, not the input rate.
+        while read < run.config.max_messages_per_commit
+            && run.uncommitted.events_in < run.config.max_events_per_commit
+        {
             tokio::select! {
                 chunk = rx.recv() => match chunk {
                     Some(messages) => {
@@ -332,7 +336,7 @@ impl Run {
                 ) else {
                     return Err(Error::Manifest {
                         path: ids.clone(),
-                        detail: "dedup file is not (source, partition, offset, event_id)".into(),
+                        detail: "dedup file is not (source, partition, event_time_ms, event_id)".into(),
                     });
                 };
                 for i in 0..batch.num_rows() {
@@ -506,7 +510,8 @@ impl Run {
             crate::verify::with_signer_schema(&family.schema())
         };
         let batch = crate::verify::add_signer(batch, &schema, signer.as_deref())?;
-        let (batch, repeats) = self.dedup.entry(key.clone()).or_default().filter(batch, msg.offset)?;
+        let horizon = ms(self.config.dedup_horizon.max(self.config.allowed_lateness));
+        let (batch, repeats) = self.dedup.entry(key.clone()).or_default().filter(batch, horizon)?;
         self.uncommitted.duplicates += repeats;
         if batch.num_rows() == 0 {
             return Ok(());
@@ -970,7 +975,7 @@ impl Run {
         Ok(concat_batches(&schema, &batches)?)
     }
 
-    /// (source, partition, offset, event_id) of the ids the dedup remembers.
+    /// (source, partition, event_time_ms, event_id) of the ids the dedup remembers.
     fn dedup_batch(&self) -> Result<RecordBatch> {
         let (mut sources, mut partitions, mut offsets, mut ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ((source, partition), d) in &self.dedup {
@@ -984,7 +989,7 @@ impl Run {
         let schema = Arc::new(Schema::new(vec![
             Field::new("_source", DataType::Utf8, false),
             Field::new("_partition", DataType::Int32, false),
-            Field::new("offset", DataType::Int64, false),
+            Field::new("event_time_ms", DataType::Int64, false),
             Field::new("event_id", DataType::Utf8, false),
         ]));
         Ok(RecordBatch::try_new(

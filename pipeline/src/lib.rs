@@ -86,6 +86,9 @@ pub struct PipelineConfig {
     pub commit_interval: Duration,
     /// Upper bound on the messages in one commit.
     pub max_messages_per_commit: usize,
+    /// Upper bound on the events in one commit (checked after each chunk of
+    /// messages, so a commit may exceed it by one chunk).
+    pub max_events_per_commit: u64,
     /// Stop when no message arrived for this long (tests, batch jobs).
     pub stop_after_idle: Option<Duration>,
     /// At the end of the input (or when stopping for idleness), close every
@@ -101,6 +104,9 @@ pub struct PipelineConfig {
     pub session_lookback: Duration,
     /// Which sources must be signed, and operating-address bindings.
     pub signatures: Signatures,
+    /// How far back in event time (from a partition's newest event) repeated
+    /// event ids are recognised; never less than `allowed_lateness`.
+    pub dedup_horizon: Duration,
     /// How often closed hours are compacted (one file per table, hour,
     /// partition and source); `None`: never.
     pub compact_every: Option<Duration>,
@@ -117,12 +123,14 @@ impl PipelineConfig {
             allowed_lateness: Duration::from_secs(30),
             commit_interval: Duration::from_secs(1),
             max_messages_per_commit: 20_000,
+            max_events_per_commit: 200_000,
             stop_after_idle: None,
             finalize_at_end: false,
             format: InputFormat::default(),
             session_settle: Duration::from_secs(300),
             session_lookback: Duration::from_secs(24 * 3600),
             signatures: Signatures::default(),
+            dedup_horizon: Duration::from_secs(600),
             compact_every: Some(Duration::from_secs(600)),
             compaction_grace: Duration::from_secs(300),
         }

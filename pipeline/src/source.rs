@@ -97,7 +97,11 @@ fn file_source_name(path: &std::path::Path) -> String {
     format!("file.{clean}")
 }
 
+/// Most messages in one chunk handed to the pipeline …
 const CHUNK: usize = 512;
+/// … and most payload bytes: with the channel's 16 chunks, at most 64 MiB
+/// of read-ahead, whatever the message size.
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// Starts reading; `start` maps source → partition → first offset to read.
 pub(crate) fn spawn(
@@ -378,6 +382,7 @@ fn read_kafka(
         }
     }
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk_bytes = 0usize;
     let mut watermarks_read = Instant::now() - WATERMARK_EVERY;
     loop {
         if tx.is_closed() {
@@ -411,6 +416,7 @@ fn read_kafka(
                             .collect()
                     })
                     .unwrap_or_default();
+                chunk_bytes += m.payload().map_or(0, <[u8]>::len);
                 chunk.push(SourceMessage {
                     source: m.topic().to_owned(),
                     partition: m.partition(),
@@ -420,13 +426,14 @@ fn read_kafka(
                     payload: m.payload().map(<[u8]>::to_vec),
                     timestamp_ms: m.timestamp().to_millis(),
                 });
-                if chunk.len() < CHUNK {
+                if chunk.len() < CHUNK && chunk_bytes < CHUNK_BYTES {
                     continue;
                 }
             }
             Some(Err(e)) => warn!(error = %e, "kafka consumer error"),
             None => {}
         }
+        chunk_bytes = 0;
         if !chunk.is_empty() && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
             return;
         }

@@ -1,6 +1,6 @@
 //! Who may publish as an orchestrator: signature checks and event dedup.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
@@ -75,66 +75,82 @@ pub(crate) fn add_signer(
     RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
-/// Event ids of the most recent messages of one partition: a message
-/// delivered twice (an emitter's spool resending after a crash, a backup
-/// cluster) adds its events once. Remembered for the last
-/// [`Dedup::HORIZON`] offsets, so decisions depend on the input only.
+/// Event ids of one partition's recent event time: an event delivered
+/// twice (an emitter's spool resending after a crash, a backup cluster, a
+/// replay) is added once. Ids are remembered while their event time is
+/// within the horizon of the partition's newest event time, so the memory
+/// follows the event rate per unit of event time, never the input's size,
+/// and decisions depend on the input only.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Dedup {
     ids: HashSet<String>,
-    log: VecDeque<(i64, Vec<String>)>,
+    by_time: BTreeMap<i64, Vec<String>>,
+    newest: Option<i64>,
 }
 
 impl Dedup {
-    pub(crate) const HORIZON: i64 = 100_000;
-
     /// Drops rows whose `event_id` was seen; returns the rest and how many went.
-    pub(crate) fn filter(&mut self, batch: RecordBatch, offset: i64) -> arrow::error::Result<(RecordBatch, u64)> {
-        while self.log.front().is_some_and(|(o, _)| *o < offset - Self::HORIZON) {
-            if let Some((_, ids)) = self.log.pop_front() {
-                for id in ids {
-                    self.ids.remove(&id);
-                }
-            }
-        }
+    pub(crate) fn filter(&mut self, batch: RecordBatch, horizon_ms: i64) -> arrow::error::Result<(RecordBatch, u64)> {
         let Some(col) = batch.column_by_name("event_id") else {
             return Ok((batch, 0));
         };
         let col = arrow::compute::cast(col, &DataType::Utf8)?;
         let ids = col.as_string::<i32>();
-        let mut fresh = Vec::new();
+        let times = match batch.column_by_name("event_time") {
+            Some(t) => Some(crate::window::epoch_ms(t).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?),
+            None => None,
+        };
+        // Move the horizon first: what falls out of it is forgotten before
+        // this batch is checked.
+        if let Some(max) = times.as_ref().and_then(|t| arrow::compute::max(t)) {
+            self.newest = Some(self.newest.map_or(max, |n| n.max(max)));
+        }
+        self.forget_before(self.newest.map_or(i64::MIN, |n| n.saturating_sub(horizon_ms)));
+        let mut fresh = 0usize;
         let keep: BooleanArray = (0..ids.len())
             .map(|i| {
-                let id = ids.value(i);
-                let new = ids.is_valid(i) && self.ids.insert(id.to_owned());
-                if new {
-                    fresh.push(id.to_owned());
+                if ids.is_null(i) {
+                    return Some(true);
                 }
-                Some(new || ids.is_null(i))
+                let id = ids.value(i);
+                let new = self.ids.insert(id.to_owned());
+                if new {
+                    fresh += 1;
+                    let t = times.as_ref().map_or(0, |t| t.value(i));
+                    self.by_time.entry(t).or_default().push(id.to_owned());
+                }
+                Some(new)
             })
             .collect();
-        let dropped = (batch.num_rows() - fresh.len()) as u64;
-        if !fresh.is_empty() {
-            self.log.push_back((offset, fresh));
-        }
+        let dropped = (batch.num_rows() - fresh - ids.null_count()) as u64;
         if dropped == 0 {
             return Ok((batch, 0));
         }
         Ok((filter_record_batch(&batch, &keep)?, dropped))
     }
 
-    /// (offset, event_id) pairs to persist.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (i64, &str)> {
-        self.log
-            .iter()
-            .flat_map(|(o, ids)| ids.iter().map(move |id| (*o, id.as_str())))
+    fn forget_before(&mut self, cutoff: i64) {
+        while let Some(entry) = self.by_time.first_entry() {
+            if *entry.key() >= cutoff {
+                break;
+            }
+            for id in entry.remove() {
+                self.ids.remove(&id);
+            }
+        }
     }
 
-    pub(crate) fn restore(&mut self, offset: i64, id: &str) {
-        self.ids.insert(id.to_owned());
-        match self.log.back_mut() {
-            Some((o, ids)) if *o == offset => ids.push(id.to_owned()),
-            _ => self.log.push_back((offset, vec![id.to_owned()])),
+    /// (event time ms, event_id) pairs to persist.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (i64, &str)> {
+        self.by_time
+            .iter()
+            .flat_map(|(t, ids)| ids.iter().map(move |id| (*t, id.as_str())))
+    }
+
+    pub(crate) fn restore(&mut self, event_time_ms: i64, id: &str) {
+        if self.ids.insert(id.to_owned()) {
+            self.by_time.entry(event_time_ms).or_default().push(id.to_owned());
+            self.newest = Some(self.newest.map_or(event_time_ms, |n| n.max(event_time_ms)));
         }
     }
 }
@@ -153,25 +169,39 @@ mod tests {
             .collect()
     }
 
-    fn batch(ids: &[&str]) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new("event_id", DataType::Utf8, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(ids.to_vec()))]).unwrap()
+    /// Events `ids` at event time `t` seconds.
+    fn batch(ids: &[&str], t: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_id", DataType::Utf8, false),
+            Field::new("event_time", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                Arc::new(arrow::array::Int64Array::from(vec![t * 1000; ids.len()])),
+            ],
+        )
+        .unwrap()
     }
 
     #[test]
     fn repeats_are_dropped_within_the_horizon_only() {
+        let horizon = 60_000;
         let mut d = Dedup::default();
-        let (b, n) = d.filter(batch(&["a", "b"]), 0).unwrap();
+        let (b, n) = d.filter(batch(&["a", "b"], 0), horizon).unwrap();
         assert_eq!((ids(&b), n), (vec!["a".to_owned(), "b".to_owned()], 0));
-        let (b, n) = d.filter(batch(&["b", "c", "c"]), 1).unwrap();
+        let (b, n) = d.filter(batch(&["b", "c", "c"], 30), horizon).unwrap();
         assert_eq!((ids(&b), n), (vec!["c".to_owned()], 2));
-        // Far beyond the horizon, "a" is forgotten.
-        let (b, n) = d.filter(batch(&["a"]), Dedup::HORIZON + 5).unwrap();
-        assert_eq!((ids(&b), n), (vec!["a".to_owned()], 0));
+        // Once event time has moved past the horizon, "a" is forgotten; "c"
+        // (30 s) is still remembered at 61 s.
+        let (b, n) = d.filter(batch(&["a", "c"], 61), horizon).unwrap();
+        assert_eq!((ids(&b), n), (vec!["a".to_owned()], 1));
+        assert_eq!(d.ids.len(), 2, "b and c at 0 s are gone, c and a remain: {:?}", d.ids);
         let mut restored = Dedup::default();
-        for (o, id) in d.entries() {
-            restored.restore(o, id);
+        for (t, id) in d.entries() {
+            restored.restore(t, id);
         }
-        assert_eq!(restored.filter(batch(&["a"]), Dedup::HORIZON + 6).unwrap().1, 1);
+        assert_eq!(restored.filter(batch(&["a", "c", "d"], 62), horizon).unwrap().1, 2);
     }
 }
