@@ -94,8 +94,7 @@ pub(crate) async fn run(
         let mut read = 0usize;
         // A commit holds at most so many messages and events: memory follows
         // the commit size, not the input rate.
-        while read < run.config.max_messages_per_commit
-            && run.uncommitted.events_in < run.config.max_events_per_commit
+        while read < run.config.max_messages_per_commit && run.uncommitted.events_in < run.config.max_events_per_commit
         {
             tokio::select! {
                 chunk = rx.recv() => match chunk {

@@ -97,12 +97,14 @@ impl Dedup {
         let col = arrow::compute::cast(col, &DataType::Utf8)?;
         let ids = col.as_string::<i32>();
         let times = match batch.column_by_name("event_time") {
-            Some(t) => Some(crate::window::epoch_ms(t).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?),
+            Some(t) => {
+                Some(crate::window::epoch_ms(t).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?)
+            }
             None => None,
         };
         // Move the horizon first: what falls out of it is forgotten before
         // this batch is checked.
-        if let Some(max) = times.as_ref().and_then(|t| arrow::compute::max(t)) {
+        if let Some(max) = times.as_ref().and_then(arrow::compute::max) {
             self.newest = Some(self.newest.map_or(max, |n| n.max(max)));
         }
         self.forget_before(self.newest.map_or(i64::MIN, |n| n.saturating_sub(horizon_ms)));
