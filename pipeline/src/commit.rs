@@ -618,20 +618,7 @@ impl Run {
                     batch: rows,
                 });
             }
-            for rule in naap_sql::rules::rules_over(WINDOW_TABLE) {
-                let scored = naap_sql::session::run_over(
-                    &self.ctx,
-                    WINDOW_TABLE,
-                    Arc::clone(&self.state_schema),
-                    vec![windows.clone()],
-                    rule.sql,
-                )
-                .await
-                .map_err(Error::sql(format!("rule {}", rule.file)))?;
-                let Some(schema) = scored.first().map(|b| b.schema()) else {
-                    continue;
-                };
-                let scored = concat_batches(&schema, &scored)?;
+            for (rule, scored) in rewrite::score_windows(&self.ctx, &self.state_schema, &windows).await? {
                 if scored.num_rows() == 0 {
                     continue;
                 }

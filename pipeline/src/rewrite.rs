@@ -192,20 +192,7 @@ pub(crate) async fn late_windows(
             batch: merged.clone(),
         });
         out.replaced.extend(windows.paths);
-        for rule in naap_sql::rules::rules_over(WINDOW_TABLE) {
-            let scored = naap_sql::session::run_over(
-                ctx,
-                WINDOW_TABLE,
-                Arc::clone(state_schema),
-                vec![merged.clone()],
-                rule.sql,
-            )
-            .await
-            .map_err(Error::sql(format!("rule {}", rule.file)))?;
-            let Some(schema) = scored.first().map(|b| b.schema()) else {
-                continue;
-            };
-            let scored = concat_batches(&schema, &scored)?;
+        for (rule, scored) in score_windows(ctx, state_schema, &merged).await? {
             let tag = rule.view_name();
             let output = &rule.header.output;
             let before = group(lake, output, hour, 'w', partition, Some(&tag), source).await?;
@@ -222,6 +209,33 @@ pub(crate) async fn late_windows(
             });
             out.replaced.extend(before.paths);
         }
+    }
+    Ok(out)
+}
+
+/// Every rule over the window table, run over `windows`: (rule, its rows)
+/// for each rule that produced a schema.
+pub(crate) async fn score_windows(
+    ctx: &SessionContext,
+    state_schema: &SchemaRef,
+    windows: &RecordBatch,
+) -> Result<Vec<(naap_sql::Rule, RecordBatch)>> {
+    let mut out = Vec::new();
+    for rule in naap_sql::rules::rules_over(WINDOW_TABLE) {
+        let scored = naap_sql::session::run_over(
+            ctx,
+            WINDOW_TABLE,
+            Arc::clone(state_schema),
+            vec![windows.clone()],
+            rule.sql,
+        )
+        .await
+        .map_err(Error::sql(format!("rule {}", rule.file)))?;
+        let Some(schema) = scored.first().map(|b| b.schema()) else {
+            continue;
+        };
+        let scored = concat_batches(&schema, &scored)?;
+        out.push((rule, scored));
     }
     Ok(out)
 }
