@@ -150,6 +150,12 @@ pub struct Compacted {
 /// writing; then waits out the grace period and deletes the superseded files.
 pub(crate) async fn compact_once(mut config: PipelineConfig) -> Result<Compacted> {
     config.compact_every = Some(Duration::ZERO);
+    if Manifest::load_latest(&config.lake).await?.is_none() {
+        return Err(Error::Manifest {
+            path: config.lake.internal("manifest").to_string(),
+            detail: "no manifest: not a naap lake, or nothing committed yet; nothing to compact".into(),
+        });
+    }
     let mut run = Run::recover(config, &[]).await?;
     let before = run.garbage.len();
     let (_stop, mut stopped) = watch::channel(false);
