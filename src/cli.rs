@@ -184,9 +184,17 @@ pub struct PipelineArgs {
     /// Lake location: a directory or s3://bucket/prefix.
     #[arg(long, default_value = "./naap-data")]
     pub lake: String,
-    /// Consumer group (lag monitoring only; offsets of record are in the lake's manifest).
+    /// Consumer group. Offsets of record are in the lake's manifest either
+    /// way; with --scale-out the group also splits the partitions.
     #[arg(long, default_value = "naap-pipeline")]
     pub group_id: String,
+    /// Share the topics with the other `naap pipeline` processes of the same
+    /// --group-id and lake: Kafka's group assigns each process some
+    /// partitions, and a rebalance hands them over through the manifest.
+    /// Without it, this process reads every partition (and stops if another
+    /// takes them over).
+    #[arg(long)]
+    pub scale_out: bool,
     /// Extra librdkafka consumer property, KEY=VALUE (repeatable).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
@@ -359,6 +367,7 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
         options: KafkaOptions {
             group_id: args.group_id,
             properties,
+            scale_out: args.scale_out,
         },
     };
     let pipeline = Pipeline::new(config);

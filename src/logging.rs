@@ -9,8 +9,11 @@ pub fn init(verbose: bool) {
         "info,datafusion=warn,h2=warn,hyper=warn"
     };
     let filter = EnvFilter::try_from_env("NAAP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colours only for a terminal: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -385,3 +385,132 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
     assert_eq!(distinct.len(), ids.len(), "an event arrived twice");
     assert_eq!(ids.len() as u64, killed_run + second_run + third_run, "events lost");
 }
+
+/// Two `naap pipeline --scale-out` processes in one consumer group split 8
+/// partitions, hand them over through the manifest when one leaves, and
+/// write the same tables as one process reading everything.
+#[test]
+fn two_scale_out_processes_over_eight_partitions_write_the_tables_of_one() {
+    let Some(brokers) = service("NAAP_TEST_KAFKA") else {
+        return;
+    };
+    let topic = format!("scale-out-{}", std::process::id());
+    let load = |from_min: i64, span: &str| {
+        run_ok(
+            naap()
+                .args(["emit", "--brokers", &brokers, "--topic", &topic, "--partitions", "8"])
+                .args(["--simulate", "16", "--span", span, "--from"])
+                .arg((T0 + from_min * 60_000).to_string()),
+        );
+    };
+    // The topic exists (8 partitions) before the group forms.
+    load(0, "10m");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = |lake: &std::path::Path, group: &str, extra: &[&str]| {
+        let mut cmd = naap();
+        cmd.env("NAAP_LOG", "info,librdkafka=off,rdkafka=off")
+            .args([
+                "pipeline",
+                "--brokers",
+                &brokers,
+                "--topic",
+                &topic,
+                "--group-id",
+                group,
+            ])
+            .arg("--lake")
+            .arg(lake)
+            .args([
+                "--commit-interval",
+                "200ms",
+                "--stop-after-idle",
+                "15s",
+                "--finalize-at-idle",
+            ])
+            .args(["--kafka-property", "session.timeout.ms=6000"])
+            .args(["--kafka-property", "heartbeat.interval.ms=500"])
+            .args(extra);
+        cmd
+    };
+    let (two, group) = (dir.path().join("two"), format!("{topic}-two"));
+    let spawn = |name: &str| {
+        let log = dir.path().join(format!("{name}.log"));
+        let child = pipeline(&two, &group, &["--scale-out"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start a pipeline");
+        (child, log)
+    };
+    let claims = |log: &std::path::Path| -> Vec<u32> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("claimed partitions in the manifest"))
+            .filter_map(|l| l.split("claimed=").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    let (mut a, a_log) = spawn("a");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while claims(&a_log).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "a never got partitions");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (mut b, b_log) = spawn("b");
+    while claims(&b_log).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "b never got partitions");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Most of the input arrives while the two share the partitions.
+    load(10, "50m");
+    let (status_a, status_b) = (a.wait().expect("a"), b.wait().expect("b"));
+    let (log_a, log_b) = (
+        std::fs::read_to_string(&a_log).unwrap(),
+        std::fs::read_to_string(&b_log).unwrap(),
+    );
+    assert!(status_a.success() && status_b.success(), "a:\n{log_a}\nb:\n{log_b}");
+    // Each held a share of the 8 partitions at once (4 + 4 after b joined).
+    assert_eq!(claims(&a_log)[0], 8, "a alone holds all 8 first:\n{log_a}");
+    assert_eq!(claims(&b_log)[0], 4, "b takes half when it joins:\n{log_b}");
+    // Both committed data: the manifests name the owner of every partition
+    // whose files they add.
+    let mut writers = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(two.join("_naap/manifest"))
+        .expect("manifests")
+        .flatten()
+    {
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+        for f in m["files"].as_array().into_iter().flatten() {
+            let path = f["path"].as_str().unwrap_or_default();
+            let Some(p) = path.split("-p").last().and_then(|r| r.get(..5)?.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some(owner) = m["sources"][&topic][p.to_string()]["owner"].as_str() {
+                writers.insert(owner.to_owned());
+            }
+        }
+    }
+    assert_eq!(writers.len(), 2, "files committed by {writers:?}");
+
+    let one = dir.path().join("one");
+    run_ok(&mut pipeline(&one, &format!("{topic}-one"), &[]));
+    for table in ["node_telemetry", "telemetry_1m", "scores"] {
+        let want = table_rows(&one, table, &[]);
+        let got = table_rows(&two, table, &[]);
+        assert!(!want.is_empty(), "{table} is empty");
+        assert_eq!(want.len(), got.len(), "{table}: row count differs");
+        if let Some((w, g)) = want.iter().zip(&got).find(|(w, g)| w != g) {
+            panic!("{table}: rows differ; first difference:\n  one process {w}\n  two         {g}");
+        }
+    }
+    let (t1, t2) = (totals(&one), totals(&two));
+    for key in [
+        "events_in",
+        "messages_in",
+        "windows_committed",
+        "rows_written",
+        "duplicates",
+    ] {
+        assert_eq!(t1[key], t2[key], "totals.{key}");
+    }
+}

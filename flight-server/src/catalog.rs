@@ -111,6 +111,12 @@ impl Catalog {
                     source,
                 })?;
         }
+        naap_sql::session::register_rollups(&ctx)
+            .await
+            .map_err(|source| Error::Catalog {
+                table: "telemetry rollups".into(),
+                source,
+            })?;
         if ctx.table_exist("scores_history").unwrap_or(false) {
             let views = naap_sql::rules::views();
             if let Some(view) = views.get("scores_latest") {

@@ -18,22 +18,39 @@ use parquet::file::properties::WriterProperties;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::manifest::{FileEntry, Garbage, Manifest, PartitionProgress, Totals, manifest_path, state_path};
+use crate::manifest::{FileEntry, Garbage, Manifest, PartitionProgress, Totals, dedup_path, manifest_path, state_path};
 use crate::metrics::Metrics;
 use crate::quarantine::{QUARANTINE_TABLE, QuarantineBuilder};
 use crate::rewrite::{PendingFile, Rewrite};
 use crate::seal::{SealSpan, Sealer, hour_of};
-use crate::source::{InputFormat, SourceMessage, SourceSpec};
+use crate::source::{InputFormat, PartitionKey, SourceEvent, SourceMessage, SourceSpec};
 use crate::window::{PartitionWindows, RAW_TABLE, WINDOW_TABLE, distinct_windows, split_by_hour};
 use crate::{Error, PipelineConfig, Result, decode, failpoint, rewrite, source};
 use naap_events::gateway_tables::GatewayTables;
-use naap_sql::files::FileName;
+use naap_sql::files::{FileName, Replaces};
 use naap_sql::hourly::HOUR_MS;
 
-type PartitionKey = (String, i32);
+/// Source of the sealed hourly files (`h…@sealed`), written by the leader.
+const SEALED_SOURCE: &str = "sealed";
 
 struct Run {
     config: PipelineConfig,
+    /// This process, as the manifest names partition owners.
+    me: String,
+    /// Partitions come and go with the consumer group's assignments.
+    scale_out: bool,
+    /// Whoever holds this partition seals hours and compacts sealed files
+    /// (scale-out; without it this process does).
+    leader_key: Option<PartitionKey>,
+    /// The newest manifest this process knows: commits build on it.
+    base: Manifest,
+    /// Partitions this process holds (scale-out).
+    owned: BTreeSet<PartitionKey>,
+    /// State and dedup files this process wrote or inherited; each is
+    /// deleted once no manifest it commits refers to it.
+    known_state: BTreeSet<String>,
+    /// Superseded files this process deleted since its last commit.
+    deleted_garbage: BTreeSet<String>,
     ctx: SessionContext,
     raw_schema: SchemaRef,
     state_schema: SchemaRef,
@@ -77,7 +94,12 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Totals> {
-    let mut run = Run::recover(config, &spec.source_names()).await?;
+    let scale_out = matches!(&spec, SourceSpec::Kafka { options, .. } if options.scale_out);
+    let leader_key = match &spec {
+        SourceSpec::Kafka { topics, .. } if scale_out => topics.iter().min().map(|t| (t.clone(), 0)),
+        _ => None,
+    };
+    let mut run = Run::recover(config, &spec.source_names(), scale_out, leader_key).await?;
     metrics.restored(&run.totals);
     let start = run
         .parts
@@ -96,20 +118,36 @@ pub(crate) async fn run(
         // the commit size, not the input rate.
         while read < run.config.max_messages_per_commit && run.uncommitted.events_in < run.config.max_events_per_commit
         {
-            tokio::select! {
-                chunk = rx.recv() => match chunk {
-                    Some(messages) => {
-                        read += messages.len();
-                        last_message = Instant::now();
-                        for m in messages {
-                            run.ingest(m)?;
-                        }
-                        metrics.pending(run.pending_messages);
-                    }
-                    None => { source_done = true; break; }
-                },
+            let event = tokio::select! {
+                event = rx.recv() => event,
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = stop.changed() => break,
+            };
+            match event {
+                Some(SourceEvent::Messages(messages)) => {
+                    read += messages.len();
+                    last_message = Instant::now();
+                    for m in messages {
+                        run.ingest(m)?;
+                    }
+                    metrics.pending(run.pending_messages);
+                }
+                Some(SourceEvent::Assigned { partitions, reply }) => {
+                    last_message = Instant::now();
+                    let offsets = run.claim(&partitions, &mut stop).await?;
+                    let _ = reply.send(offsets);
+                }
+                Some(SourceEvent::Revoked { partitions, done }) => {
+                    // Everything read of them goes into the lake before the
+                    // group may hand them to another process.
+                    run.commit(&metrics, &mut stop).await?;
+                    run.release(&partitions);
+                    let _ = done.send(());
+                }
+                None => {
+                    source_done = true;
+                    break;
+                }
             }
         }
         let idle = run
@@ -120,7 +158,9 @@ pub(crate) async fn run(
             for w in run.parts.values_mut() {
                 w.close_all();
             }
-            run.seal_everything = true;
+            // With several processes, hours are sealed as the merged
+            // watermark passes them, never on one process's say-so.
+            run.seal_everything = !run.scale_out;
         }
         run.commit(&metrics, &mut stop).await?;
         if source_done || idle || *stop.borrow() {
@@ -156,7 +196,7 @@ pub(crate) async fn compact_once(mut config: PipelineConfig) -> Result<Compacted
             detail: "no manifest: not a naap lake, or nothing committed yet; nothing to compact".into(),
         });
     }
-    let mut run = Run::recover(config, &[]).await?;
+    let mut run = Run::recover(config, &[], false, None).await?;
     let before = run.garbage.len();
     let (_stop, mut stopped) = watch::channel(false);
     run.commit(&Metrics::default(), &mut stopped).await?;
@@ -274,31 +314,202 @@ fn with_partition_columns(batch: &RecordBatch, source: &str, partition: i32) -> 
 }
 
 impl Run {
-    async fn recover(config: PipelineConfig, sources: &[String]) -> Result<Run> {
+    async fn recover(
+        config: PipelineConfig,
+        sources: &[String],
+        scale_out: bool,
+        leader_key: Option<PartitionKey>,
+    ) -> Result<Run> {
         let ctx = naap_sql::session::context_with(SessionConfig::new().with_target_partitions(1));
         let raw_schema = crate::verify::with_signer_schema(&naap_events::Family::NodeTelemetryV1.schema());
         let state_schema = state_schema_of(&ctx, Arc::clone(&raw_schema)).await?;
-        let lake = config.lake.clone();
-        let manifest = Manifest::load_latest(&lake).await?.unwrap_or_default();
-        let mut parts: BTreeMap<PartitionKey, PartitionWindows> = BTreeMap::new();
-        for (source, partitions) in &manifest.sources {
-            for (p, progress) in partitions {
-                parts.insert(
-                    (source.clone(), *p),
-                    PartitionWindows::new(progress.clone(), Vec::new()),
-                );
+        let base = Manifest::load_latest(&config.lake).await?.unwrap_or_default();
+        let mut run = Run {
+            config,
+            me: writer_id(),
+            scale_out,
+            leader_key,
+            owned: BTreeSet::new(),
+            known_state: BTreeSet::new(),
+            deleted_garbage: BTreeSet::new(),
+            ctx,
+            raw_schema,
+            state_schema,
+            seq: base.seq,
+            totals: base.totals.clone(),
+            parts: BTreeMap::new(),
+            quarantine: BTreeMap::new(),
+            gateway: BTreeMap::new(),
+            samples: BTreeMap::new(),
+            dedup: BTreeMap::new(),
+            sealed_before_ms: base.sealed_before_ms,
+            unsealed_hours: base.unsealed_hours.iter().copied().collect(),
+            seal_everything: false,
+            sealing_to: None,
+            closing: BTreeMap::new(),
+            uncommitted: Totals::default(),
+            pending_messages: 0,
+            garbage: base.garbage.clone(),
+            replacing: Vec::new(),
+            last_compaction: Instant::now(),
+            last_commit_files: 0,
+            pending_timestamps: Vec::new(),
+            base,
+        };
+        if !scale_out {
+            // This process reads every partition: it takes over each one the
+            // manifest knows, whoever held it before.
+            let keys: Vec<PartitionKey> = run
+                .base
+                .sources
+                .iter()
+                .flat_map(|(s, ps)| ps.keys().map(move |p| (s.clone(), *p)))
+                .collect();
+            let (_never, mut stop) = watch::channel(false);
+            run.claim(&keys, &mut stop).await?;
+        }
+        info!(
+            lake = %run.config.lake,
+            seq = run.seq,
+            sources = ?sources,
+            partitions = run.parts.len(),
+            writer = %run.me,
+            "recovered from manifest"
+        );
+        Ok(run)
+    }
+
+    /// Whether this process seals hours (and compacts the sealed files).
+    fn leads(&self) -> bool {
+        self.leader_key.as_ref().is_none_or(|k| self.owned.contains(k))
+    }
+
+    /// Takes `keys` over: records this process as their owner in a
+    /// manifest of its own (from then on a previous holder's commits leave
+    /// them alone), loads their open windows and remembered ids, removes
+    /// their files of an interrupted commit, and returns where to read each.
+    async fn claim(
+        &mut self,
+        keys: &[PartitionKey],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<BTreeMap<PartitionKey, i64>> {
+        let fresh: Vec<PartitionKey> = keys.iter().filter(|k| !self.owned.contains(*k)).cloned().collect();
+        let lake = self.config.lake.clone();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                let latest = Manifest::load_latest(&lake).await?.unwrap_or_default();
+                let owner_of = |(s, p): &PartitionKey| {
+                    latest
+                        .sources
+                        .get(s)
+                        .and_then(|ps| ps.get(p))
+                        .and_then(|e| e.owner.clone())
+                };
+                if fresh.iter().all(|k| owner_of(k).as_deref() == Some(self.me.as_str())) || fresh.is_empty() {
+                    return Ok(latest);
+                }
+                let mut claim = latest.clone();
+                claim.format = crate::manifest::MANIFEST_FORMAT;
+                claim.seq += 1;
+                claim.committed_at_ms = now_ms();
+                claim.files.clear();
+                claim.replaced.clear();
+                for (s, p) in &fresh {
+                    claim.sources.entry(s.clone()).or_default().entry(*p).or_default().owner = Some(self.me.clone());
+                }
+                claim.write(&lake).await.map(|()| claim)
+            };
+            match attempt.await {
+                Ok(manifest) => {
+                    self.adopt(manifest);
+                    break;
+                }
+                Err(Error::Fenced { seq }) => debug!(seq, "another process committed first; claiming again"),
+                Err(e) => {
+                    if *stop.borrow() {
+                        return Err(e);
+                    }
+                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot claim partitions yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
             }
         }
-        if let Some(state) = &manifest.state_file {
-            let bytes = crate::manifest::read_object(&lake, &Path::from(state.as_str())).await?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(|source| Error::Parquet {
-                    path: state.clone(),
-                    source,
-                })?;
-            for batch in reader {
-                let batch = batch?;
+        self.load_state(&fresh).await?;
+        self.remove_uncommitted_files(self.scale_out.then_some(&fresh)).await?;
+        if self.scale_out {
+            self.owned.extend(fresh.iter().cloned());
+            info!(claimed = fresh.len(), holding = self.owned.len(), partitions = ?fresh, "claimed partitions in the manifest");
+        }
+        Ok(keys
+            .iter()
+            .map(|k| (k.clone(), self.parts.get(k).map_or(0, |p| p.progress.next_offset)))
+            .collect())
+    }
+
+    /// Lets partitions go (after committing them): the group hands them to
+    /// another process, which resumes from the manifest.
+    fn release(&mut self, keys: &[PartitionKey]) {
+        for key in keys {
+            self.owned.remove(key);
+            self.parts.remove(key);
+            self.dedup.remove(key);
+            self.quarantine.remove(key);
+            self.samples.remove(key);
+            self.gateway.remove(key);
+            self.closing.remove(key);
+        }
+        info!(released = keys.len(), holding = self.owned.len(), "released partitions");
+    }
+
+    /// Makes `manifest` (just written, or found newer) the base of the next commit.
+    fn adopt(&mut self, manifest: Manifest) {
+        self.seq = manifest.seq;
+        self.totals = manifest.totals.clone();
+        self.sealed_before_ms = manifest.sealed_before_ms;
+        // Hours of gateway events read but not committed yet stay unsealed.
+        let sealed_before = self.sealed_before_ms.unwrap_or(i64::MIN);
+        self.unsealed_hours = manifest
+            .unsealed_hours
+            .iter()
+            .copied()
+            .chain(self.unsealed_hours.iter().copied())
+            .filter(|h| *h >= sealed_before)
+            .collect();
+        self.garbage = manifest
+            .garbage
+            .iter()
+            .filter(|g| !self.deleted_garbage.contains(&g.path))
+            .cloned()
+            .collect();
+        self.base = manifest;
+    }
+
+    /// Loads the open windows and remembered ids of `keys` from the files
+    /// the base manifest names for them.
+    async fn load_state(&mut self, keys: &[PartitionKey]) -> Result<()> {
+        let lake = self.config.lake.clone();
+        let wanted: BTreeSet<&PartitionKey> = keys.iter().collect();
+        let (mut state_files, mut id_files) = (BTreeSet::new(), BTreeSet::new());
+        for key @ (source, p) in keys {
+            let entry = self
+                .base
+                .sources
+                .get(source)
+                .and_then(|ps| ps.get(p))
+                .cloned()
+                .unwrap_or_default();
+            if let Some(f) = entry.state_file.clone().or_else(|| self.base.state_file.clone()) {
+                state_files.insert(f);
+            }
+            if let Some(f) = entry.dedup_file.clone().or_else(|| self.base.dedup_file.clone()) {
+                id_files.insert(f);
+            }
+            self.parts.insert(key.clone(), PartitionWindows::new(entry, Vec::new()));
+        }
+        for state in &state_files {
+            for batch in crate::manifest::read_parquet(&lake, &Path::from(state.as_str())).await? {
                 let sources = batch.column(0).as_any().downcast_ref::<StringArray>().cloned();
                 let partitions = batch.column(1).as_any().downcast_ref::<Int32Array>().cloned();
                 let (Some(sources), Some(partitions)) = (sources, partitions) else {
@@ -308,32 +519,23 @@ impl Run {
                     });
                 };
                 let body = batch.project(&(2..batch.num_columns()).collect::<Vec<_>>())?;
-                let body = RecordBatch::try_new(Arc::clone(&state_schema), body.columns().to_vec())?;
-                for key in parts.keys().cloned().collect::<Vec<_>>() {
+                let body = RecordBatch::try_new(Arc::clone(&self.state_schema), body.columns().to_vec())?;
+                for key in &wanted {
                     let mask: arrow::array::BooleanArray = (0..batch.num_rows())
                         .map(|i| Some(sources.value(i) == key.0 && partitions.value(i) == key.1))
                         .collect();
                     let rows = filter_record_batch(&body, &mask)?;
                     if rows.num_rows() > 0
-                        && let Some(w) = parts.get_mut(&key)
+                        && let Some(w) = self.parts.get_mut(*key)
                     {
                         w.open.push(rows);
                     }
                 }
             }
         }
-        let mut dedup: BTreeMap<PartitionKey, crate::verify::Dedup> = BTreeMap::new();
-        if let Some(ids) = &manifest.dedup_file {
-            let bytes = crate::manifest::read_object(&lake, &Path::from(ids.as_str())).await?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(|source| Error::Parquet {
-                    path: ids.clone(),
-                    source,
-                })?;
-            for batch in reader {
-                let batch = batch?;
-                let (Some(sources), Some(partitions), Some(offsets), Some(event_ids)) = (
+        for ids in &id_files {
+            for batch in crate::manifest::read_parquet(&lake, &Path::from(ids.as_str())).await? {
+                let (Some(sources), Some(partitions), Some(times), Some(event_ids)) = (
                     batch.column(0).as_any().downcast_ref::<StringArray>(),
                     batch.column(1).as_any().downcast_ref::<Int32Array>(),
                     batch.column(2).as_any().downcast_ref::<arrow::array::Int64Array>(),
@@ -345,67 +547,63 @@ impl Run {
                     });
                 };
                 for i in 0..batch.num_rows() {
-                    dedup
-                        .entry((sources.value(i).to_owned(), partitions.value(i)))
-                        .or_default()
-                        .restore(offsets.value(i), event_ids.value(i));
+                    let key = (sources.value(i).to_owned(), partitions.value(i));
+                    if wanted.contains(&key) {
+                        self.dedup
+                            .entry(key)
+                            .or_default()
+                            .restore(times.value(i), event_ids.value(i));
+                    }
                 }
             }
         }
-        let run = Run {
-            config,
-            ctx,
-            raw_schema,
-            state_schema,
-            seq: manifest.seq,
-            totals: manifest.totals.clone(),
-            parts,
-            quarantine: BTreeMap::new(),
-            gateway: BTreeMap::new(),
-            samples: BTreeMap::new(),
-            dedup,
-            sealed_before_ms: manifest.sealed_before_ms,
-            unsealed_hours: manifest.unsealed_hours.iter().copied().collect(),
-            seal_everything: false,
-            sealing_to: None,
-            closing: BTreeMap::new(),
-            uncommitted: Totals::default(),
-            pending_messages: 0,
-            garbage: manifest.garbage.clone(),
-            replacing: Vec::new(),
-            last_compaction: Instant::now(),
-            last_commit_files: 0,
-            pending_timestamps: Vec::new(),
-        };
-        run.remove_uncommitted_files(&manifest).await?;
-        info!(
-            lake = %run.config.lake,
-            seq = manifest.seq,
-            sources = ?sources,
-            partitions = run.parts.len(),
-            "recovered from manifest"
-        );
-        Ok(run)
+        self.known_state.extend(state_files);
+        self.known_state.extend(id_files);
+        Ok(())
     }
 
-    /// Deletes lake files a crashed commit wrote without its manifest.
-    async fn remove_uncommitted_files(&self, manifest: &Manifest) -> Result<()> {
+    /// Deletes lake files a crashed commit wrote without its manifest: of
+    /// `only` these partitions (scale-out: other processes' commits may be
+    /// in flight), or of every partition.
+    async fn remove_uncommitted_files(&self, only: Option<&[PartitionKey]>) -> Result<()> {
         let lake = &self.config.lake;
+        let manifest = &self.base;
+        let sealed_too = match only {
+            None => true,
+            Some(keys) => self.leader_key.as_ref().is_some_and(|k| keys.contains(k)),
+        };
         let prefix = lake.tables_dir();
-        let mut listing = lake.store().list(Some(&prefix));
+        let listed = crate::manifest::list_all(lake.store().as_ref(), &prefix).await?;
+        let mut listed_by: BTreeMap<u64, Option<BTreeSet<String>>> = BTreeMap::new();
         let mut removed = 0u64;
-        while let Some(meta) = listing.try_next().await.map_err(|source| Error::Store {
-            op: "list",
-            path: prefix.to_string(),
-            source,
-        })? {
+        for meta in listed {
             let Some(name) = meta.location.filename().and_then(FileName::parse) else {
                 continue;
             };
+            let mine = match only {
+                None => true,
+                Some(_) if name.source == SEALED_SOURCE => sealed_too,
+                Some(keys) => keys.iter().any(|(s, p)| s == name.source && *p == name.partition),
+            };
+            if !mine {
+                continue;
+            }
             let progress = manifest.sources.get(name.source).and_then(|p| p.get(&name.partition));
             let committed = match (name.kind, name.replaces, progress) {
-                // A replacement names the commit that wrote it.
-                (_, Some(r), _) => r.seq <= manifest.seq,
+                // A replacement names the commit that wrote it; that commit's
+                // manifest lists it (unless pruned long ago).
+                (_, Some(r), _) if r.seq > manifest.seq => false,
+                (_, Some(r), _) => {
+                    if let std::collections::btree_map::Entry::Vacant(e) = listed_by.entry(r.seq) {
+                        let files = Manifest::load(lake, r.seq)
+                            .await?
+                            .map(|m| m.files.into_iter().map(|f| f.path).collect());
+                        e.insert(files);
+                    }
+                    listed_by[&r.seq]
+                        .as_ref()
+                        .is_none_or(|files| files.contains(meta.location.as_ref()))
+                }
                 ('h', None, _) => manifest.sealed_before_ms.is_some_and(|sb| name.number < sb),
                 ('o', None, Some(p)) => name.number < p.next_offset,
                 ('w', None, Some(p)) => p.closed_before_ms.is_some_and(|cb| name.number < cb),
@@ -424,28 +622,15 @@ impl Run {
                 removed += 1;
             }
         }
-        // State and manifests beyond the newest manifest are leftovers too.
-        let committed_seq = manifest.seq;
-        for dir in ["state", "manifest"] {
-            let prefix = lake.internal(dir);
-            let stale: Vec<Path> = lake
-                .store()
-                .list(Some(&prefix))
-                .try_filter_map(|m| async move {
-                    let seq = m
-                        .location
-                        .filename()
-                        .and_then(|n| n.split('.').next())
-                        .and_then(|n| n.parse::<u64>().ok());
-                    Ok(seq.filter(|s| *s > committed_seq).map(|_| m.location))
-                })
-                .try_collect()
-                .await
-                .map_err(|source| Error::Store {
-                    op: "list",
-                    path: prefix.to_string(),
-                    source,
-                })?;
+        if only.is_none() {
+            // A single process may also drop state files no manifest names.
+            let referenced = manifest.referenced_state();
+            let prefix = lake.internal("state");
+            let listed = crate::manifest::list_all(lake.store().as_ref(), &prefix).await?;
+            let stale = listed
+                .into_iter()
+                .map(|m| m.location)
+                .filter(|p| !referenced.contains(p.as_ref()));
             for path in stale {
                 let _ = lake.store().delete(&path).await;
                 removed += 1;
@@ -459,6 +644,11 @@ impl Run {
 
     fn ingest(&mut self, msg: SourceMessage) -> Result<()> {
         let key = (msg.source.clone(), msg.partition);
+        if self.scale_out && !self.owned.contains(&key) {
+            // Read just before a rebalance took the partition away: its new
+            // holder reads it again from the manifest's offset.
+            return Ok(());
+        }
         let lateness = i64::try_from(self.config.allowed_lateness.as_millis()).unwrap_or(i64::MAX);
         let part = self
             .parts
@@ -710,7 +900,16 @@ impl Run {
             return Ok(Vec::new());
         };
         let closed_before = newest - ms(self.config.allowed_lateness) - ms(self.config.session_settle);
-        let Rewrite { files, replaced } = rewrite::compact(&self.config.lake, closed_before, self.seq + 1).await?;
+        let leads = self.leads();
+        let owns = |partition: i32, source: &str| {
+            if source == SEALED_SOURCE {
+                leads
+            } else {
+                self.parts.contains_key(&(source.to_owned(), partition))
+            }
+        };
+        let Rewrite { files, replaced } =
+            rewrite::compact(&self.config.lake, closed_before, self.seq + 1, owns).await?;
         if !files.is_empty() {
             info!(
                 files = files.len(),
@@ -724,18 +923,33 @@ impl Run {
 
     /// Hours that may be sealed now, oldest first, and the new `sealed_before_ms`.
     fn sealable(&self) -> Option<(Vec<i64>, i64)> {
+        if !self.leads() {
+            return None;
+        }
         let last = *self.unsealed_hours.last()?;
         let limit = if self.seal_everything {
             last + HOUR_MS
         } else {
             // Every partition must be past the hour's end, its settle time
             // and the allowed lateness before the hour is final.
-            let watermark = self.parts.values().filter_map(|p| p.progress.max_event_time_ms).min()?;
+            let watermark = self.watermark()?;
             let wait = ms(self.config.allowed_lateness) + ms(self.config.session_settle);
             hour_of(watermark - wait - HOUR_MS) + HOUR_MS
         };
         let hours: Vec<i64> = self.unsealed_hours.range(..limit).copied().collect();
         (!hours.is_empty()).then_some((hours, limit))
+    }
+
+    /// The oldest newest-event-time of all partitions: this process's own
+    /// as read so far, the others' as last committed.
+    fn watermark(&self) -> Option<i64> {
+        let own = self.parts.values().filter_map(|p| p.progress.max_event_time_ms);
+        let others = self.base.sources.iter().flat_map(|(s, ps)| {
+            ps.iter()
+                .filter(|(p, _)| !self.parts.contains_key(&(s.clone(), **p)))
+                .filter_map(|(_, e)| e.max_event_time_ms)
+        });
+        own.chain(others).min()
     }
 
     async fn seal(&mut self, pending: BTreeMap<&'static str, Vec<RecordBatch>>) -> Result<Vec<PendingFile>> {
@@ -755,7 +969,7 @@ impl Run {
         };
         let mut files = Vec::new();
         for hour in hours {
-            let name = file_name('h', hour, 0, None, "sealed");
+            let name = file_name('h', hour, 0, None, SEALED_SOURCE);
             for (table, rows) in sealer.seal(hour).await? {
                 files.push(PendingFile {
                     path: lake.table_file(&table, hour, &name),
@@ -797,63 +1011,62 @@ impl Run {
                 rows: f.batch.num_rows() as u64,
             });
         }
-        let state = self.state_batch()?;
-        let state_file = state_path(&lake, seq);
-        let state_bytes = parquet_bytes(&state, &state_file)?;
-        let ids = self.dedup_batch()?;
-        let ids_file = crate::manifest::dedup_path(&lake, seq);
-        let ids_bytes = parquet_bytes(&ids, &ids_file)?;
-
-        let mut totals = self.totals.clone();
-        add_totals(&mut totals, &self.uncommitted);
-        totals.windows_committed += self.closing.values().map(|c| distinct_windows(c)).sum::<u64>();
+        drop(files);
+        let state_file = state_path(&lake, seq, &self.me);
+        let ids_file = dedup_path(&lake, seq, &self.me);
+        let state_files = vec![
+            (state_file.clone(), parquet_bytes(&self.state_batch()?, &state_file)?),
+            (ids_file.clone(), parquet_bytes(&self.dedup_batch()?, &ids_file)?),
+        ];
+        let mut delta = self.uncommitted.clone();
+        delta.windows_committed += self.closing.values().map(|c| distinct_windows(c)).sum::<u64>();
         // Replacements re-write rows already counted (compaction), or
         // windows already counted once (late events).
         for e in entries.iter().filter(|e| !is_replacement(&e.path)) {
-            *totals.rows_written.entry(e.table.clone()).or_default() += e.rows;
+            *delta.rows_written.entry(e.table.clone()).or_default() += e.rows;
         }
-        let manifest = Manifest {
-            format: crate::manifest::MANIFEST_FORMAT,
-            seq,
-            committed_at_ms: now_ms(),
-            sources: self.parts.iter().fold(BTreeMap::new(), |mut m, ((s, p), w)| {
-                m.entry(s.clone())
-                    .or_insert_with(BTreeMap::new)
-                    .insert(*p, w.progress.clone());
-                m
-            }),
-            state_file: Some(state_file.to_string()),
-            dedup_file: Some(ids_file.to_string()),
-            sealed_before_ms: self.sealing_to.or(self.sealed_before_ms),
-            unsealed_hours: self
-                .unsealed_hours
-                .iter()
-                .copied()
-                .filter(|h| self.sealing_to.is_none_or(|to| *h >= to))
-                .collect(),
-            files: entries,
-            replaced: self.replacing.iter().map(Path::to_string).collect(),
-            garbage: {
-                let after = now_ms() + ms(self.config.compaction_grace);
-                let mut g = self.garbage.clone();
-                g.extend(self.replacing.iter().map(|p| Garbage {
-                    path: p.to_string(),
-                    delete_after_ms: after,
-                }));
-                g
-            },
-            totals,
-        };
+        let delete_after = now_ms() + ms(self.config.compaction_grace);
+        let new_garbage: Vec<Garbage> = self
+            .replacing
+            .iter()
+            .map(|p| Garbage {
+                path: p.to_string(),
+                delete_after_ms: delete_after,
+            })
+            .collect();
 
-        // The object store may be down for a while: retry the whole write set
-        // (same names, same bytes) until it lands, without reading further.
+        // The object store may be down for a while: retry (same names, same
+        // bytes) until everything lands, without reading further; then the
+        // manifest, built on the newest one (another process may have
+        // committed meanwhile).
         let mut delay = Duration::from_millis(200);
-        loop {
-            let mut state_files = vec![(state_file.clone(), state_bytes.clone())];
-            state_files.push((ids_file.clone(), ids_bytes.clone()));
-            match self.write_commit(&encoded, &state_files, &manifest).await {
-                Ok(()) => break,
-                Err(e @ Error::Fenced { .. }) => return Err(e),
+        let mut files_landed = false;
+        let manifest = loop {
+            let attempt = async {
+                if !files_landed {
+                    self.write_files(&encoded, &state_files).await?;
+                    files_landed = true;
+                }
+                self.check_ownership()?;
+                let manifest = self.next_manifest(entries.clone(), &state_file, &ids_file, &delta, &new_garbage);
+                manifest.write(&lake).await.map(|()| manifest)
+            };
+            match attempt.await {
+                Ok(manifest) => break manifest,
+                Err(Error::Fenced { seq: taken }) => {
+                    debug!(seq = taken, "another process committed first; building on its manifest");
+                    self.rebase(&mut encoded, &mut entries).await?;
+                }
+                Err(e @ Error::Lost { .. }) if !self.scale_out => return Err(e),
+                Err(Error::Lost { .. }) => {
+                    let lost = self.lost();
+                    warn!(
+                        partitions = ?lost,
+                        "another process claimed partitions of this one (cut off from the group too long); \
+                         letting them go uncommitted: their new holder reads them again"
+                    );
+                    self.release(&lost);
+                }
                 Err(e) => {
                     if *stop.borrow() {
                         return Err(e);
@@ -866,19 +1079,17 @@ impl Run {
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
             }
-        }
+        };
         failpoint::hit("after_manifest");
 
-        self.seq = seq;
-        self.sealed_before_ms = manifest.sealed_before_ms;
-        self.unsealed_hours = manifest.unsealed_hours.iter().copied().collect();
+        let seq = manifest.seq;
+        self.adopt(manifest.clone());
+        self.deleted_garbage.clear();
         self.sealing_to = None;
-        self.totals = manifest.totals;
         self.uncommitted = Totals::default();
         self.closing.clear();
         self.pending_messages = 0;
         self.replacing.clear();
-        self.garbage = manifest.garbage.clone();
         for part in self.parts.values_mut() {
             part.pending_raw.clear();
             part.first_pending_offset = None;
@@ -892,8 +1103,162 @@ impl Run {
             self.pending_timestamps.drain(..).map(|t| committed_at - t),
         );
         debug!(seq, files = manifest.files.len(), elapsed_ms = elapsed, "committed");
-        self.prune(seq).await;
+        self.known_state.insert(state_file.to_string());
+        self.known_state.insert(ids_file.to_string());
+        self.prune(&manifest).await;
         self.collect_garbage().await;
+        Ok(())
+    }
+
+    /// Data files first (8 at a time), then the state files.
+    async fn write_files(&self, files: &[(Path, Bytes)], state_files: &[(Path, Bytes)]) -> Result<()> {
+        let lake = &self.config.lake;
+        let puts = files.iter().map(|(path, bytes)| {
+            let (lake, path, bytes) = (lake.clone(), path.clone(), bytes.clone());
+            async move { put_with_retry(&lake, &path, bytes).await }
+        });
+        let puts: Vec<_> = puts.collect();
+        futures::stream::iter(puts)
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
+        failpoint::hit("after_files");
+        for (path, bytes) in state_files {
+            put_with_retry(lake, path, bytes.clone()).await?;
+        }
+        failpoint::hit("after_state");
+        Ok(())
+    }
+
+    /// Fails with [`Error::Lost`] if another process has claimed one of this
+    /// process's partitions since (it was cut off from the group for too long).
+    fn check_ownership(&self) -> Result<()> {
+        match self.lost().into_iter().next() {
+            None => Ok(()),
+            Some((source, partition)) => Err(Error::Lost {
+                owner: self.owner_of(&source, partition).unwrap_or_default().to_owned(),
+                source_name: source,
+                partition,
+            }),
+        }
+    }
+
+    /// This process's partitions the base manifest gives to another process.
+    fn lost(&self) -> Vec<PartitionKey> {
+        self.parts
+            .keys()
+            .filter(|(s, p)| self.owner_of(s, *p).is_some_and(|o| o != self.me))
+            .cloned()
+            .collect()
+    }
+
+    fn owner_of(&self, source: &str, partition: i32) -> Option<&str> {
+        self.base
+            .sources
+            .get(source)
+            .and_then(|ps| ps.get(&partition))
+            .and_then(|e| e.owner.as_deref())
+    }
+
+    /// The manifest of this commit: the base's, with this process's
+    /// partitions, files and counts in.
+    fn next_manifest(
+        &self,
+        files: Vec<FileEntry>,
+        state_file: &Path,
+        ids_file: &Path,
+        delta: &Totals,
+        new_garbage: &[Garbage],
+    ) -> Manifest {
+        let base = &self.base;
+        let mut sources = base.sources.clone();
+        for ((source, partition), w) in &self.parts {
+            let entry = PartitionProgress {
+                owner: Some(self.me.clone()),
+                state_file: Some(state_file.to_string()),
+                dedup_file: Some(ids_file.to_string()),
+                ..w.progress.clone()
+            };
+            sources.entry(source.clone()).or_default().insert(*partition, entry);
+        }
+        let sealed_before_ms = base.sealed_before_ms.max(self.sealing_to);
+        let sealed_before = sealed_before_ms.unwrap_or(i64::MIN);
+        let unsealed: BTreeSet<i64> = base
+            .unsealed_hours
+            .iter()
+            .chain(&self.unsealed_hours)
+            .copied()
+            .filter(|h| *h >= sealed_before)
+            .collect();
+        let mut garbage: Vec<Garbage> = base
+            .garbage
+            .iter()
+            .filter(|g| !self.deleted_garbage.contains(&g.path))
+            .cloned()
+            .collect();
+        garbage.extend_from_slice(new_garbage);
+        let mut totals = base.totals.clone();
+        add_totals(&mut totals, delta);
+        Manifest {
+            format: crate::manifest::MANIFEST_FORMAT,
+            seq: base.seq + 1,
+            committed_at_ms: now_ms(),
+            sources,
+            state_file: None,
+            dedup_file: None,
+            sealed_before_ms,
+            unsealed_hours: unsealed.into_iter().collect(),
+            files,
+            replaced: self.replacing.iter().map(Path::to_string).collect(),
+            garbage,
+            totals,
+        }
+    }
+
+    /// After losing the race for a sequence number: takes the newest
+    /// manifest as the base, renames this commit's replacements for the next
+    /// sequence number, and gives up a seal that missed hours another
+    /// process committed meanwhile (the next commit seals them together).
+    async fn rebase(&mut self, encoded: &mut Vec<(Path, Bytes)>, entries: &mut Vec<FileEntry>) -> Result<()> {
+        let lake = self.config.lake.clone();
+        let latest = Manifest::load_latest(&lake).await?.unwrap_or_default();
+        let seq = latest.seq + 1;
+        if let Some(to) = self.sealing_to {
+            let missed = latest
+                .unsealed_hours
+                .iter()
+                .any(|h| *h < to && !self.unsealed_hours.contains(h));
+            if missed {
+                info!(
+                    sealing_to = to,
+                    "hours to seal changed under this commit; sealing them next time"
+                );
+                self.sealing_to = None;
+                let sealed: Vec<String> = entries
+                    .iter()
+                    .filter(|e| {
+                        let name = e.path.rsplit('/').next().unwrap_or_default();
+                        FileName::parse(name).is_some_and(|n| n.source == SEALED_SOURCE && n.replaces.is_none())
+                    })
+                    .map(|e| e.path.clone())
+                    .collect();
+                for path in &sealed {
+                    let _ = lake.store().delete(&Path::from(path.as_str())).await;
+                }
+                entries.retain(|e| !sealed.contains(&e.path));
+                encoded.retain(|(p, _)| !sealed.iter().any(|s| s == p.as_ref()));
+            }
+        }
+        for ((path, bytes), entry) in encoded.iter_mut().zip(entries.iter_mut()) {
+            let Some(renamed) = renamed_for(path, seq) else {
+                continue;
+            };
+            put_with_retry(&lake, &renamed, bytes.clone()).await?;
+            let _ = lake.store().delete(path).await;
+            entry.path = renamed.to_string();
+            *path = renamed;
+        }
+        self.adopt(latest);
         Ok(())
     }
 
@@ -910,7 +1275,8 @@ impl Run {
             }
             match lake.store().delete(&Path::from(g.path.as_str())).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                    debug!(path = %g.path, "deleted a superseded file")
+                    debug!(path = %g.path, "deleted a superseded file");
+                    self.deleted_garbage.insert(g.path);
                 }
                 Err(e) => {
                     warn!(path = %g.path, error = %e, "could not delete a superseded file; will retry");
@@ -928,30 +1294,6 @@ impl Run {
             };
             p.open.iter().any(|b| min_window(b).is_ok_and(|w| w < cb))
         })
-    }
-
-    async fn write_commit(
-        &self,
-        files: &[(Path, Bytes)],
-        state_files: &[(Path, Bytes)],
-        manifest: &Manifest,
-    ) -> Result<()> {
-        let lake = &self.config.lake;
-        let puts = files.iter().map(|(path, bytes)| {
-            let (lake, path, bytes) = (lake.clone(), path.clone(), bytes.clone());
-            async move { put_with_retry(&lake, &path, bytes).await }
-        });
-        let puts: Vec<_> = puts.collect();
-        futures::stream::iter(puts)
-            .buffer_unordered(8)
-            .try_collect::<Vec<()>>()
-            .await?;
-        failpoint::hit("after_files");
-        for (path, bytes) in state_files {
-            put_with_retry(lake, path, bytes.clone()).await?;
-        }
-        failpoint::hit("after_state");
-        manifest.write(lake).await
     }
 
     fn state_batch(&self) -> Result<RecordBatch> {
@@ -995,15 +1337,23 @@ impl Run {
         )?)
     }
 
-    /// Keeps the newest 1000 manifests and only the newest state files.
-    async fn prune(&self, seq: u64) {
+    /// Keeps the newest 1000 manifests, and deletes the state files this
+    /// process knows that `manifest` no longer names.
+    async fn prune(&mut self, manifest: &Manifest) {
         let lake = &self.config.lake;
-        if seq > 1 {
-            let _ = lake.store().delete(&state_path(lake, seq - 1)).await;
-            let _ = lake.store().delete(&crate::manifest::dedup_path(lake, seq - 1)).await;
+        let referenced = manifest.referenced_state();
+        let unused: Vec<String> = self
+            .known_state
+            .iter()
+            .filter(|f| !referenced.contains(*f))
+            .cloned()
+            .collect();
+        for f in unused {
+            let _ = lake.store().delete(&Path::from(f.as_str())).await;
+            self.known_state.remove(&f);
         }
-        if seq > 1000 {
-            let _ = lake.store().delete(&manifest_path(lake, seq - 1000)).await;
+        if manifest.seq > 1000 {
+            let _ = lake.store().delete(&manifest_path(lake, manifest.seq - 1000)).await;
         }
     }
 }
@@ -1025,6 +1375,10 @@ fn add_totals(into: &mut Totals, add: &Totals) {
         *into.late_events_by_hour.entry(hour.clone()).or_default() += n;
     }
     into.duplicates += add.duplicates;
+    into.windows_committed += add.windows_committed;
+    for (table, n) in &add.rows_written {
+        *into.rows_written.entry(table.clone()).or_default() += n;
+    }
     for (reason, n) in &add.quarantined_by_reason {
         *into.quarantined_by_reason.entry(reason.clone()).or_default() += n;
     }
@@ -1039,6 +1393,27 @@ fn is_replacement(path: &str) -> bool {
 fn note_late(totals: &mut Totals, table: &str, hour: i64, n: u64) {
     let key = format!("{table}/{}", naap_sql::lake::hour_partition(hour));
     *totals.late_events_by_hour.entry(key).or_default() += n;
+}
+
+/// A name for this process, unique among the pipelines of one lake.
+fn writer_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("w{}x{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// `path` (a replacement written for another commit) renamed for commit `seq`.
+fn renamed_for(path: &Path, seq: u64) -> Option<Path> {
+    let name = FileName::parse(path.filename()?)?;
+    let r = name.replaces?;
+    let renamed = FileName {
+        replaces: Some(Replaces { seq, ..r }),
+        ..name
+    };
+    let folder = path.as_ref().rsplit_once('/').map_or("", |(f, _)| f);
+    Some(Path::from(format!("{folder}/{renamed}")))
 }
 
 fn ms(d: Duration) -> i64 {

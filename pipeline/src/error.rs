@@ -28,8 +28,17 @@ pub enum Error {
     },
     #[error("manifest {path}: {detail}")]
     Manifest { path: String, detail: String },
-    #[error("another writer committed sequence {seq} first; this instance is fenced off")]
+    #[error("another writer committed sequence {seq} first")]
     Fenced { seq: u64 },
+    #[error(
+        "partition {partition} of {source_name} now belongs to pipeline process {owner}; \
+         another pipeline took over this lake's partitions, so this one stops"
+    )]
+    Lost {
+        source_name: String,
+        partition: i32,
+        owner: String,
+    },
     #[error("kafka {what}: {source}")]
     Kafka {
         what: String,

@@ -21,11 +21,13 @@
 //! 1. writes the new files: raw events and quarantine rows named by the first
 //!    offset they cover, closed windows and their scores named by the first
 //!    window they hold; a name is unique for its content;
-//! 2. writes the open-window state (`_naap/state/<seq>.parquet`);
+//! 2. writes the open-window state and the remembered event ids
+//!    (`_naap/state/<seq>-<writer>[.ids].parquet`);
 //! 3. creates `_naap/manifest/<seq>.json` (create-only: a second writer with
 //!    the same sequence number fails instead of overwriting) holding, per
-//!    source partition, the next offset to read, the watermark and the first
-//!    window still open, the first unsealed hour, plus running totals.
+//!    source partition, the next offset to read, the watermark, the first
+//!    window still open, its owner and its state files; the first unsealed
+//!    hour, plus running totals.
 //!
 //! On start the pipeline loads the newest manifest and its state, deletes
 //! every lake file that lies beyond it (written by a commit that never got
@@ -35,6 +37,16 @@
 //! (`NAAP_FAILPOINT=after_files|after_state|after_manifest[@N]`, debug builds)
 //! so tests can stop the process exactly there.
 //!
+//! # Several processes
+//!
+//! With [`KafkaOptions::scale_out`] the consumer group splits the partitions
+//! among processes. A process claims a partition it is assigned by writing a
+//! manifest that names it the owner, then loads that partition's state and
+//! cleans only that partition's leftovers; at a revoke it commits first. A
+//! commit that loses the race for its sequence number builds again on the
+//! newest manifest (other partitions and totals carry over), so the
+//! manifests stay one linear history however many processes write them.
+
 //! # Example
 //!
 //! ```no_run

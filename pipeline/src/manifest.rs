@@ -22,6 +22,17 @@ pub struct PartitionProgress {
     pub max_event_time_ms: Option<i64>,
     /// Windows starting before this are closed and written.
     pub closed_before_ms: Option<i64>,
+    /// The pipeline process that holds the partition (scale-out): a process
+    /// whose claim was taken over commits nothing more for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Open-window state of the partition (`_naap/state/…parquet`, rows
+    /// tagged with `_source`/`_partition`; one file may hold several partitions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<String>,
+    /// Event ids the partition's dedup remembers (`_naap/state/…ids.parquet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_file: Option<String>,
 }
 
 /// Running totals since the lake was created (they survive restarts).
@@ -59,9 +70,12 @@ pub struct Manifest {
     pub committed_at_ms: i64,
     /// source (topic or file name) → partition → progress
     pub sources: BTreeMap<String, BTreeMap<i32, PartitionProgress>>,
+    /// State of every partition (manifests before scale-out; now each
+    /// partition names its own, see [`PartitionProgress`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_file: Option<String>,
-    /// Event ids remembered for dedup (`_naap/state/<seq>.ids.parquet`).
-    #[serde(default)]
+    /// Event ids remembered for dedup (manifests before scale-out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_file: Option<String>,
     /// UTC hours before this are sealed into the hourly tables.
     #[serde(default)]
@@ -91,12 +105,30 @@ pub(crate) fn manifest_path(lake: &naap_sql::Lake, seq: u64) -> Path {
     lake.internal(&format!("manifest/{seq:020}.json"))
 }
 
-pub(crate) fn state_path(lake: &naap_sql::Lake, seq: u64) -> Path {
-    lake.internal(&format!("state/{seq:020}.parquet"))
+/// Open-window state written by process `writer` for commit `seq` (named
+/// by both: two processes may try the same sequence number).
+pub(crate) fn state_path(lake: &naap_sql::Lake, seq: u64, writer: &str) -> Path {
+    lake.internal(&format!("state/{seq:020}-{writer}.parquet"))
 }
 
-pub(crate) fn dedup_path(lake: &naap_sql::Lake, seq: u64) -> Path {
-    lake.internal(&format!("state/{seq:020}.ids.parquet"))
+pub(crate) fn dedup_path(lake: &naap_sql::Lake, seq: u64, writer: &str) -> Path {
+    lake.internal(&format!("state/{seq:020}-{writer}.ids.parquet"))
+}
+
+/// Every object under `prefix` (recursively) in `store`.
+pub(crate) async fn list_all(
+    store: &dyn object_store::ObjectStore,
+    prefix: &Path,
+) -> Result<Vec<object_store::ObjectMeta>> {
+    store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|source| Error::Store {
+            op: "list",
+            path: prefix.to_string(),
+            source,
+        })
 }
 
 /// The whole content of one lake object.
@@ -112,20 +144,72 @@ pub(crate) async fn read_object(lake: &naap_sql::Lake, path: &Path) -> Result<By
     object.bytes().await.map_err(store_error("read"))
 }
 
+/// Every row of one Parquet object of the lake.
+pub(crate) async fn read_parquet(lake: &naap_sql::Lake, path: &Path) -> Result<Vec<arrow::array::RecordBatch>> {
+    let bytes = read_object(lake, path).await?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|source| Error::Parquet {
+            path: path.to_string(),
+            source,
+        })?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 impl Manifest {
+    /// The state and dedup files some partition (or the legacy top-level
+    /// fields) refers to.
+    pub(crate) fn referenced_state(&self) -> std::collections::BTreeSet<String> {
+        let per_partition = self
+            .sources
+            .values()
+            .flat_map(|ps| ps.values())
+            .flat_map(|p| [p.state_file.clone(), p.dedup_file.clone()]);
+        per_partition
+            .chain([self.state_file.clone(), self.dedup_file.clone()])
+            .flatten()
+            .collect()
+    }
+
+    /// The manifest of commit `seq`, if it is still kept.
+    pub async fn load(lake: &naap_sql::Lake, seq: u64) -> Result<Option<Manifest>> {
+        let path = manifest_path(lake, seq);
+        match lake.store().get(&path).await {
+            Ok(object) => {
+                let bytes = object.bytes().await.map_err(|source| Error::Store {
+                    op: "read",
+                    path: path.to_string(),
+                    source,
+                })?;
+                Self::parse(&path, &bytes).map(Some)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(Error::Store {
+                op: "get",
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Manifest {
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(Error::Manifest {
+                path: path.to_string(),
+                detail: format!("format {} is not {MANIFEST_FORMAT}", manifest.format),
+            });
+        }
+        Ok(manifest)
+    }
+
     /// The newest manifest in the lake, if any.
     pub async fn load_latest(lake: &naap_sql::Lake) -> Result<Option<Manifest>> {
         let prefix = lake.internal("manifest");
-        let listed: Vec<_> = lake
-            .store()
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|source| Error::Store {
-                op: "list",
-                path: prefix.to_string(),
-                source,
-            })?;
+        let listed = list_all(lake.store().as_ref(), &prefix).await?;
         let newest = listed
             .iter()
             .filter_map(|m| {
@@ -138,17 +222,7 @@ impl Manifest {
             .max_by_key(|(seq, _)| *seq);
         let Some((_, path)) = newest else { return Ok(None) };
         let bytes = read_object(lake, path).await?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })?;
-        if manifest.format != MANIFEST_FORMAT {
-            return Err(Error::Manifest {
-                path: path.to_string(),
-                detail: format!("format {} is not {MANIFEST_FORMAT}", manifest.format),
-            });
-        }
-        Ok(Some(manifest))
+        Self::parse(path, &bytes).map(Some)
     }
 
     /// Creates this manifest's object; fails with [`Error::Fenced`] if it exists.

@@ -14,7 +14,6 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
 use datafusion::execution::context::SessionContext;
-use futures::TryStreamExt;
 use object_store::path::Path;
 use tracing::warn;
 
@@ -53,16 +52,7 @@ type GroupKey = (String, char, i32, Option<String>, String);
 
 /// Lists `prefix` (recursively) and returns the visible files by folder and group.
 async fn visible_groups(lake: &naap_sql::Lake, prefix: &Path) -> Result<BTreeMap<GroupKey, Group>> {
-    let listed: Vec<_> = lake
-        .store()
-        .list(Some(prefix))
-        .try_collect()
-        .await
-        .map_err(|source| Error::Store {
-            op: "list",
-            path: prefix.to_string(),
-            source,
-        })?;
+    let listed = crate::manifest::list_all(lake.store().as_ref(), prefix).await?;
     let paths: Vec<String> = listed.iter().map(|m| m.location.to_string()).collect();
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     for (meta, keep) in listed.into_iter().zip(visible(&paths)) {
@@ -115,15 +105,7 @@ async fn group(
 async fn read_all(lake: &naap_sql::Lake, paths: &[Path], schema: Option<&SchemaRef>) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for path in paths {
-        let bytes = crate::manifest::read_object(lake, path).await?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|source| Error::Parquet {
-                path: path.to_string(),
-                source,
-            })?;
-        for batch in reader {
-            let batch = batch?;
+        for batch in crate::manifest::read_parquet(lake, path).await? {
             out.push(match schema {
                 Some(s) => RecordBatch::try_new(Arc::clone(s), batch.columns().to_vec())?,
                 None => batch,
@@ -252,12 +234,21 @@ fn folder_hour(folder: &str) -> Option<i64> {
 const MAX_GROUPS_PER_PASS: usize = 64;
 
 /// Compacts every group of several visible files in the hours that end
-/// before `closed_before_ms`: one replacement each, rows as they were.
-pub(crate) async fn compact(lake: &naap_sql::Lake, closed_before_ms: i64, seq: u64) -> Result<Rewrite> {
+/// before `closed_before_ms`, among the groups `owns(partition, source)`
+/// (a process rewrites only the partitions it holds): one replacement
+/// each, rows as they were.
+pub(crate) async fn compact(
+    lake: &naap_sql::Lake,
+    closed_before_ms: i64,
+    seq: u64,
+    owns: impl Fn(i32, &str) -> bool,
+) -> Result<Rewrite> {
     let mut out = Rewrite::default();
     let groups = visible_groups(lake, &lake.tables_dir()).await?;
-    let candidates = groups.into_iter().filter(|((folder, ..), g)| {
-        g.paths.len() > 1 && folder_hour(folder).is_some_and(|h| h + naap_sql::hourly::HOUR_MS <= closed_before_ms)
+    let candidates = groups.into_iter().filter(|((folder, _, partition, _, source), g)| {
+        g.paths.len() > 1
+            && owns(*partition, source)
+            && folder_hour(folder).is_some_and(|h| h + naap_sql::hourly::HOUR_MS <= closed_before_ms)
     });
     for ((folder, kind, partition, tag, source), g) in candidates.take(MAX_GROUPS_PER_PASS) {
         let Some(span) = g.span else { continue };

@@ -21,7 +21,6 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
-use futures::TryStreamExt;
 use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
 use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW};
 use tracing::info;
@@ -42,27 +41,9 @@ async fn read_hours(lake: &naap_sql::Lake, table: &str, from_ms: i64, to_ms: i64
     let mut hour = hour_of(from_ms);
     while hour < to_ms {
         let dir = lake.hour_dir(table, hour);
-        let listed: Vec<_> = lake
-            .reader_store()
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(|source| Error::Store {
-                op: "list",
-                path: dir.to_string(),
-                source,
-            })?;
+        let listed = crate::manifest::list_all(lake.reader_store().as_ref(), &dir).await?;
         for meta in listed {
-            let bytes = crate::manifest::read_object(lake, &meta.location).await?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(|source| Error::Parquet {
-                    path: meta.location.to_string(),
-                    source,
-                })?;
-            for batch in reader {
-                out.push(batch?);
-            }
+            out.extend(crate::manifest::read_parquet(lake, &meta.location).await?);
         }
         hour += HOUR_MS;
     }

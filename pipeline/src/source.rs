@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::mpsc;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::{Error, Result};
@@ -35,6 +36,27 @@ impl SourceMessage {
     }
 }
 
+/// A source partition: topic (or file source name) and partition number.
+pub(crate) type PartitionKey = (String, i32);
+
+/// What a source hands to the pipeline, in order.
+#[derive(Debug)]
+pub(crate) enum SourceEvent {
+    Messages(Vec<SourceMessage>),
+    /// The consumer group gave this process these partitions: the pipeline
+    /// claims them in the manifest and answers with the offset to start each at.
+    Assigned {
+        partitions: Vec<PartitionKey>,
+        reply: oneshot::Sender<BTreeMap<PartitionKey, i64>>,
+    },
+    /// The group takes these partitions away: the pipeline commits what it
+    /// read of them, lets them go, then answers.
+    Revoked {
+        partitions: Vec<PartitionKey>,
+        done: oneshot::Sender<()>,
+    },
+}
+
 /// How message values are encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum InputFormat {
@@ -52,6 +74,10 @@ pub struct KafkaOptions {
     pub group_id: String,
     /// Raw librdkafka properties (`security.protocol`, `sasl.*`, …).
     pub properties: BTreeMap<String, String>,
+    /// Join the consumer group and read only the partitions it assigns,
+    /// sharing the topics with the group's other `naap pipeline` processes;
+    /// otherwise read every partition.
+    pub scale_out: bool,
 }
 
 /// What to read.
@@ -109,7 +135,7 @@ pub(crate) fn spawn(
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     format: InputFormat,
     metrics: std::sync::Arc<crate::Metrics>,
-) -> Result<(mpsc::Receiver<Vec<SourceMessage>>, std::thread::JoinHandle<()>)> {
+) -> Result<(mpsc::Receiver<SourceEvent>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
     let handle = match spec {
         SourceSpec::File { path, rate } => {
@@ -149,10 +175,15 @@ pub(crate) fn spawn(
             topics,
             options,
         } => {
-            let consumer = kafka_consumer(&brokers, &options)?;
+            let handoff = Handoff {
+                tx: options.scale_out.then(|| tx.clone()),
+                generation: Default::default(),
+            };
+            let consumer = kafka_consumer(&brokers, &options, handoff)?;
+            let scale_out = options.scale_out;
             std::thread::Builder::new()
                 .name("naap-kafka".into())
-                .spawn(move || read_kafka(consumer, topics, start, tx, &metrics))
+                .spawn(move || read_kafka(consumer, topics, start, scale_out, tx, &metrics))
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
                     source,
@@ -170,7 +201,7 @@ enum FileInput {
 
 /// Hands a file's messages to the pipeline in chunks, at most `rate` per second.
 struct FileFeed {
-    tx: mpsc::Sender<Vec<SourceMessage>>,
+    tx: mpsc::Sender<SourceEvent>,
     chunk: Vec<SourceMessage>,
     rate: Option<u32>,
     started: Instant,
@@ -178,7 +209,7 @@ struct FileFeed {
 }
 
 impl FileFeed {
-    fn new(tx: mpsc::Sender<Vec<SourceMessage>>, rate: Option<u32>) -> Self {
+    fn new(tx: mpsc::Sender<SourceEvent>, rate: Option<u32>) -> Self {
         Self {
             tx,
             chunk: Vec::with_capacity(CHUNK),
@@ -193,7 +224,12 @@ impl FileFeed {
         self.chunk.push(message);
         self.sent += 1;
         let chunk_size = if self.rate.is_some() { 1 } else { CHUNK };
-        if self.chunk.len() >= chunk_size && self.tx.blocking_send(std::mem::take(&mut self.chunk)).is_err() {
+        if self.chunk.len() >= chunk_size
+            && self
+                .tx
+                .blocking_send(SourceEvent::Messages(std::mem::take(&mut self.chunk)))
+                .is_err()
+        {
             return false;
         }
         if let Some(rate) = self.rate {
@@ -207,7 +243,7 @@ impl FileFeed {
 
     fn finish(self, path: &std::path::Path) {
         if !self.chunk.is_empty() {
-            let _ = self.tx.blocking_send(self.chunk);
+            let _ = self.tx.blocking_send(SourceEvent::Messages(self.chunk));
         }
         info!(path = %path.display(), messages = self.sent, "replay input read to the end");
     }
@@ -219,7 +255,7 @@ fn read_file(
     from: i64,
     rate: Option<u32>,
     path: PathBuf,
-    tx: mpsc::Sender<Vec<SourceMessage>>,
+    tx: mpsc::Sender<SourceEvent>,
 ) {
     let mut feed = FileFeed::new(tx, rate);
     loop {
@@ -261,7 +297,7 @@ fn read_lines(
     from: i64,
     rate: Option<u32>,
     path: PathBuf,
-    tx: mpsc::Sender<Vec<SourceMessage>>,
+    tx: mpsc::Sender<SourceEvent>,
 ) {
     let mut feed = FileFeed::new(tx, rate);
     for (offset, line) in input.split(b'\n').enumerate() {
@@ -292,7 +328,63 @@ fn read_lines(
     feed.finish(&path);
 }
 
-fn kafka_consumer(brokers: &str, options: &KafkaOptions) -> Result<BaseConsumer> {
+/// Hands partitions over at a rebalance (scale-out): the consumer thread
+/// waits in the callback until the pipeline has committed a revoked
+/// partition, or claimed an assigned one and said where to start.
+struct Handoff {
+    tx: Option<mpsc::Sender<SourceEvent>>,
+    /// Bumped at every rebalance: messages polled before it and not yet
+    /// handed over are dropped (their partition restarts at its committed offset).
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl ClientContext for Handoff {}
+
+impl ConsumerContext for Handoff {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<PartitionKey> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let Some(tx) = &self.tx else { return };
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let outcome = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let (reply, answer) = oneshot::channel();
+                info!(partitions = ?partitions, "the consumer group assigned partitions");
+                if tx.blocking_send(SourceEvent::Assigned { partitions, reply }).is_err() {
+                    return;
+                }
+                // No answer: the pipeline stopped (or failed to claim); take nothing.
+                let Ok(offsets) = answer.blocking_recv() else { return };
+                for ((topic, partition), offset) in offsets {
+                    if let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(offset)) {
+                        warn!(%topic, partition, error = %e, "cannot set the start offset");
+                    }
+                }
+                consumer.assign(tpl)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let (done, finished) = oneshot::channel();
+                info!(partitions = ?partitions, "the consumer group revokes partitions");
+                if tx.blocking_send(SourceEvent::Revoked { partitions, done }).is_ok() {
+                    let _ = finished.blocking_recv();
+                }
+                consumer.unassign()
+            }
+            other => {
+                warn!(error = ?other, "consumer group rebalance failed; releasing every partition");
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = outcome {
+            warn!(error = %e, "cannot apply the consumer group's assignment");
+        }
+    }
+}
+
+fn kafka_consumer(brokers: &str, options: &KafkaOptions, handoff: Handoff) -> Result<BaseConsumer<Handoff>> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -309,10 +401,15 @@ fn kafka_consumer(brokers: &str, options: &KafkaOptions) -> Result<BaseConsumer>
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100")
         .set("queued.max.messages.kbytes", "65536");
+    if options.scale_out {
+        // Eager rebalancing: every partition is revoked (and committed)
+        // before any is assigned again, so no two processes hold one.
+        config.set("partition.assignment.strategy", "roundrobin");
+    }
     for (k, v) in &options.properties {
         config.set(k, v);
     }
-    config.create().map_err(|source| Error::Kafka {
+    config.create_with_context(handoff).map_err(|source| Error::Kafka {
         what: "create consumer".into(),
         source,
     })
@@ -320,7 +417,7 @@ fn kafka_consumer(brokers: &str, options: &KafkaOptions) -> Result<BaseConsumer>
 
 /// Waits until every topic has partitions, then assigns them at the manifest's offsets.
 fn assign(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<Handoff>,
     topics: &[String],
     start: &BTreeMap<String, BTreeMap<i32, i64>>,
 ) -> std::result::Result<(), rdkafka::error::KafkaError> {
@@ -363,14 +460,23 @@ fn assign(
 const WATERMARK_EVERY: Duration = Duration::from_secs(5);
 
 fn read_kafka(
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Handoff>,
     topics: Vec<String>,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
-    tx: mpsc::Sender<Vec<SourceMessage>>,
+    scale_out: bool,
+    tx: mpsc::Sender<SourceEvent>,
     metrics: &crate::Metrics,
 ) {
     loop {
-        match assign(&consumer, &topics, &start) {
+        let joined = if scale_out {
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&names).inspect(
+                |()| info!(topics = ?topics, "joined the consumer group; partitions come with its assignments"),
+            )
+        } else {
+            assign(&consumer, &topics, &start)
+        };
+        match joined {
             Ok(()) => break,
             Err(e) => {
                 warn!(error = %e, "cannot assign partitions yet; retrying");
@@ -384,6 +490,8 @@ fn read_kafka(
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut chunk_bytes = 0usize;
     let mut watermarks_read = Instant::now() - WATERMARK_EVERY;
+    let generation = || consumer.context().generation.load(std::sync::atomic::Ordering::SeqCst);
+    let mut chunk_generation = generation();
     loop {
         if tx.is_closed() {
             return;
@@ -399,7 +507,13 @@ fn read_kafka(
                 }
             }
         }
-        match consumer.poll(Duration::from_millis(50)) {
+        let polled = consumer.poll(Duration::from_millis(50));
+        if generation() != chunk_generation {
+            chunk.clear();
+            chunk_bytes = 0;
+            chunk_generation = generation();
+        }
+        match polled {
             Some(Ok(m)) => {
                 let headers = m
                     .headers()
@@ -434,7 +548,11 @@ fn read_kafka(
             None => {}
         }
         chunk_bytes = 0;
-        if !chunk.is_empty() && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
+        if !chunk.is_empty()
+            && tx
+                .blocking_send(SourceEvent::Messages(std::mem::take(&mut chunk)))
+                .is_err()
+        {
             return;
         }
     }

@@ -105,6 +105,13 @@ const RULES: [(&str, &str); 2] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql
 
 const VIEWS: [(&str, &str); 1] = embed!("views/scores_latest.sql");
 
+/// Coarser windows of `telemetry_1m`, each level from the one before.
+const ROLLUPS: [(&str, &str); 3] = embed!(
+    "views/telemetry_5m.sql",
+    "views/telemetry_1h.sql",
+    "views/telemetry_1d.sql"
+);
+
 fn parse_all(files: &[(&'static str, &'static str)]) -> Vec<Rule> {
     files
         .iter()
@@ -143,6 +150,12 @@ pub fn views() -> BTreeMap<String, Rule> {
         .collect()
 }
 
+/// The rollups of `telemetry_1m` (5 min, 1 h, 1 d), finest first: each
+/// reads the one before it (its header's input).
+pub fn rollups() -> Vec<Rule> {
+    parse_all(&ROLLUPS)
+}
+
 /// The aggregate with `name`; the set is fixed at build time.
 pub fn aggregate(name: &str) -> Rule {
     aggregates()
@@ -156,7 +169,12 @@ mod tests {
 
     #[test]
     fn every_embedded_file_has_a_complete_header() {
-        for (file, sql) in AGGREGATES.iter().chain(RULES.iter()).chain(VIEWS.iter()) {
+        for (file, sql) in AGGREGATES
+            .iter()
+            .chain(RULES.iter())
+            .chain(VIEWS.iter())
+            .chain(ROLLUPS.iter())
+        {
             let rule = Rule::parse(file, sql).unwrap();
             assert!(!rule.header.description.is_empty(), "{file}");
             if file.starts_with("rules/") {

@@ -43,6 +43,23 @@ pub fn read_only() -> SQLOptions {
         .with_allow_statements(false)
 }
 
+/// Registers the rollup views (`telemetry_5m`, `telemetry_1h`,
+/// `telemetry_1d`) over the session's `telemetry_1m`; returns the names
+/// registered (none without `telemetry_1m`).
+pub async fn register_rollups(ctx: &SessionContext) -> Result<Vec<String>> {
+    let mut registered = Vec::new();
+    for rollup in crate::rules::rollups() {
+        if !ctx.table_exist(rollup.header.inputs.trim())? {
+            break;
+        }
+        let plan = ctx.state().create_logical_plan(rollup.sql).await?;
+        let view = datafusion::datasource::ViewTable::new(plan, Some(rollup.sql.to_owned()));
+        ctx.register_table(rollup.header.name.as_str(), Arc::new(view))?;
+        registered.push(rollup.header.name.clone());
+    }
+    Ok(registered)
+}
+
 /// Runs `sql` read-only over `batches` registered as table `input`, replacing
 /// any table of that name. Bounded: the plan sees exactly these batches.
 pub async fn run_over(

@@ -1,8 +1,10 @@
 """Flight SQL as a data team's tools see it, through the ADBC driver:
-catalog metadata, server info, and a prepared statement with bound parameters."""
+catalog metadata, server info, a prepared statement with bound parameters,
+and the telemetry rollup views against DuckDB's reading of the same lake."""
 import json
 
 import adbc_driver_flightsql.dbapi as flightsql
+import duckdb
 import pyarrow as pa
 
 from conftest import run
@@ -46,3 +48,29 @@ def test_a_prepared_statement_runs_with_bound_parameters(naap_bin, serve_simulat
             assert cur.fetchall() == [(o["address"], literal)], o
         cur.execute("SELECT count(*) FROM scores WHERE score >= $1", parameters=(101.0,))
         assert cur.fetchall() == [(0,)]
+
+
+def test_rollup_views_add_up_to_what_duckdb_reads_from_the_minutes(serve_simulated_lake, tmp_path):
+    uri = serve_simulated_lake()
+    minutes = tmp_path / "lake" / "lake" / "telemetry_1m" / "**" / "*.parquet"
+    [want] = duckdb.sql(
+        f"SELECT count(DISTINCT orchestrator), sum(events), sum(heartbeats), sum(latency_count), "
+        f"min(latency_min_ms), max(latency_max_ms) FROM read_parquet('{minutes}', hive_partitioning = true)"
+    ).fetchall()
+    with flightsql.connect(uri) as conn, conn.cursor() as cur:
+        [catalog] = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+        tables = {t["table_name"]: t["table_type"] for t in catalog["catalog_db_schemas"][0]["db_schema_tables"]}
+        for view in ("telemetry_5m", "telemetry_1h", "telemetry_1d"):
+            assert tables.get(view) == "VIEW", tables
+            cur.execute(
+                f"SELECT count(DISTINCT orchestrator), sum(events), sum(heartbeats), sum(latency_count), "
+                f"min(latency_min_ms), max(latency_max_ms) FROM {view}"
+            )
+            assert cur.fetchall() == [want], view
+        # 3 minutes of one UTC day: one day-window per node, its sketch
+        # holding every latency of its minutes.
+        cur.execute(
+            "SELECT count(*) = count(DISTINCT orchestrator || node_id || region), "
+            "bool_and(ddsketch_count(latency_sketch) = latency_count) FROM telemetry_1d"
+        )
+        assert cur.fetchall() == [(True, True)]
