@@ -24,6 +24,13 @@ impl OrchestratorAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `s` is already canonical (`0x` and 40 lowercase hex digits),
+    /// checked without allocating.
+    pub fn is_canonical(s: &str) -> bool {
+        s.strip_prefix("0x")
+            .is_some_and(|hex| hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    }
 }
 
 impl FromStr for OrchestratorAddress {
@@ -56,13 +63,18 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `s` is a valid event id, checked without allocating.
+    pub fn is_valid(s: &str) -> bool {
+        !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
+    }
 }
 
 impl FromStr for EventId {
     type Err = IdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        if !Self::is_valid(s) {
             return Err(IdError::EventId { len: s.len() });
         }
         Ok(Self(s.to_owned()))

@@ -304,7 +304,12 @@ pub fn validate(batch: &RecordBatch) -> Result<(), DecodeError> {
             })
     };
     let orchestrators = strings("orchestrator")?;
+    // The common case (canonical) is checked without allocating; the error
+    // path says why.
     for value in orchestrators.iter().flatten() {
+        if OrchestratorAddress::is_canonical(value) {
+            continue;
+        }
         let parsed: OrchestratorAddress = value.parse().map_err(|e: crate::IdError| DecodeError::InvalidValue {
             column: "orchestrator",
             detail: e.to_string(),
@@ -328,6 +333,9 @@ pub fn validate(batch: &RecordBatch) -> Result<(), DecodeError> {
         }
     }
     for value in strings("event_id")?.iter().flatten() {
+        if EventId::is_valid(value) {
+            continue;
+        }
         value.parse::<EventId>().map_err(|e| DecodeError::InvalidValue {
             column: "event_id",
             detail: e.to_string(),

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
@@ -535,24 +535,36 @@ impl Run {
         }
         for ids in &id_files {
             for batch in crate::manifest::read_parquet(&lake, &Path::from(ids.as_str())).await? {
-                let (Some(sources), Some(partitions), Some(times), Some(event_ids)) = (
+                let (Some(sources), Some(partitions), Some(times)) = (
                     batch.column(0).as_any().downcast_ref::<StringArray>(),
                     batch.column(1).as_any().downcast_ref::<Int32Array>(),
                     batch.column(2).as_any().downcast_ref::<arrow::array::Int64Array>(),
-                    batch.column(3).as_any().downcast_ref::<StringArray>(),
                 ) else {
                     return Err(Error::Manifest {
                         path: ids.clone(),
-                        detail: "dedup file is not (source, partition, event_time_ms, event_id)".into(),
+                        detail: "dedup file is not (source, partition, event_time_ms, fingerprint)".into(),
                     });
                 };
-                for i in 0..batch.num_rows() {
+                // Fingerprints; files written before them hold the ids.
+                let column = batch.column(3);
+                let fingerprints: Vec<u128> = if let Some(fp) = column.as_fixed_size_binary_opt() {
+                    fp.iter()
+                        .map(|v| v.and_then(|b| b.try_into().ok()).map_or(0, u128::from_be_bytes))
+                        .collect()
+                } else if let Some(text) = column.as_string_opt::<i32>() {
+                    text.iter()
+                        .map(|v| crate::verify::fingerprint(v.unwrap_or_default()))
+                        .collect()
+                } else {
+                    return Err(Error::Manifest {
+                        path: ids.clone(),
+                        detail: format!("dedup fingerprints are {}, not FixedSizeBinary(16)", column.data_type()),
+                    });
+                };
+                for (i, fp) in fingerprints.into_iter().enumerate() {
                     let key = (sources.value(i).to_owned(), partitions.value(i));
                     if wanted.contains(&key) {
-                        self.dedup
-                            .entry(key)
-                            .or_default()
-                            .restore(times.value(i), event_ids.value(i));
+                        self.dedup.entry(key).or_default().restore(times.value(i), fp);
                     }
                 }
             }
@@ -1309,30 +1321,31 @@ impl Run {
         Ok(concat_batches(&schema, &batches)?)
     }
 
-    /// (source, partition, event_time_ms, event_id) of the ids the dedup remembers.
+    /// (source, partition, event_time_ms, event_fingerprint) of the ids the dedup remembers.
     fn dedup_batch(&self) -> Result<RecordBatch> {
-        let (mut sources, mut partitions, mut offsets, mut ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut sources, mut partitions, mut times) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fingerprints = arrow::array::FixedSizeBinaryBuilder::new(16);
         for ((source, partition), d) in &self.dedup {
-            for (offset, id) in d.entries() {
+            for (time, fp) in d.entries() {
                 sources.push(source.as_str());
                 partitions.push(*partition);
-                offsets.push(offset);
-                ids.push(id);
+                times.push(time);
+                fingerprints.append_value(fp.to_be_bytes())?;
             }
         }
         let schema = Arc::new(Schema::new(vec![
             Field::new("_source", DataType::Utf8, false),
             Field::new("_partition", DataType::Int32, false),
             Field::new("event_time_ms", DataType::Int64, false),
-            Field::new("event_id", DataType::Utf8, false),
+            Field::new("event_fingerprint", DataType::FixedSizeBinary(16), false),
         ]));
         Ok(RecordBatch::try_new(
             schema,
             vec![
                 Arc::new(StringArray::from(sources)),
                 Arc::new(Int32Array::from(partitions)),
-                Arc::new(arrow::array::Int64Array::from(offsets)),
-                Arc::new(StringArray::from(ids)),
+                Arc::new(arrow::array::Int64Array::from(times)),
+                Arc::new(fingerprints.finish()),
             ],
         )?)
     }

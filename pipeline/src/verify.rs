@@ -75,6 +75,42 @@ pub(crate) fn add_signer(
     RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
+/// What the dedup set keeps of an event id: two seeded XXH64 hashes, 128
+/// bits. A new event is mistaken for a repeat only if both collide with an
+/// id remembered in its partition (~n²/2¹²⁹ for n ids in the horizon).
+pub(crate) fn fingerprint(id: &str) -> u128 {
+    let high = twox_hash::XxHash64::oneshot(0x6e61_6170_6964_0001, id.as_bytes());
+    let low = twox_hash::XxHash64::oneshot(0x6e61_6170_6964_0002, id.as_bytes());
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+/// Start of the event-time second holding `t`: ids are grouped by second
+/// (one map entry per second, not per event) and a second is forgotten
+/// once all of it lies beyond the horizon.
+fn second_of(t: i64) -> i64 {
+    t.div_euclid(1_000) * 1_000
+}
+
+/// Hashes a fingerprint (already uniform) by taking its low bits.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LowBits(u64);
+
+impl std::hash::Hasher for LowBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
 /// Event ids of one partition's recent event time: an event delivered
 /// twice (an emitter's spool resending after a crash, a backup cluster, a
 /// replay) is added once. Ids are remembered while their event time is
@@ -83,8 +119,9 @@ pub(crate) fn add_signer(
 /// and decisions depend on the input only.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Dedup {
-    ids: HashSet<String>,
-    by_time: BTreeMap<i64, Vec<String>>,
+    ids: HashSet<u128, std::hash::BuildHasherDefault<LowBits>>,
+    /// Fingerprints by the event-time second they were accepted in.
+    by_time: BTreeMap<i64, Vec<u128>>,
     newest: Option<i64>,
 }
 
@@ -114,12 +151,12 @@ impl Dedup {
                 if ids.is_null(i) {
                     return Some(true);
                 }
-                let id = ids.value(i);
-                let new = self.ids.insert(id.to_owned());
+                let id = fingerprint(ids.value(i));
+                let new = self.ids.insert(id);
                 if new {
                     fresh += 1;
                     let t = times.as_ref().map_or(0, |t| t.value(i));
-                    self.by_time.entry(t).or_default().push(id.to_owned());
+                    self.by_time.entry(second_of(t)).or_default().push(id);
                 }
                 Some(new)
             })
@@ -131,9 +168,10 @@ impl Dedup {
         Ok((filter_record_batch(&batch, &keep)?, dropped))
     }
 
+    /// Forgets the ids of the whole seconds that end at or before `cutoff`.
     fn forget_before(&mut self, cutoff: i64) {
         while let Some(entry) = self.by_time.first_entry() {
-            if *entry.key() >= cutoff {
+            if entry.key().saturating_add(1_000) > cutoff {
                 break;
             }
             for id in entry.remove() {
@@ -142,16 +180,16 @@ impl Dedup {
         }
     }
 
-    /// (event time ms, event_id) pairs to persist.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (i64, &str)> {
+    /// (event time ms, fingerprint) pairs to persist.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (i64, u128)> {
         self.by_time
             .iter()
-            .flat_map(|(t, ids)| ids.iter().map(move |id| (*t, id.as_str())))
+            .flat_map(|(t, ids)| ids.iter().map(move |id| (*t, *id)))
     }
 
-    pub(crate) fn restore(&mut self, event_time_ms: i64, id: &str) {
-        if self.ids.insert(id.to_owned()) {
-            self.by_time.entry(event_time_ms).or_default().push(id.to_owned());
+    pub(crate) fn restore(&mut self, event_time_ms: i64, id: u128) {
+        if self.ids.insert(id) {
+            self.by_time.entry(second_of(event_time_ms)).or_default().push(id);
             self.newest = Some(self.newest.map_or(event_time_ms, |n| n.max(event_time_ms)));
         }
     }
