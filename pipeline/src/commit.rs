@@ -108,7 +108,12 @@ pub(crate) async fn run(
             m.entry(s.clone()).or_default().insert(*p, w.progress.next_offset);
             m
         });
-    let (mut rx, reader) = source::spawn(spec, start, run.config.format, Arc::clone(&metrics))?;
+    // naap's own messages are checked and decoded on the source's thread.
+    let check: Option<source::Check> = (run.config.format == InputFormat::NaapIpc).then(|| {
+        let signatures = run.config.signatures.clone();
+        Arc::new(move |m: &SourceMessage| decode::check_and_decode(&signatures, m)) as source::Check
+    });
+    let (mut rx, reader) = source::spawn(spec, start, run.config.format, check, Arc::clone(&metrics))?;
     let mut last_message = Instant::now();
     let mut source_done = false;
     loop {
@@ -235,6 +240,20 @@ fn parquet_bytes(batch: &RecordBatch, path: &Path) -> Result<Bytes> {
         source,
     })?;
     Ok(Bytes::from(buf))
+}
+
+/// Encodes the files of a commit on the blocking pool, two at a time (the
+/// read loop waits for the commit anyway), in their order.
+async fn encode_all(files: Vec<PendingFile>) -> Result<Vec<(Path, Bytes)>> {
+    let jobs = files.into_iter().map(|f| async move {
+        tokio::task::spawn_blocking(move || parquet_bytes(&f.batch, &f.path).map(|bytes| (f.path, bytes)))
+            .await
+            .map_err(|e| Error::Manifest {
+                path: "parquet encoding".into(),
+                detail: format!("encoder task failed: {e}"),
+            })?
+    });
+    futures::stream::iter(jobs).buffered(2).try_collect().await
 }
 
 /// One file named `name` per UTC hour of `time_column` in `rows`.
@@ -654,7 +673,7 @@ impl Run {
         Ok(())
     }
 
-    fn ingest(&mut self, msg: SourceMessage) -> Result<()> {
+    fn ingest(&mut self, mut msg: SourceMessage) -> Result<()> {
         let key = (msg.source.clone(), msg.partition);
         if self.scale_out && !self.owned.contains(&key) {
             // Read just before a rebalance took the partition away: its new
@@ -695,19 +714,14 @@ impl Run {
             }
             return Ok(());
         }
-        // The signature covers the raw bytes: check it before decoding, so a
-        // tampered message reads as tampered, not as unreadable.
-        let signer = match self.config.signatures.check(&msg) {
-            Ok(signer) => signer,
-            Err(e) => {
-                self.quarantine_message(key, &msg, e.reason(), &e.to_string());
-                return Ok(());
-            }
+        let checked = match msg.checked.take() {
+            Some(checked) => checked,
+            None => decode::check_and_decode(&self.config.signatures, &msg),
         };
-        let (family, batch) = match decode::decode(&msg) {
+        let (signer, family, batch) = match checked {
             Ok(decoded) => decoded,
-            Err(e) => {
-                self.quarantine_message(key, &msg, e.reason(), &e.to_string());
+            Err((reason, detail)) => {
+                self.quarantine_message(key, &msg, reason, &detail);
                 return Ok(());
             }
         };
@@ -1013,17 +1027,15 @@ impl Run {
         files.extend(compacted);
         let lake = self.config.lake.clone();
         let seq = self.seq + 1;
-        let mut entries = Vec::with_capacity(files.len());
-        let mut encoded = Vec::with_capacity(files.len());
-        for f in &files {
-            encoded.push((f.path.clone(), parquet_bytes(&f.batch, &f.path)?));
-            entries.push(FileEntry {
+        let mut entries: Vec<FileEntry> = files
+            .iter()
+            .map(|f| FileEntry {
                 table: f.table.clone(),
                 path: f.path.to_string(),
                 rows: f.batch.num_rows() as u64,
-            });
-        }
-        drop(files);
+            })
+            .collect();
+        let mut encoded = encode_all(files).await?;
         let state_file = state_path(&lake, seq, &self.me);
         let ids_file = dedup_path(&lake, seq, &self.me);
         let state_files = vec![

@@ -28,7 +28,19 @@ pub struct SourceMessage {
     pub headers: Vec<(String, String)>,
     pub payload: Option<Vec<u8>>,
     pub timestamp_ms: Option<i64>,
+    /// Signature check and decoding, done on the source's thread.
+    pub(crate) checked: Option<crate::decode::Checked>,
 }
+
+/// Memory of a decoded message's rows (read-ahead counts it with the payload).
+fn checked_size(checked: &crate::decode::Checked) -> usize {
+    checked
+        .as_ref()
+        .map_or(0, |(_, _, batch)| batch.get_array_memory_size())
+}
+
+/// What the source's thread does to each message before handing it over.
+pub(crate) type Check = std::sync::Arc<dyn Fn(&SourceMessage) -> crate::decode::Checked + Send + Sync>;
 
 impl SourceMessage {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -125,7 +137,7 @@ fn file_source_name(path: &std::path::Path) -> String {
 
 /// Most messages in one chunk handed to the pipeline …
 const CHUNK: usize = 512;
-/// … and most payload bytes: with the channel's 16 chunks, at most 64 MiB
+/// … and most bytes (payloads plus their decoded rows): with the channel's 16 chunks, at most 64 MiB
 /// of read-ahead, whatever the message size.
 const CHUNK_BYTES: usize = 4 << 20;
 
@@ -134,6 +146,7 @@ pub(crate) fn spawn(
     spec: SourceSpec,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     format: InputFormat,
+    check: Option<Check>,
     metrics: std::sync::Arc<crate::Metrics>,
 ) -> Result<(mpsc::Receiver<SourceEvent>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
@@ -162,8 +175,8 @@ pub(crate) fn spawn(
             std::thread::Builder::new()
                 .name("naap-replay".into())
                 .spawn(move || match input {
-                    FileInput::Records(reader) => read_file(reader, name, from, rate, path, tx),
-                    FileInput::Lines(lines) => read_lines(lines, name, from, rate, path, tx),
+                    FileInput::Records(reader) => read_file(reader, name, from, path, FileFeed::new(tx, rate, check)),
+                    FileInput::Lines(lines) => read_lines(lines, name, from, path, FileFeed::new(tx, rate, check)),
                 })
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
@@ -183,7 +196,7 @@ pub(crate) fn spawn(
             let scale_out = options.scale_out;
             std::thread::Builder::new()
                 .name("naap-kafka".into())
-                .spawn(move || read_kafka(consumer, topics, start, scale_out, tx, &metrics))
+                .spawn(move || read_kafka(consumer, topics, start, scale_out, check, tx, &metrics))
                 .map_err(|source| Error::Io {
                     path: "thread".into(),
                     source,
@@ -203,28 +216,40 @@ enum FileInput {
 struct FileFeed {
     tx: mpsc::Sender<SourceEvent>,
     chunk: Vec<SourceMessage>,
+    chunk_bytes: usize,
     rate: Option<u32>,
+    check: Option<Check>,
     started: Instant,
     sent: u64,
 }
 
 impl FileFeed {
-    fn new(tx: mpsc::Sender<SourceEvent>, rate: Option<u32>) -> Self {
+    fn new(tx: mpsc::Sender<SourceEvent>, rate: Option<u32>, check: Option<Check>) -> Self {
         Self {
             tx,
             chunk: Vec::with_capacity(CHUNK),
+            chunk_bytes: 0,
             rate,
+            check,
             started: Instant::now(),
             sent: 0,
         }
     }
 
     /// False once the pipeline stopped listening.
-    fn push(&mut self, message: SourceMessage) -> bool {
+    fn push(&mut self, mut message: SourceMessage) -> bool {
+        self.chunk_bytes += message.payload.as_ref().map_or(0, Vec::len);
+        if let Some(check) = &self.check {
+            self.chunk_bytes += checked_size(message.checked.insert(check(&message)));
+        }
         self.chunk.push(message);
         self.sent += 1;
         let chunk_size = if self.rate.is_some() { 1 } else { CHUNK };
-        if self.chunk.len() >= chunk_size
+        let full = self.chunk.len() >= chunk_size || self.chunk_bytes >= CHUNK_BYTES;
+        if full {
+            self.chunk_bytes = 0;
+        }
+        if full
             && self
                 .tx
                 .blocking_send(SourceEvent::Messages(std::mem::take(&mut self.chunk)))
@@ -253,11 +278,9 @@ fn read_file(
     mut reader: naap_events::framing::RecordReader<std::io::BufReader<std::fs::File>>,
     name: String,
     from: i64,
-    rate: Option<u32>,
     path: PathBuf,
-    tx: mpsc::Sender<SourceEvent>,
+    mut feed: FileFeed,
 ) {
-    let mut feed = FileFeed::new(tx, rate);
     loop {
         let offset = reader.position() as i64;
         let record = match reader.next_record() {
@@ -282,6 +305,7 @@ fn read_file(
             headers: meta.headers,
             payload: Some(value),
             timestamp_ms: meta.timestamp_ms,
+            checked: None,
         };
         if !feed.push(message) {
             return;
@@ -291,15 +315,7 @@ fn read_file(
 }
 
 /// One message per line (NDJSON); the line number is the offset.
-fn read_lines(
-    input: impl std::io::BufRead,
-    name: String,
-    from: i64,
-    rate: Option<u32>,
-    path: PathBuf,
-    tx: mpsc::Sender<SourceEvent>,
-) {
-    let mut feed = FileFeed::new(tx, rate);
+fn read_lines(input: impl std::io::BufRead, name: String, from: i64, path: PathBuf, mut feed: FileFeed) {
     for (offset, line) in input.split(b'\n').enumerate() {
         let offset = offset as i64;
         let line = match line {
@@ -320,6 +336,7 @@ fn read_lines(
             headers: Vec::new(),
             payload: Some(line),
             timestamp_ms: None,
+            checked: None,
         };
         if !feed.push(message) {
             return;
@@ -464,6 +481,7 @@ fn read_kafka(
     topics: Vec<String>,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     scale_out: bool,
+    check: Option<Check>,
     tx: mpsc::Sender<SourceEvent>,
     metrics: &crate::Metrics,
 ) {
@@ -539,7 +557,11 @@ fn read_kafka(
                     headers,
                     payload: m.payload().map(<[u8]>::to_vec),
                     timestamp_ms: m.timestamp().to_millis(),
+                    checked: None,
                 });
+                if let (Some(check), Some(last)) = (&check, chunk.last_mut()) {
+                    chunk_bytes += checked_size(last.checked.insert(check(last)));
+                }
                 if chunk.len() < CHUNK && chunk_bytes < CHUNK_BYTES {
                     continue;
                 }
