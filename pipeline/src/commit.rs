@@ -221,9 +221,16 @@ pub(crate) async fn compact_once(mut config: PipelineConfig) -> Result<Compacted
 }
 
 fn parquet_bytes(batch: &RecordBatch, path: &Path) -> Result<Bytes> {
-    let props = WriterProperties::builder()
+    // Unique per row: a dictionary would only cost the interning of every
+    // value before falling back to plain encoding.
+    let unique = ["event_id", "event_time", "source_offset"].map(parquet::schema::types::ColumnPath::from);
+    let props = unique
+        .into_iter()
+        .fold(WriterProperties::builder(), |b, column| {
+            b.set_column_dictionary_enabled(column, false)
+        })
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+            ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
         ))
         .build();
     let mut buf = Vec::new();

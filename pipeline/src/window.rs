@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use arrow::compute::kernels::cmp::lt;
-use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::context::SessionContext;
@@ -135,8 +135,14 @@ impl PartitionWindows {
         }
     }
 
-    /// Folds pending on-time rows into the open-window state (SQL), then
-    /// splits off the windows the watermark has closed.
+    /// Folds pending on-time rows into the open-window state, then splits
+    /// off the windows the watermark has closed, merged to one row each.
+    ///
+    /// The state is kept as partial aggregates, one batch per fold, merged
+    /// only when a window closes or the batches pile up: merging is
+    /// associative and commutative (`sql/tests/rollups.rs`), so when it
+    /// happens does not change a row, and a commit costs what it adds, not
+    /// what is open.
     pub(crate) async fn fold(
         &mut self,
         ctx: &SessionContext,
@@ -154,39 +160,34 @@ impl PartitionWindows {
             )
             .await
             .map_err(Error::sql("telemetry_1m aggregate"))?;
-            let mut all = std::mem::take(&mut self.open);
-            all.extend(partials);
-            let merge = naap_sql::rules::aggregate("telemetry_1m_merge");
-            self.open =
-                naap_sql::session::run_over(ctx, "telemetry_1m_partials", Arc::clone(&state_schema), all, merge.sql)
-                    .await
-                    .map_err(Error::sql("telemetry_1m merge"))?;
+            self.open.extend(partials.into_iter().filter(|b| b.num_rows() > 0));
         }
-        let Some(closed_before) = self.progress.closed_before_ms else {
-            return Ok(Vec::new());
-        };
-        let open = concat_batches(&state_schema, &self.open)?;
-        if open.num_rows() == 0 {
-            self.open = Vec::new();
-            return Ok(Vec::new());
+        let mut closed = Vec::new();
+        if let Some(closed_before) = self.progress.closed_before_ms {
+            let mut still_open = Vec::with_capacity(self.open.len());
+            for batch in std::mem::take(&mut self.open) {
+                let starts = epoch_ms(batch.column_by_name("window_start").ok_or_else(|| Error::Manifest {
+                    path: "state".into(),
+                    detail: "window_start missing".into(),
+                })?)?;
+                let is_closed = lt(&starts, &Int64Array::new_scalar(closed_before))?;
+                match is_closed.true_count() {
+                    0 => still_open.push(batch),
+                    n if n == batch.num_rows() => closed.push(batch),
+                    _ => {
+                        closed.push(filter_record_batch(&batch, &is_closed)?);
+                        still_open.push(filter_record_batch(&batch, &arrow::compute::not(&is_closed)?)?);
+                    }
+                }
+            }
+            self.open = still_open;
         }
-        let starts = epoch_ms(open.column_by_name("window_start").ok_or_else(|| Error::Manifest {
-            path: "state".into(),
-            detail: "window_start missing".into(),
-        })?)?;
-        let is_closed = lt(&starts, &Int64Array::new_scalar(closed_before))?;
-        let still_open = arrow::compute::not(&is_closed)?;
-        let closed = filter_record_batch(&open, &is_closed)?;
-        let remaining = filter_record_batch(&open, &still_open)?;
-        self.open = if remaining.num_rows() > 0 {
-            vec![remaining]
-        } else {
-            Vec::new()
-        };
-        Ok(if closed.num_rows() > 0 {
-            vec![closed]
-        } else {
-            Vec::new()
+        if self.open.len() > MAX_OPEN_PARTIALS {
+            self.open = merge_partials(ctx, &state_schema, std::mem::take(&mut self.open)).await?;
+        }
+        Ok(match closed.len() {
+            0 => Vec::new(),
+            _ => merge_partials(ctx, &state_schema, closed).await?,
         })
     }
 
@@ -213,6 +214,31 @@ impl PartitionWindows {
         .await
         .map_err(Error::sql("telemetry_1m aggregate of late events"))
     }
+}
+
+/// Batches of partial window state kept before they are merged.
+const MAX_OPEN_PARTIALS: usize = 8;
+
+/// One row per window key from partial rows (`telemetry_1m_merge.sql`).
+async fn merge_partials(
+    ctx: &SessionContext,
+    state_schema: &SchemaRef,
+    partials: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    let partials: Vec<RecordBatch> = partials
+        .into_iter()
+        .map(|b| RecordBatch::try_new(Arc::clone(state_schema), b.columns().to_vec()))
+        .collect::<std::result::Result<_, _>>()?;
+    let merge = naap_sql::rules::aggregate("telemetry_1m_merge");
+    naap_sql::session::run_over(
+        ctx,
+        "telemetry_1m_partials",
+        Arc::clone(state_schema),
+        partials,
+        merge.sql,
+    )
+    .await
+    .map_err(Error::sql("telemetry_1m merge"))
 }
 
 /// Number of distinct window starts in `batches` (for the "windows committed" counter).
