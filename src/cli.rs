@@ -92,7 +92,8 @@ pub struct WindowArgs {
     /// How long after a window ends its late events are still accepted.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub allowed_lateness: Duration,
-    /// Longest time between two commits.
+    /// Longest time between two commits (a pause of 100 ms in the input
+    /// commits sooner).
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub commit_interval: Duration,
     /// Encoding of the input messages.

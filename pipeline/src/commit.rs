@@ -116,6 +116,9 @@ pub(crate) async fn run(
     let (mut rx, reader) = source::spawn(spec, start, run.config.format, check, Arc::clone(&metrics))?;
     let mut last_message = Instant::now();
     let mut source_done = false;
+    // A pause this long in the input commits what was read without waiting
+    // for the interval: the end of a backlog or of a burst is queryable at once.
+    let pause = run.config.commit_interval.min(Duration::from_millis(100));
     loop {
         let deadline = tokio::time::Instant::now() + run.config.commit_interval;
         let mut read = 0usize;
@@ -126,6 +129,7 @@ pub(crate) async fn run(
             let event = tokio::select! {
                 event = rx.recv() => event,
                 _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep(pause), if run.pending_messages > 0 => break,
                 _ = stop.changed() => break,
             };
             match event {

@@ -94,7 +94,8 @@ pub struct PipelineConfig {
     /// Events whose window closed more than this before the newest event time
     /// of their partition are late.
     pub allowed_lateness: Duration,
-    /// Upper bound on the time between commits.
+    /// Upper bound on the time between commits; a pause in the input of
+    /// 100 ms (or this, if shorter) commits what was read sooner.
     pub commit_interval: Duration,
     /// Upper bound on the messages in one commit.
     pub max_messages_per_commit: usize,
