@@ -14,11 +14,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, Float64Array, Int64Array};
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, BooleanArray, Float64Array, Int64Array};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udaf, create_udf,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarUDF, Signature,
+    Volatility, create_udf,
 };
 use sketches_ddsketch::{Config, DDSketch};
 
@@ -117,15 +120,163 @@ impl Accumulator for SketchAccumulator {
     }
 }
 
-fn sketch_udaf(name: &str, input: DataType) -> AggregateUDF {
-    create_udaf(
+/// `ddsketch_agg` or `ddsketch_merge`: a UDAF with one accumulator per group
+/// of a `GROUP BY` (DataFusion's adapter would run one [`Accumulator`] per
+/// group, slicing the input for each).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SketchUdaf {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for SketchUdaf {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SketchAccumulator::new()))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format_state_name(args.name, "sketch"),
+            DataType::Binary,
+            true,
+        ))])
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SketchGroups::default()))
+    }
+}
+
+/// One sketch per group, created at the group's first value (groups without
+/// values cost nothing and come out null).
+#[derive(Default)]
+struct SketchGroups {
+    sketches: Vec<Option<DDSketch>>,
+}
+
+impl std::fmt::Debug for SketchGroups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SketchGroups")
+            .field("groups", &self.sketches.len())
+            .finish()
+    }
+}
+
+impl SketchGroups {
+    /// Adds values (Float64) or merges sketches (Binary) into their groups.
+    fn add(
+        &mut self,
+        values: &ArrayRef,
+        groups: &[usize],
+        filter: Option<&BooleanArray>,
+        total_groups: usize,
+    ) -> Result<()> {
+        if self.sketches.len() < total_groups {
+            self.sketches.resize_with(total_groups, || None);
+        }
+        let selected = |i: usize| filter.is_none_or(|f| f.is_valid(i) && f.value(i));
+        if values.data_type() == &DataType::Binary {
+            let sketches = values.as_binary::<i32>();
+            for (i, group) in groups.iter().enumerate() {
+                if selected(i) && sketches.is_valid(i) {
+                    let other = decode(sketches.value(i))?;
+                    merge(self.sketches[*group].get_or_insert_with(new_sketch), &other)?;
+                }
+            }
+        } else {
+            let floats = values.as_primitive::<Float64Type>();
+            for (i, group) in groups.iter().enumerate() {
+                if selected(i) && floats.is_valid(i) && floats.value(i).is_finite() {
+                    self.sketches[*group]
+                        .get_or_insert_with(new_sketch)
+                        .add(floats.value(i));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, emit_to: EmitTo) -> ArrayRef {
+        let taken = emit_to.take_needed(&mut self.sketches);
+        let mut out = BinaryBuilder::with_capacity(taken.len(), 0);
+        for sketch in taken {
+            match sketch {
+                Some(s) if s.count() > 0 => out.append_value(encode(&s)),
+                _ => out.append_null(),
+            }
+        }
+        Arc::new(out.finish())
+    }
+}
+
+impl GroupsAccumulator for SketchGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        match values.first() {
+            Some(v) => self.add(v, group_indices, opt_filter, total_num_groups),
+            None => Ok(()),
+        }
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        Ok(self.emit(emit_to))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.emit(emit_to)])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        match values.first() {
+            Some(v) => self.add(v, group_indices, None, total_num_groups),
+            None => Ok(()),
+        }
+    }
+
+    /// Each input row as a state of its own: a one-value sketch (or the
+    /// row's sketch, for `ddsketch_merge`); null where filtered out.
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let Some(values) = values.first() else {
+            return Ok(Vec::new());
+        };
+        let mut single = SketchGroups::default();
+        let rows: Vec<usize> = (0..values.len()).collect();
+        single.add(values, &rows, opt_filter, values.len())?;
+        Ok(vec![single.emit(EmitTo::All)])
+    }
+
+    fn size(&self) -> usize {
+        let bins: usize = self.sketches.iter().flatten().map(|s| s.length() * 16).sum();
+        self.sketches.capacity() * std::mem::size_of::<Option<DDSketch>>() + bins
+    }
+}
+
+fn sketch_udaf(name: &'static str, input: DataType) -> AggregateUDF {
+    AggregateUDF::from(SketchUdaf {
         name,
-        vec![input],
-        Arc::new(DataType::Binary),
-        Volatility::Immutable,
-        Arc::new(|_| Ok(Box::new(SketchAccumulator::new()))),
-        Arc::new(vec![DataType::Binary]),
-    )
+        signature: Signature::exact(vec![input], Volatility::Immutable),
+    })
 }
 
 /// `ddsketch_agg(double) -> binary`
