@@ -595,3 +595,38 @@ fn byoc_events_are_validated_batched_and_reach_the_lake_in_cloudevents_envelopes
         r.contains(&format!("-{id} "))
     }));
 }
+
+/// A second pipeline over the same lake takes every partition over (its
+/// claim is a manifest of its own); the first one's next commit finds the
+/// new owner in the manifest and stops with a clear error instead of
+/// committing beside it.
+#[test]
+fn a_pipeline_whose_partitions_another_took_over_stops_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 orchestrators x 120 spans = 480 messages at 50/s: ~10 s.
+    let input = simulated_file(dir.path(), 4, "10m");
+    let lake = dir.path().join("lake");
+    let first = replay(&input, &lake)
+        .args(["--rate", "50"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let manifests = lake.join("_naap").join("manifest");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&manifests).map_or(0, |d| d.count()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first pipeline never committed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run_ok(&mut replay(&input, &lake));
+    let out = first.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the first pipeline went on:\n{stderr}");
+    assert!(
+        stderr.contains("another pipeline took over this lake's partitions"),
+        "{stderr}"
+    );
+}

@@ -901,15 +901,7 @@ impl Run {
             if closing_now.num_rows() > 0 {
                 let mut rows = self.closing.remove(&key).unwrap_or_default();
                 rows.push(closing_now);
-                let merged = naap_sql::session::run_over(
-                    &self.ctx,
-                    "telemetry_1m_partials",
-                    Arc::clone(&self.state_schema),
-                    rows,
-                    naap_sql::rules::aggregate("telemetry_1m_merge").sql,
-                )
-                .await
-                .map_err(Error::sql("telemetry_1m merge of late events"))?;
+                let merged = crate::window::merge_partials(&self.ctx, &self.state_schema, rows).await?;
                 self.closing.insert(key, merged);
             }
             if written.num_rows() > 0 {

@@ -154,15 +154,7 @@ pub(crate) async fn late_windows(
         let span = Group::widen(windows.span, first, last).unwrap_or((first, last));
         let mut all = read_all(lake, &windows.paths, Some(state_schema)).await?;
         all.push(late);
-        let merged = naap_sql::session::run_over(
-            ctx,
-            "telemetry_1m_partials",
-            Arc::clone(state_schema),
-            all,
-            naap_sql::rules::aggregate("telemetry_1m_merge").sql,
-        )
-        .await
-        .map_err(Error::sql("telemetry_1m merge of late events"))?;
+        let merged = crate::window::merge_partials(ctx, state_schema, all).await?;
         let merged = concat_batches(state_schema, &merged)?;
         out.files.push(PendingFile {
             table: WINDOW_TABLE.into(),

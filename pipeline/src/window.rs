@@ -220,7 +220,7 @@ impl PartitionWindows {
 const MAX_OPEN_PARTIALS: usize = 8;
 
 /// One row per window key from partial rows (`telemetry_1m_merge.sql`).
-async fn merge_partials(
+pub(crate) async fn merge_partials(
     ctx: &SessionContext,
     state_schema: &SchemaRef,
     partials: Vec<RecordBatch>,
