@@ -120,7 +120,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         flight_addr: args.flight_addr,
         http_addr: args.http_addr,
         regions: Default::default(),
-        limits: Default::default(),
+        limits: args.limits.query_limits(),
+        connections: args.limits.conn_limits(),
         auth: Default::default(),
         tls: None,
     })

@@ -34,6 +34,14 @@ use tracing::{info, warn};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a request waits for its events to reach the spool.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest event (its data as JSON text) that fits in one message.
+pub const MAX_EVENT_BYTES: usize = crate::byoc_batch::MAX_MESSAGE_BYTES - crate::byoc_batch::MESSAGE_OVERHEAD_BYTES;
+/// Connections of the endpoint: containers on this host, a few each.
+const CONNECTIONS: naap_net::ConnLimits = naap_net::ConnLimits {
+    max_connections: 128,
+    header_read_timeout: Duration::from_secs(5),
+    idle_timeout: Duration::from_secs(60),
+};
 
 /// Why the schema file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +80,10 @@ pub enum EventError {
     },
     #[error("event {index}: field {field:?} is not in the schema of {name:?}")]
     UnknownField { index: usize, field: String, name: String },
+    #[error(
+        "event {index} is {bytes} bytes of JSON; the limit of one event, so that it fits in one message of the emitter, is {max}"
+    )]
+    TooLarge { index: usize, bytes: usize, max: usize },
 }
 
 impl EventError {
@@ -85,6 +97,7 @@ impl EventError {
             EventError::MissingField { .. } => "missing_field",
             EventError::WrongType { .. } => "wrong_type",
             EventError::UnknownField { .. } => "unknown_field",
+            EventError::TooLarge { .. } => "too_large",
         }
     }
 }
@@ -241,7 +254,15 @@ impl Registry {
             let Value::Object(object) = item else {
                 return Err(EventError::ElementNotObject { index });
             };
-            events.push(check_object(name, schema, index, object)?);
+            let text = check_object(name, schema, index, object)?;
+            if text.len() > MAX_EVENT_BYTES {
+                return Err(EventError::TooLarge {
+                    index,
+                    bytes: text.len(),
+                    max: MAX_EVENT_BYTES,
+                });
+            }
+            events.push(text);
         }
         Ok(Validated {
             name: name.to_owned(),
@@ -348,9 +369,7 @@ impl Endpoint {
         if !addr.ip().is_loopback() {
             return Err(ServeError::NotLoopback { addr });
         }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = naap_net::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
         // A few batches of room: beyond that the endpoint answers 503 rather
         // than hold an unbounded queue in memory.
         let (tx, rx) = mpsc::channel(64);
@@ -384,9 +403,12 @@ impl Endpoint {
         let app = axum::Router::new()
             .route("/v1/events", get(list_schemas))
             .route("/v1/events/{name}", post(post_events))
+            .fallback(|| async { refuse(StatusCode::NOT_FOUND, "not_found", "POST /v1/events/<name>".into()) })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(state);
-        axum::serve(self.listener, app).await
+        let connections = naap_net::accept(self.listener, CONNECTIONS.within_descriptor_limit(), "byoc");
+        naap_net::serve_http(connections, app, CONNECTIONS, std::future::pending()).await;
+        Ok(())
     }
 }
 
@@ -407,7 +429,11 @@ async fn post_events(
         Ok(v) => v,
         Err(e) => {
             info!(event = %name, reason = e.reason(), error = %e, "refused a BYOC event");
-            return refuse(StatusCode::BAD_REQUEST, e.reason(), e.to_string());
+            let status = match e {
+                EventError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return refuse(status, e.reason(), e.to_string());
         }
     };
     let count = validated.events.len();
@@ -531,6 +557,8 @@ mod tests {
                 name: "inference_done".into()
             }
         );
+        let big = format!(r#"{{"pipeline":"{}","latency_ms":1}}"#, "x".repeat(MAX_EVENT_BYTES));
+        assert_eq!(refusal(&big).reason(), "too_large");
         let many = format!("[{}]", [r#"{"pipeline":"a","latency_ms":1}"#; 11].join(","));
         assert_eq!(refusal(&many), EventError::TooMany { count: 11, max: 10 });
     }

@@ -10,12 +10,12 @@ use crate::gpu::GpuSource;
 use crate::host::HostSource;
 use naap_events::Family;
 use naap_events::samples::{
-    CustomEventBuilder, CustomEventFields, GpuSampleBuilder, HostSampleBuilder, MetricSampleBuilder,
-    ProbeResultBuilder, SampleOrigin,
+    GpuSampleBuilder, HostSampleBuilder, MetricSampleBuilder, ProbeResultBuilder, SampleOrigin,
 };
 
 use crate::probe::Prober;
 
+use crate::byoc_batch::ByocBatch;
 use crate::simulate::Simulation;
 use crate::sink::{Sink, SinkError, encode_batch, encode_message};
 
@@ -203,101 +203,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// BYOC submissions waiting for their batch to close.
-struct ByocBatch {
-    inbox: crate::byoc::Inbox,
-    pending: Vec<crate::byoc::Submission>,
-    events: usize,
-    flush_at: Option<tokio::time::Instant>,
-    /// Per process, so that ids stay unique across restarts.
-    nonce: u64,
-    seq: u64,
-}
-
-impl ByocBatch {
-    fn new(inbox: crate::byoc::Inbox) -> Self {
-        Self {
-            inbox,
-            pending: Vec::new(),
-            events: 0,
-            flush_at: None,
-            nonce: rand::random(),
-            seq: 0,
-        }
-    }
-
-    /// Queues a submission; true when the batch is full.
-    fn add(&mut self, sub: crate::byoc::Submission) -> bool {
-        if self.pending.is_empty() {
-            self.flush_at = Some(tokio::time::Instant::now() + self.inbox.batch_window);
-        }
-        self.events += sub.events.events.len();
-        self.pending.push(sub);
-        self.events >= self.inbox.max_batch
-    }
-
-    /// Spools the pending events as one `custom_event` message and answers
-    /// every waiting request.
-    async fn flush(&mut self, sink: &mut Sink, node: &Node, stats: &mut EmitStats) {
-        self.flush_at = None;
-        if self.pending.is_empty() {
-            return;
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let count = std::mem::take(&mut self.events);
-        let t = now_ms();
-        let source = format!("/naap/{}/{}/byoc", node.orchestrator, node.node_id);
-        let mut b = CustomEventBuilder::default();
-        for sub in &pending {
-            for data in &sub.events.events {
-                self.seq += 1;
-                let ce_id = format!("{:016x}-{}", self.nonce, self.seq);
-                let origin = SampleOrigin {
-                    event_id: format!("byoc-{}-{}-{ce_id}", node.orchestrator, node.node_id)
-                        .parse()
-                        .unwrap_or_else(|_| {
-                            format!("byoc-{ce_id}")
-                                .parse()
-                                .expect("hex and digits form an event id")
-                        }),
-                    event_time_ms: t,
-                    orchestrator: node.orchestrator.clone(),
-                    node_id: node.node_id.clone(),
-                    region: node.region.clone(),
-                };
-                b.push(
-                    &origin,
-                    &CustomEventFields {
-                        id: ce_id,
-                        source: source.clone(),
-                        event_type: sub.events.name.clone(),
-                        dataschema: sub.events.dataschema.clone(),
-                        data_json: data.clone(),
-                    },
-                );
-            }
-        }
-        let sent = match encode_batch(node.orchestrator.as_str(), Family::CustomEventV1, &b.finish(), t) {
-            Ok(m) => sink.send(&[m]).await,
-            Err(e) => Err(e),
-        };
-        let answer = match sent {
-            Ok(()) => {
-                stats.messages += 1;
-                stats.events += count as u64;
-                Ok(())
-            }
-            Err(e) => {
-                warn!(events = count, error = %e, "BYOC events not stored; the senders are told to retry");
-                Err(e.to_string())
-            }
-        };
-        for sub in pending {
-            let _ = sub.ack.send(answer.clone());
-        }
     }
 }
 

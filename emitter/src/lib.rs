@@ -21,6 +21,7 @@
 //! ```
 
 pub mod byoc;
+mod byoc_batch;
 pub mod gpu;
 pub mod heartbeat;
 pub mod host;
@@ -31,4 +32,5 @@ pub mod simulate;
 pub mod sink;
 pub mod spool;
 
+pub use byoc_batch::MAX_MESSAGE_BYTES;
 pub use sink::{Sink, SinkError, encode_message};

@@ -47,6 +47,7 @@ fn producer(brokers: &str, timeout: Duration) -> Result<(ClientConfig, FuturePro
     config
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
+        .set("message.max.bytes", crate::byoc_batch::MAX_MESSAGE_BYTES.to_string())
         .set("message.timeout.ms", timeout.as_millis().to_string())
         .set("compression.type", "none");
     let producer = config.create().map_err(|source| SinkError::Kafka {

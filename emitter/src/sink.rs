@@ -33,6 +33,8 @@ pub enum SinkError {
     File { path: String, source: std::io::Error },
     #[error(transparent)]
     Spool(#[from] SpoolError),
+    #[error("a message of {bytes} bytes is larger than the producer sends ({max})")]
+    TooLarge { bytes: usize, max: usize },
 }
 
 /// A message ready to publish: key, headers and Arrow IPC value.
@@ -139,6 +141,7 @@ impl Sink {
         config
             .set("bootstrap.servers", brokers)
             .set("linger.ms", "5")
+            .set("message.max.bytes", crate::byoc_batch::MAX_MESSAGE_BYTES.to_string())
             .set("message.timeout.ms", "300000")
             // The value is already zstd-compressed Arrow IPC.
             .set("compression.type", "none");

@@ -8,6 +8,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -23,6 +24,12 @@ pub(crate) const SCHEMA: &str = "lake";
 
 /// Lake table of refused messages, served to admin sessions only.
 const QUARANTINE_TABLE: &str = "quarantine";
+
+/// Rows in one batch of a client query: what a join may copy one row into.
+const CLIENT_BATCH_ROWS: usize = 1024;
+
+/// The least one function call may build, however many calls share the allowance.
+const MIN_VALUE_BYTES: usize = 64 * 1024;
 
 /// Lake table name of all score windows; served as `scores_history`.
 const SCORES_TABLE: &str = "scores";
@@ -90,8 +97,19 @@ impl Catalog {
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()
             .map_err(Error::query)?;
-        let config = SessionConfig::new().with_default_catalog_and_schema(CATALOG, SCHEMA);
-        let ctx = naap_sql::session::context_with_runtime(config, runtime);
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_target_partitions(self.limits.threads.max(1))
+            .with_batch_size(CLIENT_BATCH_ROWS);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::operators::Guarded {
+                max_row_bytes: self.limits.max_value_bytes() / CLIENT_BATCH_ROWS,
+            }))
+            .build();
+        let ctx = naap_sql::session::context_from_state(state);
         ctx.register_object_store(self.lake.store_url(), self.lake.reader_store());
         for table in self.table_names().await? {
             if table == QUARANTINE_TABLE && role != Role::Admin {
@@ -190,7 +208,8 @@ impl Catalog {
         Ok(Some(Arc::new(table_provider)))
     }
 
-    /// Plans `sql` read-only (refusing DDL, DML and statements), within the
+    /// Plans `sql` read-only (refusing DDL, DML and statements, and SQL
+    /// longer or deeper than the limits: see the `guard` module), within the
     /// query time limit.
     pub async fn plan(&self, sql: &str) -> Result<DataFrame> {
         self.plan_as(Role::Read, sql, None).await
@@ -206,10 +225,17 @@ impl Catalog {
         let limit = self.limits.timeout;
         let planned = tokio::time::timeout(limit, async {
             let ctx = self.session_as(role).await?;
-            let df = ctx
-                .sql_with_options(sql, naap_sql::session::read_only())
-                .await
+            let state = ctx.state();
+            let checked = crate::guard::statement(&state, sql, &self.limits)?;
+            // Every place that builds values shares the allowance.
+            let allowance = self.limits.max_value_bytes() / checked.builders.max(1);
+            crate::bounded::bound_scalar_functions(&ctx, allowance.max(MIN_VALUE_BYTES));
+            let state = ctx.state();
+            let plan = state.statement_to_plan(checked.statement).await.map_err(Error::query)?;
+            naap_sql::session::read_only()
+                .verify_plan(&plan)
                 .map_err(Error::query)?;
+            let df = ctx.execute_logical_plan(plan).await.map_err(Error::query)?;
             match params {
                 Some(values) => df.with_param_values(values).map_err(Error::query),
                 None => Ok(df),

@@ -40,6 +40,10 @@ pub enum Error {
     Http(std::io::Error),
     #[error("encoding results: {0}")]
     Encode(#[from] arrow::error::ArrowError),
+    #[error("the query failed unexpectedly and was stopped: {detail}")]
+    Crashed { detail: String },
+    #[error("starting the query threads: {0}")]
+    Runtime(std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,7 +53,10 @@ impl Error {
     pub(crate) fn query(source: DataFusionError) -> Error {
         match source.find_root() {
             DataFusionError::ResourcesExhausted(detail) => Error::MemoryLimit { detail: detail.clone() },
-            DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) => Error::Refused {
+            DataFusionError::Plan(_)
+            | DataFusionError::SQL(..)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::NotImplemented(_) => Error::Refused {
                 detail: source.to_string(),
             },
             _ => Error::Query { source },
@@ -62,6 +69,15 @@ impl Error {
 }
 
 impl Error {
+    /// The stable `reason` of this error in HTTP bodies.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self.refusal() {
+            Some("refused") => "bad_request",
+            Some(reason) => reason,
+            None => "internal",
+        }
+    }
+
     /// The `/metrics` reason of a refused request or stopped query.
     fn refusal(&self) -> Option<&'static str> {
         match self {
@@ -110,7 +126,9 @@ impl From<Error> for tonic::Status {
             | Error::Store { .. }
             | Error::Transport(_)
             | Error::Http(_)
-            | Error::Encode(_) => {
+            | Error::Encode(_)
+            | Error::Crashed { .. }
+            | Error::Runtime(_) => {
                 warn!(error = %e, "request failed");
                 tonic::Status::internal(e.to_string())
             }
@@ -141,6 +159,7 @@ impl axum::response::IntoResponse for Error {
             warn!(error = %self, "request failed");
             axum::http::StatusCode::INTERNAL_SERVER_ERROR
         };
-        (status, axum::Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+        let reason = self.reason();
+        crate::http::problem(status, reason, &self.to_string())
     }
 }

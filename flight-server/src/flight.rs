@@ -30,7 +30,7 @@ use arrow_flight::{
 };
 use arrow_flight::{IpcMessage, SchemaAsIpc};
 use datafusion::scalar::ScalarValue;
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -42,10 +42,23 @@ use crate::snapshot::{ScoreFilter, Snapshots};
 
 /// The Flight action of the reference router.
 const SELECT_ACTION: &str = "select";
-use crate::limits::{Admission, with_deadline};
-use crate::{Catalog, Error, Result};
+use crate::admission::Queries;
+use crate::prepared::Prepared;
+use crate::{Error, Result};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Concurrent calls on one connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+/// The least a gRPC message may hold, whatever the limits.
+const MIN_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Room in a gRPC message beside its statement or parameters.
+const MESSAGE_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// What a client may send on one connection before the server reads it.
+const RECEIVE_WINDOW_BYTES: u32 = 1024 * 1024;
 
 /// The plain ticket of the latest scores (`scores`, or `scores?rule=…&version=…&orchestrator=…`).
 const SCORES_TICKET: &str = "scores";
@@ -53,37 +66,26 @@ const SCORES_TICKET: &str = "scores";
 /// The Flight SQL service.
 #[derive(Debug, Clone)]
 pub(crate) struct NaapFlightSql {
-    catalog: Arc<Catalog>,
+    queries: Queries,
     regions: Arc<Regions>,
-    admission: Admission,
 }
 
 impl NaapFlightSql {
-    /// Runs `sql` within the query limits: a running-query slot, the
-    /// deadline over planning and streaming, the memory pool of the session.
+    /// Runs `sql` within the query limits (see [`Queries::stream`]) and
+    /// encodes its rows as Flight data.
     async fn stream(
         &self,
         role: Role,
         sql: &str,
         params: Option<Vec<ScalarValue>>,
     ) -> Result<BoxStream<FlightData>, Status> {
-        let slot = self.admission.admit()?;
-        let limit = self.admission.limits().timeout;
-        let started = tokio::time::Instant::now();
-        let df = self.catalog.plan_as(role, sql, params).await?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.execute_stream().await.map_err(Error::query)?;
+        let (schema, rows) = self.queries.stream(role, sql.to_owned(), params).await?;
+        let rows = rows.map_err(|e| FlightError::Tonic(Box::new(Status::from(e))));
         let stream = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-            .map_err(|e| match e {
-                FlightError::ExternalError(inner) => match inner.downcast::<datafusion::error::DataFusionError>() {
-                    Ok(df) => Status::from(Error::query(*df)),
-                    Err(other) => Status::from(FlightError::ExternalError(other)),
-                },
-                other => Status::from(other),
-            });
-        Ok(Box::pin(with_deadline(Box::pin(stream), started + limit, limit, slot)))
+            .build(rows)
+            .map_err(Status::from);
+        Ok(Box::pin(stream))
     }
 
     /// A FlightInfo whose one endpoint's ticket is the command itself.
@@ -140,67 +142,6 @@ fn batch_stream(batch: Result<RecordBatch, impl std::fmt::Display>) -> Result<Re
     Ok(Response::new(Box::pin(stream)))
 }
 
-/// A prepared statement's handle: the SQL and, once bound, its parameters
-/// (one row, as Arrow IPC), so that any server instance can run it.
-struct Prepared {
-    sql: String,
-    params: Option<RecordBatch>,
-}
-
-const HANDLE_MAGIC: &[u8] = b"naap-ps1";
-
-impl Prepared {
-    fn new(sql: String, params: Option<RecordBatch>) -> Self {
-        Self { sql, params }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = HANDLE_MAGIC.to_vec();
-        out.extend((self.sql.len() as u64).to_be_bytes());
-        out.extend(self.sql.as_bytes());
-        if let Some(batch) = &self.params {
-            let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())
-                .expect("an in-memory IPC writer over a valid schema");
-            w.write(batch).expect("writing a batch to memory");
-            out.extend(w.into_inner().expect("finishing an in-memory IPC stream"));
-        }
-        out
-    }
-
-    fn decode(handle: &[u8]) -> Result<Prepared, Status> {
-        let bad = || Status::invalid_argument("not a prepared statement handle of this server");
-        let rest = handle.strip_prefix(HANDLE_MAGIC).ok_or_else(bad)?;
-        let (len, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
-        let len = usize::try_from(u64::from_be_bytes(*len)).map_err(|_| bad())?;
-        if rest.len() < len {
-            return Err(bad());
-        }
-        let (sql, ipc) = rest.split_at(len);
-        let sql = String::from_utf8(sql.to_vec()).map_err(|_| bad())?;
-        let params = if ipc.is_empty() {
-            None
-        } else {
-            let reader =
-                arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).map_err(|_| bad())?;
-            let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|_| bad())?;
-            batches.into_iter().next()
-        };
-        Ok(Prepared { sql, params })
-    }
-
-    /// The bound values, `$1` first.
-    fn params(&self) -> Result<Option<Vec<ScalarValue>>, Status> {
-        let Some(batch) = &self.params else { return Ok(None) };
-        batch
-            .columns()
-            .iter()
-            .map(|c| ScalarValue::try_from_array(c, 0))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-            .map_err(|e| Status::invalid_argument(format!("bound parameter: {e}")))
-    }
-}
-
 #[tonic::async_trait]
 impl FlightSqlService for NaapFlightSql {
     type FlightService = NaapFlightSql;
@@ -210,8 +151,10 @@ impl FlightSqlService for NaapFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let df = self.catalog.plan_as(role_of(&request), &query.query, None).await?;
-        let schema = df.schema().as_arrow().clone();
+        let schema = self
+            .queries
+            .schema(role_of(&request), query.query.clone(), None)
+            .await?;
         let ticket = TicketStatementQuery {
             statement_handle: query.query.into_bytes().into(),
         };
@@ -239,12 +182,9 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
-        let df = self
-            .catalog
-            .plan_as(role_of(&request), &prepared.sql, prepared.params()?)
-            .await?;
-        let schema = df.schema().as_arrow().clone();
+        let prepared = Prepared::decode(&cmd.prepared_statement_handle, &self.queries.limits())?;
+        let params = prepared.params()?;
+        let schema = self.queries.schema(role_of(&request), prepared.sql, params).await?;
         self.info(&cmd, &schema, request.into_inner())
     }
 
@@ -253,7 +193,7 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
+        let prepared = Prepared::decode(&cmd.prepared_statement_handle, &self.queries.limits())?;
         let role = role_of(&request);
         Ok(Response::new(
             self.stream(role, &prepared.sql, prepared.params()?).await?,
@@ -265,17 +205,28 @@ impl FlightSqlService for NaapFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let df = self.catalog.plan_as(role_of(&request), &query.query, None).await?;
-        let dataset_schema = ipc_schema(df.schema().as_arrow())?;
-        // Placeholders $1, $2, … in order, typed where DataFusion can tell.
-        let types = df.logical_plan().get_parameter_types().map_err(Error::query)?;
-        let mut names: Vec<&String> = types.keys().collect();
-        names.sort_by_key(|n| n.trim_start_matches('$').parse::<u32>().unwrap_or(u32::MAX));
-        let fields: Vec<Field> = names
-            .iter()
-            .map(|n| Field::new(n.as_str(), types[*n].clone().unwrap_or(DataType::Null), true))
-            .collect();
-        let parameter_schema = ipc_schema(&Schema::new(fields))?;
+        let (catalog, role, sql) = (
+            Arc::clone(self.queries.catalog()),
+            role_of(&request),
+            query.query.clone(),
+        );
+        let (dataset, parameters) = self
+            .queries
+            .run(async move {
+                let df = catalog.plan_as(role, &sql, None).await?;
+                // Placeholders $1, $2, … in order, typed where DataFusion can tell.
+                let types = df.logical_plan().get_parameter_types().map_err(Error::query)?;
+                let mut names: Vec<&String> = types.keys().collect();
+                names.sort_by_key(|n| n.trim_start_matches('$').parse::<u32>().unwrap_or(u32::MAX));
+                let fields: Vec<Field> = names
+                    .iter()
+                    .map(|n| Field::new(n.as_str(), types[*n].clone().unwrap_or(DataType::Null), true))
+                    .collect();
+                Ok((df.schema().as_arrow().clone(), Schema::new(fields)))
+            })
+            .await?;
+        let dataset_schema = ipc_schema(&dataset)?;
+        let parameter_schema = ipc_schema(&parameters)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: Prepared::new(query.query, None).encode().into(),
             dataset_schema: dataset_schema.into(),
@@ -289,12 +240,25 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let prepared = Prepared::decode(&cmd.prepared_statement_handle)?;
-        let stream = request.into_inner().map_err(|e| FlightError::Tonic(Box::new(e)));
-        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(stream)
-            .try_collect()
-            .await
-            .map_err(|e| Status::invalid_argument(format!("reading the bound parameters: {e}")))?;
+        let limits = self.queries.limits();
+        let prepared = Prepared::decode(&cmd.prepared_statement_handle, &limits)?;
+        // Read here, without a query slot: the stream is bounded in bytes
+        // (and each message by the transport), and in time.
+        let stream = bounded_put(request.into_inner(), limits.max_put_bytes);
+        let read = FlightRecordBatchStream::new_from_flight_data(stream).try_collect::<Vec<RecordBatch>>();
+        let batches = match tokio::time::timeout(limits.timeout, read).await {
+            Ok(Ok(batches)) => batches,
+            Ok(Err(e)) => {
+                return Err(Error::Refused {
+                    detail: format!(
+                        "reading the bound parameters (at most {} bytes, --max-put-bytes): {e}",
+                        limits.max_put_bytes
+                    ),
+                }
+                .into());
+            }
+            Err(_) => return Err(Error::TimedOut { limit: limits.timeout }.into()),
+        };
         let params = match batches.iter().find(|b| b.num_rows() > 0) {
             Some(b) if b.num_rows() == 1 => Some(b.clone()),
             Some(b) => {
@@ -389,7 +353,9 @@ impl FlightSqlService for NaapFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let mut builder = cmd.into_builder();
-        for (name, kind, schema) in self.catalog.tables(role_of(&request)).await? {
+        let (catalog, role) = (Arc::clone(self.queries.catalog()), role_of(&request));
+        let tables = self.queries.run(async move { catalog.tables(role).await }).await?;
+        for (name, kind, schema) in tables {
             builder
                 .append(CATALOG, SCHEMA, name, kind, &schema)
                 .map_err(|e| Status::internal(format!("listing tables: {e}")))?;
@@ -460,7 +426,11 @@ impl FlightSqlService for NaapFlightSql {
         }
         let params: SelectParams = serde_json::from_slice(&action.body)
             .map_err(|e| Status::invalid_argument(format!("select: the body is not the expected JSON: {e}")))?;
-        let selection = router::answer(&self.catalog, &self.regions, &params, 3).await?;
+        let (catalog, regions) = (Arc::clone(self.queries.catalog()), Arc::clone(&self.regions));
+        let selection = self
+            .queries
+            .run(async move { router::answer(&catalog, &regions, &params, 3).await })
+            .await?;
         let body = serde_json::to_vec(&selection).map_err(|e| Status::internal(format!("encoding: {e}")))?;
         let result = arrow_flight::Result { body: body.into() };
         Ok(Response::new(Box::pin(futures::stream::iter([Ok(result)]))))
@@ -622,38 +592,55 @@ impl FlightService for NaapFlight {
     }
 }
 
+/// Fails a DoPut stream once it has carried more than `max` bytes.
+fn bounded_put(
+    stream: PeekableFlightDataStream,
+    max: usize,
+) -> impl Stream<Item = Result<FlightData, FlightError>> + Send + 'static {
+    let mut seen = 0usize;
+    stream.map(move |item| {
+        let data = item.map_err(|e| FlightError::Tonic(Box::new(e)))?;
+        seen = seen.saturating_add(data.data_header.len() + data.data_body.len() + data.app_metadata.len());
+        if seen > max {
+            return Err(FlightError::Tonic(Box::new(Status::from(Error::Refused {
+                detail: format!(
+                    "the bound parameters exceed {max} bytes, the most this server reads (--max-put-bytes)"
+                ),
+            }))));
+        }
+        Ok(data)
+    })
+}
+
+/// Serves Flight on `connections` until `shutdown` completes.
 pub(crate) async fn serve(
-    catalog: Arc<Catalog>,
+    queries: Queries,
     regions: Arc<Regions>,
     auth: Arc<Auth>,
     snapshots: Arc<Snapshots>,
-    admission: Admission,
-    incoming: crate::tls::Incoming,
+    connections: tokio::sync::mpsc::Receiver<crate::tls::Conn>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
     let service = NaapFlight {
-        sql: NaapFlightSql {
-            catalog,
-            regions,
-            admission,
-        },
+        sql: NaapFlightSql { queries, regions },
         auth,
         snapshots,
     };
-    let router = tonic::transport::Server::builder().add_service(FlightServiceServer::new(service));
-    match incoming {
-        crate::tls::Incoming::Plain(listener) => {
-            router
-                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
-                .await?
-        }
-        crate::tls::Incoming::Tls(listener, config) => {
-            let connections = futures::StreamExt::map(
-                tokio_stream::wrappers::ReceiverStream::new(crate::tls::accept(listener, config)),
-                |(conn, _)| Ok::<_, std::io::Error>(conn),
-            );
-            router.serve_with_incoming_shutdown(connections, shutdown).await?
-        }
-    }
+    // A message holds a statement or bound parameters; statements somewhat
+    // longer than the limit still arrive, to be refused with its name.
+    let limits = service.sql.queries.limits();
+    let max_message = (limits.max_sql_bytes * 4)
+        .max(limits.max_put_bytes * 2)
+        .max(MIN_MESSAGE_BYTES)
+        + MESSAGE_OVERHEAD_BYTES;
+    let router = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .initial_connection_window_size(Some(RECEIVE_WINDOW_BYTES))
+        .initial_stream_window_size(Some(RECEIVE_WINDOW_BYTES / 4))
+        .add_service(FlightServiceServer::new(service).max_decoding_message_size(max_message));
+    let connections = futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(connections), |conn| {
+        Ok::<_, std::io::Error>(conn)
+    });
+    router.serve_with_incoming_shutdown(connections, shutdown).await?;
     Ok(())
 }

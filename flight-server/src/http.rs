@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::admission::Queries;
 use crate::auth::{self, Auth, Role};
 use crate::perf_stats::{self, Regions};
 use crate::snapshot::{ScoreFilter, Snapshots};
-use crate::{Catalog, Error, Result};
+use crate::{Catalog, Error};
 use crate::{dashboard, explorer, router};
 
 #[derive(Clone)]
@@ -40,55 +42,148 @@ async fn authorize(
     }
 }
 
+/// Longest request target (path and query) read, in bytes.
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most bytes of request headers read.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Largest request body: every route is a GET, so none is ever read.
+const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// Serves the HTTP API on `connections` until `shutdown` completes.
 pub(crate) async fn serve(
-    catalog: Arc<Catalog>,
+    queries: Queries,
     regions: Arc<Regions>,
     auth: Arc<Auth>,
     snapshots: Arc<Snapshots>,
-    incoming: crate::tls::Incoming,
+    connections: tokio::sync::mpsc::Receiver<crate::tls::Conn>,
+    limits: naap_net::ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/scores", get(scores))
+) {
+    // Routes that query the lake run on the query threads, one slot each.
+    let queried = Router::new()
         .route("/orch-perf-stats", get(orch_perf_stats))
         .route("/v1/select", get(select))
-        .route("/", get(dashboard_page))
-        .route("/assets/{file}", get(dashboard_asset))
         .route("/v1/overview", get(overview))
         .route("/v1/orchestrators", get(orchestrators))
         .route("/v1/orchestrators/{address}", get(orchestrator))
         .route("/v1/quarantine", get(quarantine_summary))
         .route("/api/aggregated_stats", get(aggregated_stats))
         .route("/api/raw_stats", get(raw_stats))
-        .route("/api/regions", get(explorer_regions))
         .route("/api/pipelines", get(explorer_pipelines))
         .route("/v1/quarantine/recent", get(quarantine_recent))
         .route("/orch-webhook", get(orch_webhook))
+        .route_layer(axum::middleware::from_fn_with_state(queries.clone(), admitted));
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/scores", get(scores))
+        .route("/", get(dashboard_page))
+        .route("/assets/{file}", get(dashboard_asset))
+        .route("/api/regions", get(explorer_regions))
+        .merge(queried)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState {
-            catalog,
+            catalog: Arc::clone(queries.catalog()),
             regions,
             snapshots,
         })
         .layer(axum::middleware::from_fn_with_state(auth, authorize))
+        .layer(axum::middleware::from_fn(bounded_request))
         .layer(axum::middleware::from_fn(count));
-    match incoming {
-        crate::tls::Incoming::Plain(listener) => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(Error::Http),
-        crate::tls::Incoming::Tls(listener, config) => {
-            let local = listener.local_addr().map_err(Error::Http)?;
-            let listener = crate::tls::TlsListener {
-                connections: crate::tls::accept(listener, config),
-                local,
-            };
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(Error::Http)
+    naap_net::serve_http(connections, app, limits, shutdown).await;
+}
+
+/// The JSON error body of every non-2xx answer: a stable `reason` and a
+/// sentence for people.
+pub(crate) fn problem(status: StatusCode, reason: &str, error: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "reason": reason, "error": error })),
+    )
+        .into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path().chars().take(200).collect::<String>();
+    problem(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no such path: {path}; see /openapi.json"),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("{method} is not served here; this API is read-only (GET)"),
+    )
+}
+
+/// Refuses what no route reads before it is routed: a request target,
+/// headers or a body larger than this server takes.
+async fn bounded_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return problem(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            &format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
+        );
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return problem(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES}"),
+        );
+    }
+    if axum::body::HttpBody::size_hint(request.body()).lower() > MAX_BODY_BYTES {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &format!("the request body is larger than {MAX_BODY_BYTES} bytes; no route reads one"),
+        );
+    }
+    next.run(request).await
+}
+
+/// Runs a query-running route in a slot on the query threads, within the
+/// query deadline (see [`Queries::run`]).
+async fn admitted(
+    State(queries): State<Queries>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match queries.run(async move { Ok(next.run(request).await) }).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Query parameters, refused as JSON (`bad_request`) when they do not parse.
+struct Params<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(Error::Refused {
+                detail: rejection.body_text(),
+            }),
         }
     }
 }
@@ -130,7 +225,7 @@ async fn openapi() -> Response {
 async fn scores(
     State(AppState { snapshots, .. }): State<AppState>,
     headers: axum::http::HeaderMap,
-    Query(filter): Query<ScoreFilter>,
+    Params(filter): Params<ScoreFilter>,
 ) -> Result<Response, Error> {
     let snapshot = snapshots.get();
     let etag = format!("\"{}\"", snapshot.version);
@@ -183,7 +278,7 @@ fn default_version() -> u32 {
 /// go-livepeer's `-orchPerfStatsUrl` feed (see [`perf_stats`]).
 async fn orch_perf_stats(
     State(AppState { catalog, regions, .. }): State<AppState>,
-    Query(q): Query<PerfStatsQuery>,
+    Params(q): Params<PerfStatsQuery>,
 ) -> Result<Response, Error> {
     let body = perf_stats::feed(&catalog, &regions, &q.rule, q.version).await?;
     Ok(axum::Json(body).into_response())
@@ -192,7 +287,7 @@ async fn orch_perf_stats(
 /// The reference router (see [`crate::router`]).
 async fn select(
     State(AppState { catalog, regions, .. }): State<AppState>,
-    Query(params): Query<router::SelectParams>,
+    Params(params): Params<router::SelectParams>,
 ) -> Result<Response, Error> {
     let selection = router::answer(&catalog, &regions, &params, 3).await?;
     Ok(axum::Json(selection).into_response())
@@ -203,7 +298,7 @@ async fn select(
 /// hour the scores come from is in the `X-Naap-Window` header.
 async fn orch_webhook(
     State(AppState { catalog, regions, .. }): State<AppState>,
-    Query(params): Query<router::SelectParams>,
+    Params(params): Params<router::SelectParams>,
 ) -> Result<Response, Error> {
     let selection = router::answer(&catalog, &regions, &params, 10).await?;
     let body: Vec<serde_json::Value> = selection
@@ -244,7 +339,7 @@ const ASSETS: [(&str, &str, &str); 3] = [
 fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, kind, body)) => ([(axum::http::header::CONTENT_TYPE, *kind)], *body).into_response(),
-        None => (axum::http::StatusCode::NOT_FOUND, "no such file\n").into_response(),
+        None => problem(StatusCode::NOT_FOUND, "not_found", &format!("no such file: {name}")),
     }
 }
 
@@ -308,7 +403,7 @@ async fn quarantine_recent(
 /// The Explorer leaderboard's `/api/aggregated_stats` (see [`explorer`]).
 async fn aggregated_stats(
     State(AppState { catalog, regions, .. }): State<AppState>,
-    Query(q): Query<explorer::StatsQuery>,
+    Params(q): Params<explorer::StatsQuery>,
 ) -> Result<Response, Error> {
     Ok(axum::Json(explorer::aggregated_stats(&catalog, &regions, &q, now_ms()).await?).into_response())
 }
@@ -316,7 +411,7 @@ async fn aggregated_stats(
 /// The Explorer leaderboard's `/api/raw_stats` (see [`explorer`]).
 async fn raw_stats(
     State(AppState { catalog, .. }): State<AppState>,
-    Query(q): Query<explorer::StatsQuery>,
+    Params(q): Params<explorer::StatsQuery>,
 ) -> Result<Response, Error> {
     Ok(axum::Json(explorer::raw_stats(&catalog, &q, now_ms()).await?).into_response())
 }

@@ -18,6 +18,7 @@
 //!     http_addr: "127.0.0.1:8080".parse().unwrap(),
 //!     regions: Default::default(),
 //!     limits: Default::default(),
+//!     connections: Default::default(),
 //!     auth: Default::default(),
 //!     tls: None,
 //! };
@@ -26,17 +27,22 @@
 //! # }
 //! ```
 
+mod admission;
 pub mod auth;
+mod bounded;
 mod catalog;
 mod cells;
 pub mod dashboard;
 mod error;
 pub mod explorer;
 mod flight;
+mod guard;
 mod http;
 mod limits;
 pub mod metrics;
+mod operators;
 pub mod perf_stats;
+mod prepared;
 pub mod router;
 pub mod snapshot;
 pub mod tls;
@@ -44,13 +50,13 @@ pub mod tls;
 pub use catalog::Catalog;
 pub use error::{Error, Result};
 pub use limits::QueryLimits;
+pub use naap_net::ConnLimits;
 pub use perf_stats::Regions;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tracing::info;
 
 /// Where to serve what.
@@ -63,6 +69,8 @@ pub struct ServerConfig {
     pub regions: Regions,
     /// Time, memory and concurrency of each client query.
     pub limits: QueryLimits,
+    /// Connections each listener holds at once, and how long they may be silent.
+    pub connections: ConnLimits,
     /// Tokens and roles; the default is public and read-only.
     pub auth: auth::Auth,
     /// Serve both listeners over TLS with this certificate and key.
@@ -75,6 +83,7 @@ pub struct Server {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     auth: Arc<auth::Auth>,
+    connections: ConnLimits,
     flight: tls::Incoming,
     http: tls::Incoming,
 }
@@ -90,18 +99,14 @@ impl Server {
             )),
             None => None,
         };
-        let flight = TcpListener::bind(config.flight_addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.flight_addr,
-                source,
-            })?;
-        let http = TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
+        let flight = naap_net::bind(config.flight_addr).map_err(|source| Error::Bind {
+            addr: config.flight_addr,
+            source,
+        })?;
+        let http = naap_net::bind(config.http_addr).map_err(|source| Error::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
         let (flight, http) = match tls {
             Some((grpc, web)) => (tls::Incoming::Tls(flight, grpc), tls::Incoming::Tls(http, web)),
             None => (tls::Incoming::Plain(flight), tls::Incoming::Plain(http)),
@@ -110,6 +115,7 @@ impl Server {
             catalog: Arc::new(Catalog::new(config.lake, config.limits)),
             regions: Arc::new(config.regions),
             auth: Arc::new(config.auth),
+            connections: connection_limits(config.connections, config.limits),
             flight,
             http,
         })
@@ -132,7 +138,7 @@ impl Server {
             shutdown.await;
             let _ = tx.send(true);
         });
-        let admission = limits::Admission::new(self.catalog.limits());
+        let queries = admission::Queries::new(Arc::clone(&self.catalog))?;
         let snapshots = Arc::new(snapshot::Snapshots::default());
         if let Err(e) = snapshots.refresh(&self.catalog).await {
             tracing::warn!(error = %e, "no scores snapshot yet");
@@ -141,25 +147,25 @@ impl Server {
             Arc::clone(&snapshots).keep_fresh(Arc::clone(&self.catalog), std::time::Duration::from_secs(1)),
         );
         let flight = flight::serve(
-            Arc::clone(&self.catalog),
+            queries.clone(),
             Arc::clone(&self.regions),
             Arc::clone(&self.auth),
             Arc::clone(&snapshots),
-            admission,
-            self.flight,
+            tls::connections(self.flight, self.connections, "flight"),
             wait_for(rx.clone()),
         );
         let http = http::serve(
-            Arc::clone(&self.catalog),
+            queries,
             self.regions,
             self.auth,
             snapshots,
-            self.http,
+            tls::connections(self.http, self.connections, "http"),
+            self.connections,
             wait_for(rx),
         );
-        let (f, h) = tokio::join!(flight, http);
+        let (f, ()) = tokio::join!(flight, http);
         refresher.abort();
-        f.and(h)
+        f
     }
 }
 
@@ -169,4 +175,21 @@ async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
             return;
         }
     }
+}
+
+/// `limits` within the descriptor limit, idle long enough for the longest
+/// query: a connection waiting for its query's first row is silent, and
+/// must not be closed before the query's own deadline.
+fn connection_limits(limits: ConnLimits, queries: QueryLimits) -> ConnLimits {
+    let mut limits = limits.within_descriptor_limit();
+    let floor = queries.timeout + std::time::Duration::from_secs(5);
+    if limits.idle_timeout < floor {
+        tracing::info!(
+            idle_timeout = ?limits.idle_timeout,
+            raised_to = ?floor,
+            "idle timeout raised above the query timeout"
+        );
+        limits.idle_timeout = floor;
+    }
+    limits
 }

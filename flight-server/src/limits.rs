@@ -1,29 +1,42 @@
-//! What one query may take: wall time, memory, and a share of the server.
+//! What one client may take: per query wall time, memory, a share of the
+//! server, and the size of what it sends.
 //!
-//! A public read endpoint must not let one heavy query starve the rest.
-//! Every query runs in a session whose memory pool is capped and whose disk
-//! spilling is off, so a query that outgrows its pool fails with a clear
-//! error instead of growing the process; a deadline covers planning and the
-//! whole result stream; and at most `max_concurrent` queries run at once,
-//! the next one being refused at once rather than queued without bound.
+//! A public read endpoint must not let one request starve the rest. Every
+//! client query runs in a session whose memory pool is capped and whose disk
+//! spilling is off, and every scalar function result is bounded too
+//! ([`crate::bounded`]); its SQL is bounded in length and nesting before it
+//! is planned ([`crate::guard`]); a deadline covers planning and the whole
+//! result stream; at most `max_concurrent` run at once on their own threads
+//! ([`crate::admission`]), a few more wait briefly, and the rest are refused
+//! at once with "retry shortly".
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use futures::{Stream, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::Error;
 
 /// Limits of every query the server runs for a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryLimits {
-    /// Wall time from planning to the last row sent.
+    /// Wall time from admission (planning included) to the last row sent.
     pub timeout: Duration,
-    /// Memory pool of one query, in bytes.
+    /// Memory pool of one query, in bytes; one scalar function result may
+    /// take a quarter of it.
     pub memory_bytes: usize,
-    /// Queries running at once; one more is refused.
+    /// Queries running at once.
     pub max_concurrent: usize,
+    /// Queries waiting for a running slot; one more is refused at once.
+    pub max_queued: usize,
+    /// How long a query waits for a running slot before it is refused.
+    pub queue_timeout: Duration,
+    /// Threads that run client queries (never the threads that accept
+    /// connections, refresh the scores snapshot or, in `naap demo`, run the
+    /// pipeline).
+    pub threads: usize,
+    /// Longest SQL text accepted, in bytes.
+    pub max_sql_bytes: usize,
+    /// Deepest nesting of expressions, set operations (UNION chains) and
+    /// subqueries, and most tables, in one statement.
+    pub max_expr_depth: usize,
+    /// Most bytes of bound parameters one DoPut may send.
+    pub max_put_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -32,56 +45,27 @@ impl Default for QueryLimits {
             timeout: Duration::from_secs(30),
             memory_bytes: 512 * 1024 * 1024,
             max_concurrent: 8,
+            max_queued: 32,
+            queue_timeout: Duration::from_secs(2),
+            threads: default_threads(),
+            max_sql_bytes: 64 * 1024,
+            max_expr_depth: 256,
+            max_put_bytes: 1024 * 1024,
         }
     }
 }
 
-/// Hands out the running-query slots.
-#[derive(Debug, Clone)]
-pub(crate) struct Admission {
-    limits: QueryLimits,
-    slots: Arc<Semaphore>,
-}
-
-impl Admission {
-    pub(crate) fn new(limits: QueryLimits) -> Self {
-        Self {
-            limits,
-            slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
-        }
-    }
-
-    pub(crate) fn limits(&self) -> QueryLimits {
-        self.limits
-    }
-
-    /// A slot for one query, held until its result stream ends or is dropped.
-    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, Error> {
-        Arc::clone(&self.slots).try_acquire_owned().map_err(|_| Error::Busy {
-            max: self.limits.max_concurrent,
-        })
+impl QueryLimits {
+    /// The most all scalar function calls of one query may build together
+    /// (shared out per call by the `bounded` module).
+    pub fn max_value_bytes(&self) -> usize {
+        (self.memory_bytes / 4).max(1024 * 1024)
     }
 }
 
-/// Ends `inner` with an [`Error::TimedOut`] item (naming `limit`) at
-/// `deadline`, dropping it (which cancels the query's remaining work), and
-/// keeps `slot` until the stream is done.
-pub(crate) fn with_deadline<T, S>(
-    inner: S,
-    deadline: tokio::time::Instant,
-    limit: Duration,
-    slot: OwnedSemaphorePermit,
-) -> impl Stream<Item = Result<T, tonic::Status>> + Send + 'static
-where
-    T: Send + 'static,
-    S: Stream<Item = Result<T, tonic::Status>> + Send + Unpin + 'static,
-{
-    futures::stream::unfold(Some((inner, slot)), move |state| async move {
-        let (mut inner, slot) = state?;
-        match tokio::time::timeout_at(deadline, inner.next()).await {
-            Ok(Some(item)) => Some((item, Some((inner, slot)))),
-            Ok(None) => None,
-            Err(_) => Some((Err(Error::TimedOut { limit }.into()), None)),
-        }
-    })
+/// All cores but one, so that accepting connections and the pipeline
+/// always have one.
+pub fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    cores.saturating_sub(1).max(1)
 }

@@ -56,6 +56,13 @@ impl ServerMetrics {
         for (reason, n) in self.stopped.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "naap_requests_refused_total{{reason=\"{reason}\"}} {n}");
         }
+        out.push_str(
+            "# HELP naap_listener_full_total Times a listener held its most connections and left new ones waiting.\n",
+        );
+        out.push_str("# TYPE naap_listener_full_total counter\n");
+        for (listener, n) in naap_net::full_listeners() {
+            let _ = writeln!(out, "naap_listener_full_total{{listener=\"{listener}\"}} {n}");
+        }
         out.push_str("# HELP naap_scores_snapshot_rows Rows in the in-memory scores snapshot, by the manifest it was taken at.\n");
         out.push_str("# TYPE naap_scores_snapshot_rows gauge\n");
         let _ = writeln!(

@@ -3,6 +3,7 @@
 //! Handshakes run in their own tasks, so a slow or silent client never holds
 //! up the next connection; finished connections are handed to the Flight
 //! (gRPC, ALPN `h2`) and HTTP (ALPN `h2`, `http/1.1`) servers as streams.
+//! Every connection is first counted and timed by [`naap_net`].
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -67,66 +68,82 @@ pub fn server_config(files: &TlsFiles, alpn: &[&[u8]]) -> Result<Arc<rustls::Ser
     Ok(Arc::new(config))
 }
 
-/// A TLS connection, as both servers take it.
+/// An accepted connection, plain or TLS, as both servers take it; it holds
+/// a slot of its listener (see [`naap_net`]).
 #[derive(Debug)]
-pub struct TlsConn(tokio_rustls::server::TlsStream<TcpStream>);
+pub enum Conn {
+    Plain(naap_net::Guarded<TcpStream>),
+    Tls(Box<tokio_rustls::server::TlsStream<naap_net::Guarded<TcpStream>>>),
+}
 
-impl AsyncRead for TlsConn {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(c) => Pin::new(c).poll_read(cx, buf),
+            Conn::Tls(c) => Pin::new(c.as_mut()).poll_read(cx, buf),
+        }
     }
 }
 
-impl AsyncWrite for TlsConn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(c) => Pin::new(c).poll_write(cx, buf),
+            Conn::Tls(c) => Pin::new(c.as_mut()).poll_write(cx, buf),
+        }
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(c) => Pin::new(c).poll_flush(cx),
+            Conn::Tls(c) => Pin::new(c.as_mut()).poll_flush(cx),
+        }
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(c) => Pin::new(c).poll_shutdown(cx),
+            Conn::Tls(c) => Pin::new(c.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
-impl tonic::transport::server::Connected for TlsConn {
+impl tonic::transport::server::Connected for Conn {
     type ConnectInfo = ();
 
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
-/// Accepts TCP on `listener` and hands out finished TLS connections.
-pub fn accept(
-    listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-) -> mpsc::Receiver<(TlsConn, std::net::SocketAddr)> {
+/// Accepts on `incoming` within `limits` and hands out connections, after
+/// their TLS handshake where the listener has a certificate. Handshakes run
+/// in tasks of their own, so a slow client never holds up the next one.
+pub fn connections(incoming: Incoming, limits: naap_net::ConnLimits, name: &'static str) -> mpsc::Receiver<Conn> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let (listener, config) = match incoming {
+        Incoming::Plain(l) => (l, None),
+        Incoming::Tls(l, config) => (l, Some(config)),
+    };
+    let mut accepted = naap_net::accept(listener, limits, name);
     tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    info!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+        let acceptor = config.map(tokio_rustls::TlsAcceptor::from);
+        while let Some(conn) = accepted.recv().await {
+            let Some(acceptor) = acceptor.clone() else {
+                if tx.send(Conn::Plain(conn)).await.is_err() {
+                    return;
                 }
+                continue;
             };
-            let (acceptor, sender) = (acceptor.clone(), tx.clone());
+            let sender = tx.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let peer = conn.peer();
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
                     Ok(Ok(tls)) => {
-                        let _ = sender.send((TlsConn(tls), peer)).await;
+                        let _ = sender.send(Conn::Tls(Box::new(tls))).await;
                     }
                     Ok(Err(e)) => info!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => info!(%peer, "TLS handshake timed out"),
                 }
             });
-            if tx.is_closed() {
-                return;
-            }
         }
     });
     rx
@@ -144,29 +161,5 @@ impl Incoming {
         match self {
             Incoming::Plain(l) | Incoming::Tls(l, _) => l.local_addr(),
         }
-    }
-}
-
-/// The HTTP server's listener over [`accept`].
-#[derive(Debug)]
-pub struct TlsListener {
-    pub(crate) connections: mpsc::Receiver<(TlsConn, std::net::SocketAddr)>,
-    pub(crate) local: std::net::SocketAddr,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsConn;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.connections.recv().await {
-            Some(c) => c,
-            // The acceptor task only ends with the process.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

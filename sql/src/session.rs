@@ -26,6 +26,12 @@ pub fn context_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> 
     with_functions(SessionContext::new_with_config_rt(config, runtime))
 }
 
+/// Like [`context`], from a session state the caller built (its own
+/// optimizer rules, runtime and configuration).
+pub fn context_from_state(state: datafusion::execution::SessionState) -> SessionContext {
+    with_functions(SessionContext::new_with_state(state))
+}
+
 fn with_functions(ctx: SessionContext) -> SessionContext {
     ctx.register_udaf(crate::sketch::ddsketch_agg());
     ctx.register_udaf(crate::sketch::ddsketch_merge());

@@ -13,7 +13,8 @@ import pytest
 
 @pytest.fixture
 def server(serve_simulated_lake):
-    return serve_simulated_lake("--query-timeout", "3s", "--query-memory-mb", "16", "--max-concurrent-queries", "1")
+    return serve_simulated_lake("--query-timeout", "3s", "--query-memory-mb", "16", "--max-concurrent-queries", "1",
+                                "--max-queued-queries", "0")
 
 
 def query(uri, sql):

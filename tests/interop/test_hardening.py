@@ -1,0 +1,696 @@
+"""One bad request must not take naap down (issue 12). A long-running `naap
+demo` with tight limits meets deep and long SQL, forged prepared-statement
+handles, memory-hungry scalar functions, CPU-heavy queries, idle and slow
+connections, oversized parameter streams, big BYOC events and malformed HTTP
+requests. After each attack the process is alive, answers `SELECT 1` within
+2 s, and its pipeline has kept committing."""
+import base64
+import http.client
+import json
+import os
+import random
+import resource
+import select
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import adbc_driver_flightsql
+import adbc_driver_flightsql.dbapi as flightsql
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as fl
+import pytest
+
+from conftest import free_port, port_open, wait_until
+
+QUERY_TIMEOUT_S, QUERY_MEMORY_MB, MAX_CONCURRENT = 4, 64, 4
+MAX_SQL_BYTES, IDLE_TIMEOUT_S, SERVER_FDS = 65536, 4, 1024
+# What a busy demo may add to its RSS on its own while an attack runs
+# (pipeline commits, snapshot refreshes, allocator slack), beyond the
+# memory the running queries are allowed.
+RSS_MARGIN_MB = 300
+# The demo commits every second while input arrives, and its simulated
+# orchestrators publish every 5 s.
+COMMIT_GRACE_S = 15
+
+
+class Demo:
+    def __init__(self, p, lake, log_path, flight, http_port, byoc):
+        self.p, self.lake, self.log_path = p, lake, log_path
+        self.flight, self.http, self.byoc = flight, http_port, byoc
+        self.uri = f"grpc://127.0.0.1:{flight}"
+
+    def log_tail(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-6000:]
+
+
+def _server_fd_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SERVER_FDS, SERVER_FDS))
+
+
+@pytest.fixture(scope="module")
+def server(naap_bin, tmp_path_factory):
+    base = tmp_path_factory.mktemp("hardening")
+    flight, http_port, byoc = free_port(), free_port(), free_port()
+    lake, log_path = base / "naap-data", base / "demo.log"
+    cmd = [naap_bin, "demo", "--orchestrators", "6", "--backfill", "2m", "--progress-every", "1s",
+           "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight}", "--http-addr", f"127.0.0.1:{http_port}",
+           "--byoc-addr", f"127.0.0.1:{byoc}", "--query-timeout", f"{QUERY_TIMEOUT_S}s",
+           "--query-memory-mb", str(QUERY_MEMORY_MB), "--max-concurrent-queries", str(MAX_CONCURRENT),
+           "--max-queued-queries", "8", "--query-queue-timeout", "1s", "--max-connections", "128",
+           "--header-read-timeout", "2s", "--idle-timeout", f"{IDLE_TIMEOUT_S}s", "--max-put-bytes", "65536"]
+    with open(log_path, "w") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, NAAP_LOG="info"),
+                             preexec_fn=_server_fd_limit)
+    demo = Demo(p, lake, log_path, flight, http_port, byoc)
+
+    def ready():
+        if p.poll() is not None:
+            return True
+        if not all(port_open(port) for port in (flight, http_port, byoc)):
+            return False
+        return query(demo, "SELECT count(*) FROM scores", timeout=10)[0][0] > 0
+
+    try:
+        try:
+            wait_until(ready, 90, "naap demo to listen on its 3 ports and serve scores")
+        except AssertionError as e:
+            pytest.fail(f"{e}\n{demo.log_tail()}")
+        assert p.poll() is None, f"naap demo exited with {p.returncode}:\n{demo.log_tail()}"
+        idle = rss_mb(p.pid)
+        yield demo
+        settle = int(os.environ.get("NAAP_HARDENING_SETTLE", "0"))
+        if settle and p.poll() is None:
+            report_memory(p.pid, idle, settle)
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+# --- clients ---------------------------------------------------------------
+
+def query(server, sql, timeout=30):
+    options = adbc_driver_flightsql.DatabaseOptions
+    with flightsql.connect(server.uri, db_kwargs={options.TIMEOUT_QUERY.value: str(timeout),
+                                                  options.TIMEOUT_FETCH.value: str(timeout)},
+                           autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def refusal(server, sql, timeout=30):
+    """The error text of a query that must fail."""
+    try:
+        rows = query(server, sql, timeout)
+    except Exception as e:
+        return str(e)
+    raise AssertionError(f"{sql[:60]!r}… ({len(sql)} bytes) was answered {rows!r}; it must be refused")
+
+
+def call_options():
+    return fl.FlightCallOptions(timeout=30)
+
+
+FLIGHT_ERRORS = (pa.ArrowException, fl.FlightError)
+
+
+def flight_refusal(call, what):
+    try:
+        call()
+    except FLIGHT_ERRORS as e:
+        return str(e)
+    raise AssertionError(f"{what} was answered; it must be refused")
+
+
+def assert_healthy(server):
+    assert server.p.poll() is None, f"naap demo died (exit {server.p.returncode}):\n{server.log_tail()}"
+    started = time.monotonic()
+    rows = query(server, "SELECT 1", timeout=2)
+    elapsed = time.monotonic() - started
+    assert rows == [(1,)] and elapsed < 2.0, f"SELECT 1 gave {rows!r} after {elapsed:.2f}s"
+
+
+def http_get(server, path, timeout=30):
+    """(status, body) of a GET; error statuses are answers too."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.http}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def raw_request(port, method, path, headers=(), body_len=0):
+    """A request made by hand (long URLs and headers, a declared body sent
+    until the server answers); returns (status, content type, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        if body_len:
+            conn.putheader("Content-Length", str(body_len))
+        conn.endheaders()
+        answered = select.poll()
+        answered.register(conn.sock, select.POLLIN)
+        chunk, sent = b"x" * 65536, 0
+        try:
+            while sent < body_len and not answered.poll(0):
+                n = min(len(chunk), body_len - sent)
+                conn.sock.sendall(chunk[:n])
+                sent += n
+        except OSError:  # the server answered and closed while the body was on its way
+            pass
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        conn.close()
+
+
+def newest_commit(server):
+    folder = server.lake / "_naap" / "manifest"
+    return max((int(n[:-5]) for n in os.listdir(folder) if n.endswith(".json") and n[:-5].isdigit()), default=0)
+
+
+def assert_committing(server, before):
+    wait_until(lambda: newest_commit(server) > before, COMMIT_GRACE_S, f"a pipeline commit after #{before}")
+
+
+def snapshot_version(server):
+    status, body = http_get(server, "/metrics", timeout=5)
+    assert status == 200, status
+    for line in body.decode().splitlines():
+        if line.startswith("naap_scores_snapshot_rows{"):
+            return line.split('manifest="', 1)[1].split('"', 1)[0]
+    raise AssertionError("/metrics has no naap_scores_snapshot_rows line")
+
+
+# --- measuring -------------------------------------------------------------
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise OSError(f"process {pid} has no VmRSS (exited)")
+
+
+def report_memory(pid, idle, settle):
+    """For bench/hardening.sh: RSS when ready, the peak over the attacks,
+    and RSS while the demo keeps running for `settle` seconds after them."""
+    with open(f"/proc/{pid}/status") as f:
+        peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    after = {}
+    started = time.monotonic()
+    for mark in (10, 60, 120, settle):
+        if mark <= settle:
+            time.sleep(max(0.0, started + mark - time.monotonic()))
+            after[mark] = rss_mb(pid)
+    print(f"\nhardening RSS: ready {idle:.0f} MB, peak {peak:.0f} MB, after the attacks "
+          + ", ".join(f"{s}s {mb:.0f} MB" for s, mb in after.items()))
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Peak:
+    """Samples fn() every `every` seconds while the block runs: .before and .max."""
+
+    def __init__(self, fn, every=0.02):
+        self.fn, self.every, self.stop = fn, every, threading.Event()
+
+    def __enter__(self):
+        self.before = self.max = self.fn()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while not self.stop.wait(self.every):
+            try:
+                self.max = max(self.max, self.fn())
+            except OSError:  # the process is gone: assert_healthy says so
+                return
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def _outcome(fn, item):
+    started = time.monotonic()
+    try:
+        result = ("ok", fn(item))
+    except Exception as e:
+        result = ("error", str(e))
+    return result + (started, time.monotonic())
+
+
+def concurrently(fn, items, within):
+    """fn(item) for every item at once, all done within `within` seconds;
+    one (\"ok\", value | \"error\", text, started, ended) per item."""
+    pool = ThreadPoolExecutor(max_workers=len(items))
+    try:
+        futures = [pool.submit(_outcome, fn, item) for item in items]
+        _, pending = wait(futures, timeout=within)
+        assert not pending, f"{len(pending)} of {len(items)} calls still running after {within}s"
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --- Flight SQL messages, encoded by hand ----------------------------------
+
+def pb_bytes(field, data):
+    out, n = bytearray([field << 3 | 2]), len(data)
+    while True:
+        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out) + data
+
+
+def pb_field1(buf):
+    """Field 1 (bytes) of a protobuf message that starts with it."""
+    assert buf[:1] == b"\x0a", buf[:16]
+    n, shift, i = 0, 0, 1
+    while True:
+        b = buf[i]
+        n, shift, i = n | (b & 0x7F) << shift, shift + 7, i + 1
+        if b < 0x80:
+            return buf[i:i + n]
+
+
+def flight_sql(message, body):
+    """google.protobuf.Any of a Flight SQL message."""
+    return pb_bytes(1, f"type.googleapis.com/arrow.flight.protocol.sql.{message}".encode()) + pb_bytes(2, body)
+
+
+def prepared(handle):
+    return flight_sql("CommandPreparedStatementQuery", pb_bytes(1, handle))
+
+
+def handle(sql, ipc=b""):
+    return b"naap-ps1" + len(sql.encode()).to_bytes(8, "big") + sql.encode() + ipc
+
+
+PARAM = b"\x07" * 1000
+
+
+def param_ipc():
+    """One row of bound parameters as an Arrow IPC stream: a 1000-byte
+    binary value, so that the batch's body length is distinctive."""
+    batch = pa.record_batch([pa.array([PARAM], pa.binary())], names=["$1"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def ipc_messages(stream):
+    """(offset, metadata length, body length) of each message of an IPC stream."""
+    out, pos = [], 0
+    while True:
+        marker, meta_len = struct.unpack_from("<Ii", stream, pos)
+        assert marker == 0xFFFFFFFF, f"no continuation marker at {pos}"
+        if meta_len == 0:
+            return out
+        message = pa.ipc.read_message(pa.py_buffer(stream[pos:]))
+        body = message.body.size if message.body is not None else 0
+        out.append((pos, meta_len, body))
+        pos += 8 + meta_len + body
+
+
+def with_huge_body(stream):
+    """The stream with its record batch claiming a 1 TiB body."""
+    _, (pos, meta_len, body) = ipc_messages(stream)
+    meta, true_len = stream[pos + 8:pos + 8 + meta_len], struct.pack("<q", body)
+    assert meta.count(true_len) == 1, f"body length {body} is ambiguous in the batch metadata"
+    at = pos + 8 + meta.index(true_len)
+    return stream[:at] + struct.pack("<q", 1 << 40) + stream[at + 8:]
+
+
+def forged_handles():
+    ipc, rng = param_ipc(), random.Random(12)
+    good = handle("SELECT $1", ipc)
+    return {
+        "1 TiB record batch body": handle("SELECT $1", with_huge_body(ipc)),
+        "2 GiB schema metadata": handle("SELECT $1", ipc[:4] + struct.pack("<i", 2**31 - 1) + ipc[8:]),
+        "2^64-1 bytes of SQL": b"naap-ps1" + (2**64 - 1).to_bytes(8, "big") + b"SELECT 1",
+        "truncated parameters": good[:-600],
+        "truncated length": b"naap-ps1\x00\x00\x00",
+        "random bytes": rng.randbytes(4096),
+        "random parameters": handle("SELECT $1", rng.randbytes(4096)),
+    }
+
+
+# --- the attacks -------------------------------------------------------------
+
+def test_deep_and_long_sql_is_refused_without_a_crash(server):
+    """Deeply nested expressions and over-long SQL are refused; a moderate one answers."""
+    before = newest_commit(server)
+    chained = {op: "SELECT " + op.join([atom] * 2000)
+               for op, atom in [("+", "1"), (" AND ", "true"), (" OR ", "true"), (" || ", "'a'")]}
+    deep = {
+        "20000 additions": "SELECT " + "+".join(["1"] * 20000),
+        # 19 bytes a term: 3000 stay under --max-sql-bytes.
+        "3000 unions": " UNION ALL ".join(["SELECT 1"] * 3000),
+        "3000 parentheses": "SELECT " + "(" * 3000 + "1" + ")" * 3000,
+        "3000 nested abs": "SELECT " + "abs(" * 3000 + "1" + ")" * 3000,
+        **{f"2000 terms of {op.strip()}": sql for op, sql in chained.items()},
+    }
+    for name, sql in deep.items():
+        assert len(sql.encode()) <= MAX_SQL_BYTES, name
+        message = refusal(server, sql)
+        assert "query refused" in message, (name, message[:500])
+    # A statement ticket skips GetFlightInfo: DoGet plans it itself.
+    client = fl.connect(server.uri)
+    ticket = fl.Ticket(flight_sql("TicketStatementQuery", pb_bytes(1, deep["20000 additions"].encode())))
+    message = flight_refusal(lambda: client.do_get(ticket, call_options()).read_all(), "a deep statement ticket")
+    assert "query refused" in message, message[:500]
+    client.close()
+
+    results = concurrently(lambda sql: query(server, sql), [chained["+"]] * 20, within=10)
+    assert all(kind == "error" and ("query refused" in text or "retry shortly" in text)
+               for kind, text, *_ in results), [r[:2] for r in results]
+    assert any("query refused" in text for _, text, *_ in results), [r[:2] for r in results]
+
+    for sql in ["SELECT 1" + " " * 70000, "SELECT 1 IN (" + ",".join(["1"] * 40000) + ")",
+                "SELECT " + " AND ".join(["true"] * 20000)]:
+        assert len(sql.encode()) > MAX_SQL_BYTES
+        message = refusal(server, sql)
+        assert "--max-sql-bytes" in message, message[:500]
+    assert query(server, "SELECT " + "+".join(["1"] * 51)) == [(51,)]
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
+def test_forged_prepared_statement_handles_are_refused(server):
+    """Handles with lying lengths, truncations or noise are refused without allocating what they claim."""
+    before = newest_commit(server)
+    client = fl.connect(server.uri)
+    # The unforged handles run: the forgeries below differ from them only by their forgery.
+    table = client.do_get(fl.Ticket(prepared(handle("SELECT $1", param_ipc()))), call_options()).read_all()
+    assert table.column(0).to_pylist() == [PARAM]
+    table = client.do_get(fl.Ticket(prepared(handle("SELECT 41 + 1"))), call_options()).read_all()
+    assert table.column(0).to_pylist() == [42]
+    forged = forged_handles()
+
+    def forged_get(_):
+        c = fl.connect(server.uri)
+        try:
+            return c.do_get(fl.Ticket(prepared(forged["1 TiB record batch body"])), call_options()).read_all()
+        finally:
+            c.close()
+
+    with Peak(lambda: rss_mb(server.p.pid)) as rss:
+        for name, h in forged.items():
+            calls = {
+                "DoGet": lambda: client.do_get(fl.Ticket(prepared(h)), call_options()).read_all(),
+                "GetFlightInfo": lambda: client.get_flight_info(fl.FlightDescriptor.for_command(prepared(h)),
+                                                                call_options()),
+            }
+            for method, call in calls.items():
+                message = flight_refusal(call, f"{method} with a handle of {name}")
+                assert "prepared statement handle" in message, (name, method, message[:500])
+        results = concurrently(forged_get, range(50), within=60)
+    client.close()
+    assert all(kind == "error" and "prepared statement handle" in text for kind, text, *_ in results), \
+        [r[:2] for r in results if r[0] != "error" or "prepared statement handle" not in r[1]][:3]
+    assert rss.max < rss.before + 200, f"RSS rose from {rss.before:.0f} MB to {rss.max:.0f} MB"
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
+HUNGRY = [
+    "SELECT length(repeat('x', 1000000000))",
+    "SELECT cardinality(range(1, 1000000000))",
+    "SELECT cardinality(array_repeat(1, 1000000000))",
+    "SELECT length(lpad('x', 1000000000))",
+    "SELECT length(rpad('x', 1000000000, 'yz'))",
+    "SELECT length(" + "replace(" * 9 + "'xx'" + ",'x','xxxxxxxxxx')" * 9 + ")",
+    # Each value is small enough; a join would copy one into every row of its batches.
+    "SELECT max(length(s)) FROM (SELECT repeat('x', 2000000) AS s) t CROSS JOIN generate_series(1, 1000000)",
+    "SELECT max(length(s) + i) FROM (SELECT repeat('x', 2000000) AS s, unnest(range(1, 1000000)) AS i)",
+]
+
+
+def test_scalar_functions_cannot_bypass_the_memory_limit(server):
+    """Functions that build huge values are stopped by the per-query memory limit."""
+    before = newest_commit(server)
+    with Peak(lambda: rss_mb(server.p.pid)) as rss:
+        for sql in HUNGRY:
+            message = refusal(server, sql)
+            assert "memory limit per query" in message, (sql, message[:500])
+        results = concurrently(lambda sql: query(server, sql), (HUNGRY * 2)[:8], within=60)
+    stopped = [text for kind, text, *_ in results if kind == "error"]
+    assert len(stopped) == 8, [r[:2] for r in results if r[0] == "ok"]
+    assert all("memory limit per query" in t or "retry shortly" in t for t in stopped), [t[:300] for t in stopped]
+    assert any("memory limit per query" in t for t in stopped), [t[:300] for t in stopped]
+    allowed = rss.before + MAX_CONCURRENT * QUERY_MEMORY_MB + RSS_MARGIN_MB
+    assert rss.max < allowed, f"RSS rose from {rss.before:.0f} MB to {rss.max:.0f} MB (allowed {allowed:.0f})"
+    assert query(server, "SELECT length(repeat('ab', 1000))") == [(2000,)]
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
+HEAVY = ("SELECT count(*) FROM generate_series(1, 100000) a JOIN generate_series(1, 100000) b "
+         "ON (a.value * b.value) % 7 = 3")
+
+
+def test_heavy_queries_and_request_floods_do_not_starve_the_server(server):
+    """CPU-heavy queries end on time or are turned away, and the server keeps answering meanwhile."""
+    before = newest_commit(server)
+    pool = ThreadPoolExecutor(max_workers=8)
+    heavy = [pool.submit(_outcome, lambda sql: query(server, sql), HEAVY) for _ in range(8)]
+    time.sleep(0.5)
+    probes, deadline = 0, time.monotonic() + 15
+    while not all(f.done() for f in heavy) and time.monotonic() < deadline and probes < 40:
+        started = time.monotonic()
+        try:
+            query(server, "SELECT 1", timeout=5)
+        except Exception as e:
+            assert "retry shortly" in str(e), str(e)[:500]
+        took = time.monotonic() - started
+        assert took < 2.0, f"SELECT 1 took {took:.2f}s beside the heavy queries"
+        started = time.monotonic()
+        status, _ = http_get(server, "/healthz", timeout=5)
+        took = time.monotonic() - started
+        assert status == 200 and took < 2.0, f"/healthz answered {status} after {took:.2f}s"
+        probes += 1
+        time.sleep(0.2)
+    _, pending = wait(heavy, timeout=max(0.0, deadline - time.monotonic()) + 1)
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert not pending, f"{len(pending)} heavy queries still running after 15s"
+    assert probes >= 1, "the heavy queries ended before the server could be probed beside them"
+    for kind, text, started, ended in (f.result() for f in heavy):
+        assert kind == "error" and ("time limit" in text or "retry shortly" in text), (kind, text[:500])
+        assert ended - started < QUERY_TIMEOUT_S + 6, f"a heavy query ended after {ended - started:.1f}s"
+    assert any("time limit" in f.result()[1] for f in heavy), "no heavy query ran"
+
+    results = concurrently(lambda _: http_get(server, "/v1/orchestrators"), range(300), within=20)
+    answers = [value for kind, value, *_ in results if kind == "ok"]
+    assert len(answers) == 300, [value for kind, value, *_ in results if kind != "ok"][:3]
+    assert all(status in (200, 503) for status, _ in answers), sorted({s for s, _ in answers})
+    busy = [json.loads(body) for status, body in answers if status == 503]
+    assert all(b.get("reason") == "busy" for b in busy), busy[:3]
+    assert len(busy) < 300, "every request was turned away"
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
+def closed_by_server(sock, deadline):
+    """Whether the server closes `sock` before `deadline` (after whatever it says first)."""
+    for _ in range(100):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+    return False
+
+
+def idle_socket(port, connected):
+    s = socket.socket()
+    if connected:
+        s.settimeout(5)
+        s.connect(("127.0.0.1", port))
+    else:  # past the server's backlog a connect would wait: let it
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+    return s
+
+
+def test_idle_and_slow_connections_are_bounded_and_closed(server):
+    """Thousands of silent or slowloris connections neither exhaust descriptors nor stay open."""
+    need = 1500 + 1500 + 300 + 500
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need if hard == resource.RLIM_INFINITY else min(need, hard), hard))
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= need, f"this test needs {need} descriptors"
+    before = newest_commit(server)
+    held = {"http": [], "flight": [], "byoc": []}
+    try:
+        with Peak(lambda: open_fds(server.p.pid), every=0.1) as fds:
+            for group, port in (("http", server.http), ("flight", server.flight)):
+                held[group] += [idle_socket(port, connected=i < 50) for i in range(1500)]
+            for _ in range(300):
+                s = socket.create_connection(("127.0.0.1", server.byoc), timeout=5)
+                held["byoc"].append(s)
+                s.sendall(b"POST /v1/events/x HTTP/1.1\r\n")
+            deadline = time.monotonic() + IDLE_TIMEOUT_S + 3
+            for group, sockets in held.items():
+                open_ones = [i for i, s in enumerate(sockets[:50]) if not closed_by_server(s, deadline)]
+                assert not open_ones, f"{group}: connections {open_ones[:10]} still open after the idle timeout"
+    finally:
+        for s in (s for sockets in held.values() for s in sockets):
+            s.close()
+    assert fds.max < SERVER_FDS - 100, f"the server held {fds.max} descriptors (before: {fds.before})"
+    assert_healthy(server)
+    version = snapshot_version(server)
+    wait_until(lambda: snapshot_version(server) != version, 20, f"a scores snapshot newer than {version}")
+    assert_committing(server, before)
+
+
+def test_parameter_streams_are_bounded(server):
+    """DoPut binds past --max-put-bytes are refused; a small bind works."""
+    before = newest_commit(server)
+    bind = fl.FlightDescriptor.for_command(prepared(handle("SELECT $1")))
+
+    def put(table):
+        client = fl.connect(server.uri)
+        try:
+            writer, reader = client.do_put(bind, table.schema, call_options())
+            errors, metadata = [], None
+            try:
+                writer.write_table(table)
+                writer.done_writing()
+                metadata = reader.read()
+            except FLIGHT_ERRORS as e:
+                errors.append(str(e))
+            try:
+                writer.close()
+            except FLIGHT_ERRORS as e:
+                errors.append(str(e))
+            if errors:
+                raise RuntimeError(" | ".join(errors))
+            return metadata.to_pybytes() if metadata is not None else b""
+        finally:
+            client.close()
+
+    big = pa.table({"$1": pa.array([os.urandom(2 << 20)], pa.binary())})
+    with Peak(lambda: rss_mb(server.p.pid)) as rss:
+        results = concurrently(put, [big] * 100, within=60)
+    assert all(kind == "error" and "--max-put-bytes" in text for kind, text, *_ in results), \
+        [(kind, str(text)[:300]) for kind, text, *_ in results if kind != "error" or "--max-put-bytes" not in text][:3]
+    assert rss.max < rss.before + 250, f"RSS rose from {rss.before:.0f} MB to {rss.max:.0f} MB"
+
+    bound = pb_field1(put(pa.table({"$1": pa.array([7], pa.int64())})))
+    assert bound.startswith(b"naap-ps1"), bound[:32]
+    client = fl.connect(server.uri)
+    assert client.do_get(fl.Ticket(prepared(bound)), call_options()).read_all().column(0).to_pylist() == [7]
+    client.close()
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
+def post_event(server, name, fields):
+    request = urllib.request.Request(f"http://127.0.0.1:{server.byoc}/v1/events/{name}",
+                                     data=json.dumps(fields).encode(), headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_accepted_byoc_events_reach_the_lake(server):
+    """Big accepted BYOC events all land in the lake once; one too big for a message is refused."""
+    before = newest_commit(server)
+    # Random base64: ~600 KB each that no compression shrinks below a Kafka message.
+    payloads = [base64.b64encode(os.urandom(450_000)).decode() for _ in range(3)]
+    results = concurrently(lambda p: post_event(server, "model_loaded", {"model": p, "load_ms": 1.5}),
+                           payloads, within=90)
+    for kind, value, *_ in results:
+        assert kind == "ok", value
+        status, body = value
+        assert status == 202 and json.loads(body) == {"accepted": 1}, (status, body[:300])
+
+    pattern = server.lake / "lake" / "custom_event" / "**" / "*.parquet"
+
+    def stored():
+        rows = duckdb.sql(f"SELECT data FROM read_parquet('{pattern}', hive_partitioning=1) "
+                          f"WHERE ce_type = 'model_loaded'").fetchall()
+        models = [json.loads(data).get("model") for (data,) in rows]
+        counts = [models.count(p) for p in payloads]
+        return counts if all(counts) else None
+
+    counts = wait_until(stored, 60, "the three accepted events in the lake")
+    assert counts == [1, 1, 1], counts
+
+    status, body = post_event(server, "model_loaded",
+                              {"model": base64.b64encode(os.urandom(750_000)).decode(), "load_ms": 1.5})
+    assert status == 413, (status, body[:300])
+    answer = json.loads(body)
+    assert answer.get("reason") == "too_large" and "limit" in answer.get("error", ""), answer
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
+def assert_json_error(answer, status, reason, what):
+    got, content_type, body = answer
+    assert got == status, f"{what}: {got} {body[:300]!r}, want {status}"
+    assert content_type.startswith("application/json"), f"{what}: Content-Type {content_type!r}"
+    doc = json.loads(body)
+    assert isinstance(doc, dict) and doc.get("reason") == reason and isinstance(doc.get("error"), str) \
+        and doc["error"], f"{what}: {doc!r}"
+
+
+def test_refusals_are_clear_errors_not_internal_ones(server):
+    """Refused SQL says "query refused"; every HTTP refusal is a JSON body with a reason."""
+    before = newest_commit(server)
+    for sql in ["SELECT 1; SELECT 2", "BEGIN"]:
+        message = refusal(server, sql)
+        assert "query refused" in message and "Internal" not in message and "INTERNAL" not in message, message
+
+    port = server.http
+    cases = [
+        ("GET", "/no-such-path", (), 0, 404, "not_found"),
+        ("POST", "/v1/scores", (), 0, 405, "method_not_allowed"),
+        ("GET", "/v1/scores?x=" + "a" * 10000, (), 0, 414, "uri_too_long"),
+        ("GET", "/v1/scores", [(f"X-Filler-{i}", "a" * 1000) for i in range(40)], 0, 431, "headers_too_large"),
+        ("GET", "/healthz", (), 2_000_000, 413, "too_large"),
+        ("GET", "/orch-webhook", (), 0, 400, "bad_request"),
+    ]
+    for method, path, headers, body_len, status, reason in cases:
+        assert_json_error(raw_request(port, method, path, headers, body_len), status, reason,
+                          f"{method} {path[:40]} ({len(headers)} headers, {body_len} bytes of body)")
+    answer = raw_request(port, "POST", "/v1/scores", body_len=20_000_000)
+    assert answer[0] in (413, 405), f"POST /v1/scores with 20 MB: {answer[0]} {answer[2][:300]!r}"
+    assert_json_error(answer, answer[0], {413: "too_large", 405: "method_not_allowed"}[answer[0]],
+                      "POST /v1/scores with 20 MB")
+
+    status, body = http_get(server, "/openapi.json")
+    assert status == 200, status
+    required = json.loads(body)["components"]["schemas"]["Error"]["required"]
+    assert {"reason", "error"} <= set(required), required
+    assert_committing(server, before)
+    assert_healthy(server)
