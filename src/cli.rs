@@ -36,8 +36,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the pipeline over a message file to completion, closing every window.
     Replay(ReplayArgs),
-    /// Compact the closed hours of a lake no pipeline is writing (a running
-    /// pipeline compacts on its own, every --compact-every).
+    /// Compact the closed hours of a lake no pipeline is writing, then vacuum
+    /// every table (a running pipeline compacts and vacuums on its own,
+    /// every --compact-every).
     Compact(CompactArgs),
 }
 
@@ -114,9 +115,10 @@ pub struct WindowArgs {
     /// partition and source (0s: never).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub compact_every: Duration,
-    /// How long superseded files stay after their replacement commits, so
-    /// queries that listed them first still read them; keep it above the
-    /// server's --query-timeout.
+    /// How long files removed from a table (compacted, or replaced by late
+    /// windows) stay in the store before vacuum deletes them, so queries at
+    /// an older table version still read them; keep it above the server's
+    /// --query-timeout.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub compaction_grace: Duration,
     /// Quarantine unsigned messages of this source (topic, or `file.<name>`
@@ -187,13 +189,13 @@ pub struct PipelineArgs {
     /// Lake location: a directory or s3://bucket/prefix.
     #[arg(long, default_value = "./naap-data")]
     pub lake: String,
-    /// Consumer group. Offsets of record are in the lake's manifest either
-    /// way; with --scale-out the group also splits the partitions.
+    /// Consumer group. Offsets of record are in the lake's commit records
+    /// either way; with --scale-out the group also splits the partitions.
     #[arg(long, default_value = "naap-pipeline")]
     pub group_id: String,
     /// Share the topics with the other `naap pipeline` processes of the same
     /// --group-id and lake: Kafka's group assigns each process some
-    /// partitions, and a rebalance hands them over through the manifest.
+    /// partitions, and a rebalance hands them over through the commit records.
     /// Without it, this process reads every partition (and stops if another
     /// takes them over).
     #[arg(long)]
@@ -502,8 +504,8 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let config = pipeline_config(lake, &args.window)?;
     let done = Pipeline::new(config).compact().await?;
     println!(
-        "compaction: {} files written, {} superseded files deleted",
-        done.written, done.replaced
+        "compaction: {} files written in place of {}; vacuum deleted {} files",
+        done.written, done.replaced, done.deleted
     );
     Ok(())
 }

@@ -94,7 +94,13 @@ fn crash_at_each_commit_fail_point_recovers_exactly() {
     let input = simulated_file(dir.path(), 6, "8m");
     let reference = dir.path().join("reference");
     run_ok(&mut replay(&input, &reference));
-    for point in ["after_files@3", "after_state@2", "after_manifest@4"] {
+    for point in [
+        "after_files@3",
+        "after_state@2",
+        "after_manifest@4",
+        "after_table@3",
+        "after_tables@2",
+    ] {
         let lake = dir.path().join(point.replace('@', "-"));
         let out = replay(&input, &lake)
             .args(["--rate", "500"])
@@ -397,7 +403,7 @@ fn livepeer_sessions_survive_crashes_at_every_commit_point() {
     // Unthrottled, the whole file fits the first commit, which also seals
     // the hour (finalize at the end of the input): stop at each point of it,
     // with the sealed files written but not committed, then rerun.
-    for point in ["after_files@1", "after_state@1", "after_manifest@1"] {
+    for point in ["after_files@1", "after_state@1", "after_manifest@1", "after_table@1"] {
         let lake = dir.path().join(point.replace('@', "-"));
         let out = livepeer_replay(&input, &lake)
             .env("NAAP_FAILPOINT", point)
@@ -597,8 +603,8 @@ fn byoc_events_are_validated_batched_and_reach_the_lake_in_cloudevents_envelopes
 }
 
 /// A second pipeline over the same lake takes every partition over (its
-/// claim is a manifest of its own); the first one's next commit finds the
-/// new owner in the manifest and stops with a clear error instead of
+/// claim is a commit record of its own); the first one's next commit finds
+/// the new owner in the records and stops with a clear error instead of
 /// committing beside it.
 #[test]
 fn a_pipeline_whose_partitions_another_took_over_stops_with_a_clear_error() {
@@ -612,9 +618,9 @@ fn a_pipeline_whose_partitions_another_took_over_stops_with_a_clear_error() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let manifests = lake.join("_naap").join("manifest");
+    let records = lake.join("_naap").join("commits");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir(&manifests).map_or(0, |d| d.count()) == 0 {
+    while std::fs::read_dir(&records).map_or(0, |d| d.count()) == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the first pipeline never committed"

@@ -387,7 +387,7 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
 }
 
 /// Two `naap pipeline --scale-out` processes in one consumer group split 8
-/// partitions, hand them over through the manifest when one leaves, and
+/// partitions, hand them over through the commit records when one leaves, and
 /// write the same tables as one process reading everything.
 #[test]
 fn two_scale_out_processes_over_eight_partitions_write_the_tables_of_one() {
@@ -446,7 +446,7 @@ fn two_scale_out_processes_over_eight_partitions_write_the_tables_of_one() {
         std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("claimed partitions in the manifest"))
+            .filter(|l| l.contains("claimed partitions"))
             .filter_map(|l| l.split("claimed=").nth(1)?.split(' ').next()?.parse().ok())
             .collect()
     };
@@ -472,22 +472,23 @@ fn two_scale_out_processes_over_eight_partitions_write_the_tables_of_one() {
     // Each held a share of the 8 partitions at once (4 + 4 after b joined).
     assert_eq!(claims(&a_log)[0], 8, "a alone holds all 8 first:\n{log_a}");
     assert_eq!(claims(&b_log)[0], 4, "b takes half when it joins:\n{log_b}");
-    // Both committed data: the manifests name the owner of every partition
-    // whose files they add.
+    // Both committed data: the commit records that add partitions' files
+    // come from both processes.
     let mut writers = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(two.join("_naap/manifest"))
-        .expect("manifests")
+    for entry in std::fs::read_dir(two.join("_naap/commits"))
+        .expect("commit records")
         .flatten()
     {
         let m: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
-        for f in m["files"].as_array().into_iter().flatten() {
-            let path = f["path"].as_str().unwrap_or_default();
-            let Some(p) = path.split("-p").last().and_then(|r| r.get(..5)?.parse::<u32>().ok()) else {
-                continue;
-            };
-            if let Some(owner) = m["sources"][&topic][p.to_string()]["owner"].as_str() {
-                writers.insert(owner.to_owned());
-            }
+        let adds_partition_files = m["tables"].as_object().into_iter().flatten().any(|(_, change)| {
+            change["adds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["path"].as_str().is_some_and(|p| p.contains(&format!("@{topic}@"))))
+        });
+        if adds_partition_files && let Some(writer) = m["writer"].as_str() {
+            writers.insert(writer.to_owned());
         }
     }
     assert_eq!(writers.len(), 2, "files committed by {writers:?}");

@@ -184,39 +184,48 @@ fn late_and_duplicate_events_leave_one_version_of_each_window_and_say_so() {
         );
     }
 
-    // The superseded files are still there for a grace period, listed in the
-    // manifest, and hidden from readers by the replacement that names them.
-    let manifest = newest_manifest(&lake);
-    let replaced: Vec<String> = manifest["replaced"]
-        .as_array()
-        .expect("replaced")
-        .iter()
-        .map(|p| p.as_str().unwrap().to_owned())
-        .collect();
+    // The replaced files left their tables in the same Delta version that
+    // added their replacement (one commit record names both), and are still
+    // in the store for the grace period (vacuum deletes them later).
+    let mut removed: Vec<(String, String)> = Vec::new();
+    for record in records(&lake) {
+        for (table, change) in record["tables"].as_object().into_iter().flatten() {
+            let removes = change["removes"].as_array().cloned().unwrap_or_default();
+            if !removes.is_empty() {
+                assert!(
+                    !change["adds"].as_array().expect("adds").is_empty(),
+                    "{table}: a removal without its replacement"
+                );
+            }
+            for r in removes {
+                removed.push((table.clone(), r["path"].as_str().unwrap().to_owned()));
+            }
+        }
+    }
     assert!(
-        replaced.iter().any(|p| p.contains("/telemetry_1m/")) && replaced.iter().any(|p| p.contains("/scores/")),
-        "the window files and their score files: {replaced:?}"
+        removed.iter().any(|(t, _)| t == "telemetry_1m") && removed.iter().any(|(t, _)| t == "scores"),
+        "the window files and their score files: {removed:?}"
     );
-    assert!(
-        replaced.iter().all(|p| p.contains("/date=2026-01-08/hour=21/")),
-        "{replaced:?}"
-    );
-    assert_eq!(manifest["garbage"].as_array().map(Vec::len), Some(replaced.len()));
-    for path in &replaced {
+    for (table, path) in &removed {
+        assert!(path.starts_with("date=2026-01-08/hour=21/"), "{path}");
+        let file = lake.join("lake").join(table).join(path);
+        assert!(file.exists(), "{path} is kept for the grace period");
         assert!(
-            Path::new("/").join(path).exists(),
-            "{path} is kept for the grace period"
+            !common::active_files(&lake, table).contains(&file),
+            "{path} is still part of {table}"
         );
     }
 }
 
-fn newest_manifest(lake: &Path) -> serde_json::Value {
-    let mut names: Vec<_> = std::fs::read_dir(lake.join("_naap").join("manifest"))
-        .expect("manifest folder")
+fn records(lake: &Path) -> Vec<serde_json::Value> {
+    let mut names: Vec<_> = std::fs::read_dir(lake.join("_naap").join("commits"))
+        .expect("commit records folder")
         .flatten()
         .map(|e| e.path())
         .collect();
     names.sort();
-    let newest = std::fs::read(names.last().expect("a manifest")).expect("read the manifest");
-    serde_json::from_slice(&newest).expect("manifest JSON")
+    names
+        .iter()
+        .map(|n| serde_json::from_slice(&std::fs::read(n).expect("read a record")).expect("record JSON"))
+        .collect()
 }

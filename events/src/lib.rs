@@ -44,6 +44,7 @@ pub mod framing;
 pub mod gateway_tables;
 pub mod ids;
 pub mod ipc;
+pub mod lake_types;
 pub mod livepeer;
 pub mod samples;
 pub mod signing;

@@ -1,13 +1,10 @@
-//! The lake as DataFusion tables, rebuilt per request so that it is stateless.
+//! The lake as DataFusion tables: a fresh session per request, each Delta
+//! table read at one version (see `lake_schema`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::config::TableParquetOptions;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -16,6 +13,7 @@ use datafusion::prelude::DataFrame;
 use datafusion::scalar::ScalarValue;
 
 use crate::auth::Role;
+use crate::lake_schema::{LakeSchema, OpenTables};
 use crate::{Error, QueryLimits, Result};
 
 /// The catalog and schema (`naap.lake.<table>`) every table is served under.
@@ -31,16 +29,12 @@ const CLIENT_BATCH_ROWS: usize = 1024;
 /// The least one function call may build, however many calls share the allowance.
 const MIN_VALUE_BYTES: usize = 64 * 1024;
 
-/// Lake table name of all score windows; served as `scores_history`.
-const SCORES_TABLE: &str = "scores";
-
 /// Discovers lake tables and answers read-only SQL over them.
 #[derive(Debug)]
 pub struct Catalog {
     lake: naap_sql::Lake,
-    /// Table schemas are fixed by the code that writes them, so inferring
-    /// once per table avoids reading footers on every query.
-    schemas: Mutex<HashMap<String, SchemaRef>>,
+    /// Every table's Delta log as last read.
+    tables: Arc<OpenTables>,
     limits: QueryLimits,
 }
 
@@ -48,7 +42,7 @@ impl Catalog {
     pub fn new(lake: naap_sql::Lake, limits: QueryLimits) -> Self {
         Self {
             lake,
-            schemas: Mutex::new(HashMap::new()),
+            tables: Arc::default(),
             limits,
         }
     }
@@ -61,25 +55,25 @@ impl Catalog {
         &self.lake
     }
 
-    /// Names of the tables in the lake now.
+    /// Names of the tables in the lake now (as the lake names them).
     pub async fn table_names(&self) -> Result<Vec<String>> {
-        let listed = self
-            .lake
-            .store()
-            .list_with_delimiter(Some(&self.lake.tables_dir()))
-            .await;
-        let listed = match listed {
-            Ok(l) => l,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(source) => return Err(Error::Store { source }),
-        };
-        let mut names: Vec<String> = listed
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().map(str::to_owned))
-            .collect();
-        names.sort();
-        Ok(names)
+        Ok(naap_sql::delta::table_names(&self.lake).await?)
+    }
+
+    /// The newest version of each of `tables` (those that exist), as
+    /// `table@vN` joined by `,`; `none` when none exists.
+    pub async fn versions(&self, tables: &[&str]) -> Result<String> {
+        let mut out = Vec::new();
+        for table in tables {
+            if let Some(version) = self.tables.newest_version(&self.lake, table).await? {
+                out.push(format!("{table}@v{version}"));
+            }
+        }
+        Ok(if out.is_empty() {
+            "none".to_owned()
+        } else {
+            out.join(",")
+        })
     }
 
     /// A fresh read session over the lake as it is now.
@@ -97,10 +91,14 @@ impl Catalog {
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()
             .map_err(Error::query)?;
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_target_partitions(self.limits.threads.max(1))
             .with_batch_size(CLIENT_BATCH_ROWS);
+        // The lake's Binary sketches must stay Binary: the sketch functions
+        // take Binary, and view types buy nothing for these small tables.
+        config.options_mut().execution.parquet.schema_force_view_types = false;
+        let scan_config = config.clone();
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -110,25 +108,30 @@ impl Catalog {
             }))
             .build();
         let ctx = naap_sql::session::context_from_state(state);
-        ctx.register_object_store(self.lake.store_url(), self.lake.reader_store());
-        for table in self.table_names().await? {
-            if table == QUARANTINE_TABLE && role != Role::Admin {
-                continue;
-            }
-            let name = if table == SCORES_TABLE {
-                "scores_history".to_owned()
-            } else {
-                table.clone()
-            };
-            let Some(provider) = self.listing_table(&ctx, &table).await? else {
-                continue;
-            };
-            ctx.register_table(name.as_str(), provider)
-                .map_err(|source| Error::Catalog {
-                    table: table.clone(),
-                    source,
-                })?;
-        }
+        ctx.register_object_store(self.lake.store_url(), Arc::clone(self.lake.store()));
+        let readable: Vec<String> = self
+            .table_names()
+            .await?
+            .into_iter()
+            .filter(|t| t != QUARANTINE_TABLE || role == Role::Admin)
+            .collect();
+        let schema = LakeSchema::new(
+            self.lake.clone(),
+            Arc::clone(&self.tables),
+            &readable,
+            // Only the settings: the session itself would hold its own
+            // catalog, and so this schema, in a cycle.
+            Arc::new(SessionStateBuilder::new().with_config(scan_config).build()),
+        );
+        ctx.catalog(CATALOG)
+            .ok_or_else(|| Error::Refused {
+                detail: "the session has no naap catalog".into(),
+            })?
+            .register_schema(SCHEMA, Arc::new(schema))
+            .map_err(|source| Error::Catalog {
+                table: SCHEMA.into(),
+                source,
+            })?;
         naap_sql::session::register_rollups(&ctx)
             .await
             .map_err(|source| Error::Catalog {
@@ -155,57 +158,6 @@ impl Catalog {
             }
         }
         Ok(ctx)
-    }
-
-    async fn listing_table(&self, ctx: &SessionContext, table: &str) -> Result<Option<Arc<ListingTable>>> {
-        let url = ListingTableUrl::parse(self.lake.table_url(table)).map_err(|source| Error::Catalog {
-            table: table.to_owned(),
-            source,
-        })?;
-        // The lake's Binary sketches must stay Binary: the sketch functions
-        // take Binary, and view types buy nothing for these small tables.
-        let mut parquet = TableParquetOptions::default();
-        parquet.global.schema_force_view_types = false;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default().with_options(parquet)))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
-        let cached = self
-            .schemas
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(table)
-            .cloned();
-        let schema = match cached {
-            Some(s) => s,
-            None => {
-                let inferred = options.infer_schema(&ctx.state(), &url).await;
-                match inferred {
-                    Ok(s) if !s.fields().is_empty() => {
-                        self.schemas
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(table.to_owned(), Arc::clone(&s));
-                        s
-                    }
-                    // A table folder without files yet.
-                    Ok(_) => return Ok(None),
-                    Err(source) => {
-                        return Err(Error::Catalog {
-                            table: table.to_owned(),
-                            source,
-                        });
-                    }
-                }
-            }
-        };
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(schema);
-        let table_provider = ListingTable::try_new(config).map_err(|source| Error::Catalog {
-            table: table.to_owned(),
-            source,
-        })?;
-        Ok(Some(Arc::new(table_provider)))
     }
 
     /// Plans `sql` read-only (refusing DDL, DML and statements, and SQL

@@ -30,8 +30,10 @@ pub enum Error {
     Tls(#[from] crate::tls::TlsError),
     #[error("unknown ticket {ticket:?}; use a Flight SQL statement ticket or one of: scores")]
     UnknownTicket { ticket: String },
-    #[error("listing table {table}: {source}")]
+    #[error("reading table {table}: {source}")]
     Catalog { table: String, source: DataFusionError },
+    #[error(transparent)]
+    Table(Box<naap_sql::TableError>),
     #[error("lake listing: {source}")]
     Store { source: object_store::Error },
     #[error("transport: {0}")]
@@ -47,6 +49,12 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<naap_sql::TableError> for Error {
+    fn from(e: naap_sql::TableError) -> Self {
+        Error::Table(Box::new(e))
+    }
+}
 
 impl Error {
     /// A query error: refusals (DDL, DML, unknown tables, syntax) are the client's fault.
@@ -123,6 +131,7 @@ impl From<Error> for tonic::Status {
             | Error::Bind { .. }
             | Error::Query { .. }
             | Error::Catalog { .. }
+            | Error::Table(_)
             | Error::Store { .. }
             | Error::Transport(_)
             | Error::Http(_)

@@ -38,6 +38,7 @@ pub mod explorer;
 mod flight;
 mod guard;
 mod http;
+mod lake_schema;
 mod limits;
 pub mod metrics;
 mod operators;

@@ -63,11 +63,11 @@ impl ServerMetrics {
         for (listener, n) in naap_net::full_listeners() {
             let _ = writeln!(out, "naap_listener_full_total{{listener=\"{listener}\"}} {n}");
         }
-        out.push_str("# HELP naap_scores_snapshot_rows Rows in the in-memory scores snapshot, by the manifest it was taken at.\n");
+        out.push_str("# HELP naap_scores_snapshot_rows Rows in the in-memory scores snapshot, by the table versions it was taken at.\n");
         out.push_str("# TYPE naap_scores_snapshot_rows gauge\n");
         let _ = writeln!(
             out,
-            "naap_scores_snapshot_rows{{manifest=\"{}\"}} {snapshot_rows}",
+            "naap_scores_snapshot_rows{{versions=\"{}\"}} {snapshot_rows}",
             escape(snapshot_version)
         );
         out
@@ -85,14 +85,14 @@ mod tests {
         m.http_request("/v1/scores", 200);
         m.flight_call("do_get");
         m.stopped("time_limit");
-        let text = m.render("00000000000000000007.json", 4);
+        let text = m.render("scores@v7,telemetry_1m@v9", 4);
         assert!(
             text.contains("naap_http_requests_total{route=\"/v1/scores\",status=\"200\"} 2\n"),
             "{text}"
         );
         assert!(text.contains("naap_flight_requests_total{method=\"do_get\"} 1\n"));
         assert!(text.contains("naap_requests_refused_total{reason=\"time_limit\"} 1\n"));
-        assert!(text.contains("naap_scores_snapshot_rows{manifest=\"00000000000000000007.json\"} 4\n"));
+        assert!(text.contains("naap_scores_snapshot_rows{versions=\"scores@v7,telemetry_1m@v9\"} 4\n"));
         // Every sample line parses as `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("a value");

@@ -4,8 +4,9 @@
 //! few seconds), and the answer only changes when the pipeline commits. So
 //! the `scores` view is computed once per commit into a snapshot: the Arrow
 //! batch for Flight DoGet and the JSON rows for HTTP. A background task
-//! watches the lake's newest manifest and swaps in a new snapshot when it
-//! changes; a request only clones an `Arc`. The manifest name is the ETag,
+//! watches the Delta versions of the tables it reads (`scores`, and those
+//! behind the region and pipeline filters) and swaps in a new snapshot when
+//! one changes; a request only clones an `Arc`. The versions are the ETag,
 //! so an unchanged answer costs a `304`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,10 +23,13 @@ use crate::{Catalog, Error, Result, cells};
 /// The SQL of the snapshot (the latest window per orchestrator, rule, version).
 const SCORES_SQL: &str = "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version";
 
+/// The tables a snapshot reads: a new version of any of them makes a new snapshot.
+const SNAPSHOT_TABLES: &[&str] = &["scores", "telemetry_1m", "capability_snapshots", "sla_hourly"];
+
 /// One version of the latest scores.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// The newest manifest when it was taken (`none` for an empty lake).
+    /// The versions of the tables it was computed from (`none` for an empty lake).
     pub version: String,
     pub batch: Option<RecordBatch>,
     pub rows: Vec<Map<String, Value>>,
@@ -155,9 +159,9 @@ impl Snapshots {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Takes a new snapshot when the lake has a newer manifest; true if it did.
+    /// Takes a new snapshot when a table it reads has a newer version; true if it did.
     pub async fn refresh(&self, catalog: &Catalog) -> Result<bool> {
-        let version = newest_manifest(catalog).await?;
+        let version = catalog.versions(SNAPSHOT_TABLES).await?;
         if self.get().version == version {
             return Ok(false);
         }
@@ -262,22 +266,6 @@ async fn seen(catalog: &Catalog, tables: &[String]) -> Result<BTreeMap<String, S
         }
     }
     Ok(seen)
-}
-
-/// The name of the newest commit's manifest, or `none`.
-async fn newest_manifest(catalog: &Catalog) -> Result<String> {
-    let lake = catalog.lake();
-    let prefix = lake.internal("manifest");
-    let listed: Vec<object_store::ObjectMeta> = match lake.store().list(Some(&prefix)).try_collect().await {
-        Ok(l) => l,
-        Err(object_store::Error::NotFound { .. }) => Vec::new(),
-        Err(source) => return Err(Error::Store { source }),
-    };
-    Ok(listed
-        .iter()
-        .filter_map(|m| m.location.filename().map(str::to_owned))
-        .max()
-        .unwrap_or_else(|| "none".to_owned()))
 }
 
 #[cfg(test)]

@@ -70,20 +70,6 @@ fn hot_paths(c: &mut Criterion) {
         })
     });
     group.finish();
-
-    let names: Vec<String> = (0..10_000)
-        .map(|i| {
-            format!(
-                "lake/telemetry_1m/date=2026-01-08/hour={:02}/w{:020}-p{:05}@naap.telemetry.v1.parquet",
-                i % 24,
-                1_767_906_000_000i64 + i * 60_000,
-                i % 8
-            )
-        })
-        .collect();
-    c.bench_function("visible_10k_files", |b| {
-        b.iter(|| naap_sql::files::visible(black_box(&names)))
-    });
 }
 
 criterion_group!(benches, hot_paths);

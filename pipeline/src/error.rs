@@ -26,7 +26,12 @@ pub enum Error {
         path: String,
         source: parquet::errors::ParquetError,
     },
-    #[error("manifest {path}: {detail}")]
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        source: deltalake_core::DeltaTableError,
+    },
+    #[error("commit record {path}: {detail}")]
     Manifest { path: String, detail: String },
     #[error("another writer committed sequence {seq} first")]
     Fenced { seq: u64 },
@@ -48,6 +53,19 @@ pub enum Error {
     Input { path: String, source: FramingError },
     #[error("input file {path}: {source}")]
     Io { path: String, source: std::io::Error },
+}
+
+impl From<naap_sql::TableError> for Error {
+    fn from(e: naap_sql::TableError) -> Self {
+        match e {
+            naap_sql::TableError::Delta { table, source } => Error::Delta { table, source },
+            naap_sql::TableError::File { table, path, detail } => Error::Manifest {
+                path: format!("{table}/{path}"),
+                detail,
+            },
+            naap_sql::TableError::Lake(e) => Error::Lake(e),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

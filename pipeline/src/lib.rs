@@ -11,41 +11,47 @@
 //! sessions, hourly tables and the SLA rule once every partition has passed
 //! them (see the `seal` module).
 //!
-//! It must never serve queries nor call the server: the lake and its
-//! manifest are the only contract between the two.
+//! It must never serve queries nor call the server: the lake's Delta tables
+//! are the only contract between the two.
 //!
 //! # Commit protocol
 //!
-//! Every commit (one micro-batch, by default at most one per second):
+//! Every lake table is a Delta Lake table. Every commit (one micro-batch, by
+//! default at most one per second):
 //!
-//! 1. writes the new files: raw events and quarantine rows named by the first
-//!    offset they cover, closed windows and their scores named by the first
-//!    window they hold; a name is unique for its content;
+//! 1. writes the new Parquet files into the tables' `date=/hour=` folders
+//!    (no reader sees a file before a Delta version adds it);
 //! 2. writes the open-window state and the remembered event ids
 //!    (`_naap/state/<seq>-<writer>[.ids].parquet`);
-//! 3. creates `_naap/manifest/<seq>.json` (create-only: a second writer with
-//!    the same sequence number fails instead of overwriting) holding, per
+//! 3. creates the commit record `_naap/commits/<seq>.json` (create-only: a
+//!    second writer with the same sequence number fails instead of
+//!    overwriting) holding, per table, the files to add and remove; per
 //!    source partition, the next offset to read, the watermark, the first
 //!    window still open, its owner and its state files; the first unsealed
-//!    hour, plus running totals.
+//!    hour, plus running totals;
+//! 4. commits each table's part as one Delta version carrying application
+//!    transactions: `naap-commit` = the record's sequence number, and
+//!    `naap-offset:<source>:<partition>` = the offset the table holds of
+//!    each input partition.
 //!
-//! On start the pipeline loads the newest manifest and its state, deletes
-//! every lake file that lies beyond it (written by a commit that never got
-//! its manifest), and resumes reading at the manifest's offsets. A crash at
-//! any point therefore leaves the lake as the last manifest describes it, and
-//! the rerun rewrites the same rows. The dangerous moments are fail points
-//! (`NAAP_FAILPOINT=after_files|after_state|after_manifest[@N]`, debug builds)
-//! so tests can stop the process exactly there.
+//! On start the pipeline loads the newest record, finishes every table that
+//! lacks a record (a crash between steps 3 and 4: each table's own
+//! `naap-commit` transaction says what it holds), loads the state, and
+//! resumes reading at the record's offsets. A crash before step 3 leaves
+//! files no Delta version references; vacuum deletes them. The dangerous
+//! moments are fail points (`NAAP_FAILPOINT=after_files|after_state|
+//! after_manifest|after_table|after_tables[@N]`, debug builds) so tests can
+//! stop the process exactly there.
 //!
 //! # Several processes
 //!
 //! With [`KafkaOptions::scale_out`] the consumer group splits the partitions
 //! among processes. A process claims a partition it is assigned by writing a
-//! manifest that names it the owner, then loads that partition's state and
-//! cleans only that partition's leftovers; at a revoke it commits first. A
-//! commit that loses the race for its sequence number builds again on the
-//! newest manifest (other partitions and totals carry over), so the
-//! manifests stay one linear history however many processes write them.
+//! commit record that names it the owner, then loads that partition's state;
+//! at a revoke it commits first. A commit that loses the race for its
+//! sequence number builds again on the newest record (other partitions and
+//! totals carry over), so the records stay one linear history however many
+//! processes write them, and every table takes them in that order.
 
 //! # Example
 //!
@@ -67,7 +73,6 @@ mod failpoint;
 mod manifest;
 mod metrics;
 mod quarantine;
-mod rewrite;
 mod seal;
 mod source;
 mod verify;
@@ -123,9 +128,10 @@ pub struct PipelineConfig {
     /// How often closed hours are compacted (one file per table, hour,
     /// partition and source); `None`: never.
     pub compact_every: Option<Duration>,
-    /// How long superseded files stay after their replacement commits, so
-    /// queries that listed them still find them. Longer than the server's
-    /// query time limit.
+    /// How long files removed from a table (compacted, or replaced by late
+    /// windows) stay in the store, so queries planned at an older version
+    /// still find them: vacuum's retention. Longer than the server's query
+    /// time limit.
     pub compaction_grace: Duration,
 }
 
@@ -150,7 +156,7 @@ impl PipelineConfig {
     }
 }
 
-/// What a finished run did (the same numbers as the manifest's totals).
+/// What a finished run did (the same numbers as the commit record's totals).
 pub type Report = Totals;
 
 /// A pipeline instance: configuration, live metrics and a stop signal.
@@ -182,7 +188,7 @@ impl Pipeline {
     }
 
     /// Compacts the closed hours of a lake no pipeline is writing now (one
-    /// commit), then deletes the superseded files after the grace period.
+    /// commit), then vacuums every table after the grace period.
     pub async fn compact(self) -> Result<Compacted> {
         commit::compact_once(self.config).await
     }

@@ -1,4 +1,15 @@
-//! The commit record: which files a commit added and which input it covers.
+//! The commit record: what one commit of the pipeline changes in each
+//! table, and which input it covers.
+//!
+//! A commit changes several Delta tables, and Delta commits one table at a
+//! time. So the pipeline first writes one record (`_naap/commits/<seq>.json`,
+//! create-only: the sequence is one linear history however many processes
+//! write it) naming, per table, the files to add and remove, and only then
+//! commits each table's part as one Delta version carrying the record's
+//! sequence number as an application transaction (see
+//! `commit::tables`). Whoever finds a record a table lacks (the writer
+//! itself, or any process after a crash) applies it; each table's own
+//! transaction says which records it holds, so each is applied once.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Format version of the manifest JSON.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// Format version of the commit record JSON (1 was the layout before Delta).
+pub const MANIFEST_FORMAT: u32 = 2;
 
 /// Progress of one source partition as of a commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,65 +65,66 @@ pub struct Totals {
     pub rows_written: BTreeMap<String, u64>,
 }
 
-/// One file added by a commit.
+/// A file a commit adds to a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    pub table: String,
+pub struct AddedFile {
+    /// From the table's folder: `date=…/hour=…/<name>.parquet`.
     pub path: String,
+    pub size: i64,
     pub rows: u64,
+    /// The UTC hour (start, ms) its rows belong to: its partition.
+    pub hour_ms: i64,
+    /// False when the rows were in the table already (compaction).
+    pub data_change: bool,
 }
 
-/// `_naap/manifest/<seq>.json`
+/// A file a commit removes from a table (replaced by one it adds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedFile {
+    pub path: String,
+    pub size: i64,
+    pub hour_ms: i64,
+    pub data_change: bool,
+}
+
+/// What one commit changes in one table: one Delta version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableChange {
+    /// The newest earlier commit that changed this table (0: none); the
+    /// table holds it before this one is applied.
+    pub after: u64,
+    pub adds: Vec<AddedFile>,
+    pub removes: Vec<RemovedFile>,
+}
+
+/// `_naap/commits/<seq>.json`
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
     pub seq: u64,
     pub committed_at_ms: i64,
+    /// The pipeline process that wrote it.
+    #[serde(default)]
+    pub writer: String,
     /// source (topic or file name) → partition → progress
     pub sources: BTreeMap<String, BTreeMap<i32, PartitionProgress>>,
-    /// State of every partition (manifests before scale-out; now each
-    /// partition names its own, see [`PartitionProgress`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_file: Option<String>,
-    /// Event ids remembered for dedup (manifests before scale-out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dedup_file: Option<String>,
     /// UTC hours before this are sealed into the hourly tables.
     #[serde(default)]
     pub sealed_before_ms: Option<i64>,
     /// Hours (start, ms) holding accepted gateway events, not sealed yet.
     #[serde(default)]
     pub unsealed_hours: Vec<i64>,
-    pub files: Vec<FileEntry>,
-    /// Files this commit superseded with replacements (see `naap_sql::files`).
+    /// What this commit changes, by table.
     #[serde(default)]
-    pub replaced: Vec<String>,
-    /// Superseded files still in the lake, deleted once their grace period
-    /// (for queries that listed them before) has passed.
+    pub tables: BTreeMap<String, TableChange>,
+    /// For every table: the newest commit up to this one that changed it.
     #[serde(default)]
-    pub garbage: Vec<Garbage>,
+    pub last_change: BTreeMap<String, u64>,
     pub totals: Totals,
 }
 
-/// A superseded file and when it may be deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Garbage {
-    pub path: String,
-    pub delete_after_ms: i64,
-}
-
 pub(crate) fn manifest_path(lake: &naap_sql::Lake, seq: u64) -> Path {
-    lake.internal(&format!("manifest/{seq:020}.json"))
-}
-
-/// Open-window state written by process `writer` for commit `seq` (named
-/// by both: two processes may try the same sequence number).
-pub(crate) fn state_path(lake: &naap_sql::Lake, seq: u64, writer: &str) -> Path {
-    lake.internal(&format!("state/{seq:020}-{writer}.parquet"))
-}
-
-pub(crate) fn dedup_path(lake: &naap_sql::Lake, seq: u64, writer: &str) -> Path {
-    lake.internal(&format!("state/{seq:020}-{writer}.ids.parquet"))
+    lake.internal(&format!("commits/{seq:020}.json"))
 }
 
 /// Every object under `prefix` (recursively) in `store`.
@@ -156,17 +168,25 @@ pub(crate) async fn read_parquet(lake: &naap_sql::Lake, path: &Path) -> Result<V
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
+/// The Arrow schema in the footer of one Parquet object of the lake.
+pub(crate) async fn parquet_schema(lake: &naap_sql::Lake, path: &Path) -> Result<arrow::datatypes::SchemaRef> {
+    let bytes = read_object(lake, path).await?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|source| {
+        Error::Parquet {
+            path: path.to_string(),
+            source,
+        }
+    })?;
+    Ok(std::sync::Arc::clone(builder.schema()))
+}
+
 impl Manifest {
-    /// The state and dedup files some partition (or the legacy top-level
-    /// fields) refers to.
+    /// The state and dedup files some partition refers to.
     pub(crate) fn referenced_state(&self) -> std::collections::BTreeSet<String> {
-        let per_partition = self
-            .sources
+        self.sources
             .values()
             .flat_map(|ps| ps.values())
-            .flat_map(|p| [p.state_file.clone(), p.dedup_file.clone()]);
-        per_partition
-            .chain([self.state_file.clone(), self.dedup_file.clone()])
+            .flat_map(|p| [p.state_file.clone(), p.dedup_file.clone()])
             .flatten()
             .collect()
     }
@@ -208,7 +228,7 @@ impl Manifest {
 
     /// The newest manifest in the lake, if any.
     pub async fn load_latest(lake: &naap_sql::Lake) -> Result<Option<Manifest>> {
-        let prefix = lake.internal("manifest");
+        let prefix = lake.internal("commits");
         let listed = list_all(lake.store().as_ref(), &prefix).await?;
         let newest = listed
             .iter()

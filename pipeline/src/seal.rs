@@ -10,8 +10,8 @@
 //! around the hour (the lake's plus this commit's pending ones), then every
 //! rule over `orchestrator_hourly` with its 7-day history. The session state
 //! is therefore the lake itself, and survives restarts through the commit
-//! protocol: sealed files are named by their hour and belong to the commit
-//! whose manifest moves `sealed_before_ms` past them.
+//! protocol: the sealed hour's files are added to their tables by the commit
+//! whose record moves `sealed_before_ms` past them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,19 +35,34 @@ pub(crate) fn hour_of(t: i64) -> i64 {
     t.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-/// Reads every row of `table` in the hour partitions [from_ms, to_ms).
-async fn read_hours(lake: &naap_sql::Lake, table: &str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
+/// Every row of `table` in the hour partitions [from_ms, to_ms) of its
+/// newest Delta version, as `schema`.
+async fn read_hours(
+    lake: &naap_sql::Lake,
+    table: &str,
+    schema: &SchemaRef,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<RecordBatch>> {
+    let Some(t) = naap_sql::delta::open(lake, table).await? else {
+        return Ok(Vec::new());
+    };
+    let mut hours = Vec::new();
     let mut hour = hour_of(from_ms);
     while hour < to_ms {
-        let dir = lake.hour_dir(table, hour);
-        let listed = crate::manifest::list_all(lake.reader_store().as_ref(), &dir).await?;
-        for meta in listed {
-            out.extend(crate::manifest::read_parquet(lake, &meta.location).await?);
-        }
+        hours.push(hour);
         hour += HOUR_MS;
     }
-    Ok(out)
+    let files: Vec<naap_sql::ActiveFile> = naap_sql::delta::active_files(&t, table)?
+        .into_iter()
+        .filter(|f| hours.iter().any(|h| f.in_hour(*h)))
+        .collect();
+    let rows = naap_sql::delta::read_files(lake, table, &files).await?;
+    let schema = nullable(schema);
+    Ok(rows
+        .iter()
+        .map(|b| naap_events::lake_types::from_lake(b, &schema))
+        .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 fn nullable(schema: &SchemaRef) -> SchemaRef {
@@ -108,8 +123,14 @@ pub(crate) struct Sealer<'a> {
 
 impl Sealer<'_> {
     /// Lake rows of `table` in [from, to) plus this commit's pending rows.
-    async fn input(&self, table: &'static str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>> {
-        let mut rows = read_hours(self.lake, table, from_ms, to_ms).await?;
+    async fn input(
+        &self,
+        table: &'static str,
+        schema: &SchemaRef,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RecordBatch>> {
+        let mut rows = read_hours(self.lake, table, schema, from_ms, to_ms).await?;
         rows.extend(self.pending.get(table).into_iter().flatten().cloned());
         Ok(rows)
     }
@@ -127,7 +148,7 @@ impl Sealer<'_> {
             } else {
                 (hour, hour + HOUR_MS)
             };
-            let rows = self.input(table, from, to).await?;
+            let rows = self.input(table, &schema, from, to).await?;
             register(ctx, table, &schema, rows)?;
         }
         let mut out = Vec::new();
@@ -143,13 +164,13 @@ impl Sealer<'_> {
         // Rules see the hour with its benchmark history: the previous 7 full
         // UTC days from the lake and whatever this commit sealed before it.
         let day = hour.div_euclid(24 * HOUR_MS) * 24 * HOUR_MS;
-        let mut history = read_hours(self.lake, ORCHESTRATOR_HOURLY, day - 7 * 24 * HOUR_MS, hour).await?;
-        history.extend(self.sealed_hourly.iter().cloned());
         let schema = self
             .sealed_hourly
             .last()
             .map(RecordBatch::schema)
             .expect("the orchestrator_hourly aggregate ran above");
+        let mut history = read_hours(self.lake, ORCHESTRATOR_HOURLY, &schema, day - 7 * 24 * HOUR_MS, hour).await?;
+        history.extend(self.sealed_hourly.iter().cloned());
         register(ctx, ORCHESTRATOR_HOURLY, &schema, history)?;
         for rule in naap_sql::rules::rules_over(ORCHESTRATOR_HOURLY) {
             let sql = format!(

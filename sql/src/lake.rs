@@ -1,15 +1,18 @@
 //! Where the lake lives and how its objects are named.
 //!
 //! ```text
-//! <root>/lake/<table>/date=YYYY-MM-DD/hour=HH/<deterministic name>.parquet
-//! <root>/_naap/manifest/<seq, 20 digits>.json      one object per commit
-//! <root>/_naap/state/<seq, 20 digits>.parquet      open-window state of that commit
+//! <root>/lake/<table>/_delta_log/…                  the table's Delta log
+//! <root>/lake/<table>/date=YYYY-MM-DD/hour=HH/…     its Parquet files
+//! <root>/_naap/commits/<seq, 20 digits>.json        the pipeline's commit records
+//! <root>/_naap/state/<seq>-<writer>[.ids].parquet   open windows and event ids
 //! ```
 //!
-//! `<root>` is a local directory (default) or `s3://bucket/prefix`. Hive-style
-//! `date=`/`hour=` folders let DuckDB, Polars, Spark and DataFusion prune by
-//! time without reading a footer; the partition values are not repeated
-//! inside the files.
+//! `<root>` is a local directory (default) or `s3://bucket/prefix`. Every
+//! folder under `lake/` is a Delta Lake table (see [`crate::delta`]):
+//! readers see exactly the files its log names at one version, whatever else
+//! lies in the folder. `date` and `hour` are partition columns, so every
+//! engine prunes by time from the log without reading a footer; their values
+//! are not repeated inside the files. `_naap/` holds what is not a table.
 
 use std::sync::Arc;
 
@@ -26,6 +29,11 @@ pub enum LakeError {
     Location { location: String },
     #[error("cannot create lake directory {dir}: {source}")]
     CreateDir { dir: String, source: std::io::Error },
+    #[error(
+        "{location} is a naap lake of the layout before Delta Lake ({found} exists): this naap reads and writes \
+         Delta tables only; replay its input into a new lake location (or delete the old one)"
+    )]
+    OldLayout { location: String, found: String },
     #[error("object store for {location}: {source}")]
     Store {
         location: String,
@@ -129,15 +137,9 @@ impl Lake {
         })
     }
 
-    /// The store itself: every file, replaced or not (writers, recovery).
+    /// The store itself: the bucket or the file system, from its root.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
-    }
-
-    /// The store as readers should see it: listings leave out replaced
-    /// files (see [`crate::files`]). Register this one with DataFusion.
-    pub fn reader_store(&self) -> Arc<dyn ObjectStore> {
-        Arc::new(crate::files::VisibleStore::new(Arc::clone(&self.store)))
     }
 
     /// The URL under which the store is registered with DataFusion.
@@ -150,11 +152,6 @@ impl Lake {
         &self.root
     }
 
-    /// `<root>/lake/<table>/date=YYYY-MM-DD/hour=HH`: the files of one UTC hour.
-    pub fn hour_dir(&self, table: &str, epoch_ms: i64) -> Path {
-        self.join(&format!("lake/{table}/{}", hour_partition(epoch_ms)))
-    }
-
     /// `<root>/lake/<table>`
     pub fn table_dir(&self, table: &str) -> Path {
         self.join(&format!("lake/{table}"))
@@ -163,11 +160,6 @@ impl Lake {
     /// `<root>/lake`
     pub fn tables_dir(&self) -> Path {
         self.join("lake")
-    }
-
-    /// `<root>/lake/<table>/date=…/hour=…/<file>`
-    pub fn table_file(&self, table: &str, epoch_ms: i64, file: &str) -> Path {
-        self.join(&format!("lake/{table}/{}/{file}", hour_partition(epoch_ms)))
     }
 
     /// `<root>/_naap/<rest>`
@@ -182,15 +174,6 @@ impl Lake {
         } else {
             Path::from(format!("{root}/{rest}"))
         }
-    }
-
-    /// A URL DataFusion's listing tables accept for a table folder, ending in `/`.
-    pub fn table_url(&self, table: &str) -> String {
-        let mut base = self.store_url.as_str().to_owned();
-        if !base.ends_with('/') {
-            base.push('/');
-        }
-        format!("{base}{}/", self.table_dir(table))
     }
 }
 
@@ -217,8 +200,8 @@ mod tests {
     fn local_and_s3_locations() {
         let dir = std::env::temp_dir().join(format!("naap-lake-test-{}", std::process::id()));
         let lake = Lake::open(dir.to_str().unwrap(), &StoreOptions::default()).unwrap();
-        assert!(lake.table_url("scores").starts_with("file:///"));
-        assert!(lake.table_url("scores").ends_with("/lake/scores/"));
+        assert_eq!(lake.table_location("scores").scheme(), "file");
+        assert!(lake.table_location("scores").path().ends_with("/lake/scores/"));
         std::fs::remove_dir_all(&dir).unwrap();
 
         let opts = StoreOptions {
@@ -229,7 +212,10 @@ mod tests {
             allow_http: true,
         };
         let s3 = Lake::open("s3://bucket/some/prefix", &opts).unwrap();
-        assert_eq!(s3.table_url("scores"), "s3://bucket/some/prefix/lake/scores/");
+        assert_eq!(
+            s3.table_location("scores").as_str(),
+            "s3://bucket/some/prefix/lake/scores/"
+        );
         assert_eq!(
             s3.internal("manifest/1.json").as_ref(),
             "some/prefix/_naap/manifest/1.json"

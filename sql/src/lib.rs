@@ -18,12 +18,13 @@
 //! # Ok(()) }
 //! ```
 
-pub mod files;
+pub mod delta;
 pub mod hourly;
 pub mod lake;
 pub mod rules;
 pub mod session;
 pub mod sketch;
 
+pub use delta::{ActiveFile, TableError};
 pub use lake::{Lake, LakeError, StoreOptions};
 pub use rules::{Rule, RuleHeader, aggregates, rules};

@@ -53,17 +53,30 @@ pub fn simulated_file(dir: &Path, orchestrators: usize, span: &str) -> PathBuf {
     path
 }
 
-/// Every row of a lake table as text, sorted; `exclude` drops columns by name.
+/// The files of a lake table's newest Delta version (none before its first commit).
+pub fn active_files(lake: &Path, table: &str) -> Vec<PathBuf> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let opened = naap_sql::Lake::open(lake.to_str().expect("utf-8 path"), &Default::default()).expect("open lake");
+        match naap_sql::delta::open(&opened, table).await.expect("open Delta table") {
+            Some(t) => naap_sql::delta::active_files(&t, table)
+                .expect("active files")
+                .into_iter()
+                .map(|f| lake.join("lake").join(table).join(f.path))
+                .collect(),
+            None => Vec::new(),
+        }
+    })
+}
+
+/// Every row of a lake table's newest Delta version as text, sorted;
+/// `exclude` drops columns by name.
 pub fn table_rows(lake: &Path, table: &str, exclude: &[&str]) -> Vec<String> {
-    let mut files = Vec::new();
-    collect_parquet(&lake.join("lake").join(table), &mut files);
-    // What a reader sees: files superseded by a replacement are left out.
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let files: Vec<PathBuf> = files
-        .into_iter()
-        .zip(naap_sql::files::visible(&names))
-        .filter_map(|(f, keep)| keep.then_some(f))
-        .collect();
+    let files = active_files(lake, table);
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for file in files {
@@ -104,31 +117,19 @@ pub fn table_rows(lake: &Path, table: &str, exclude: &[&str]) -> Vec<String> {
     rows
 }
 
-fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_parquet(&path, out);
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            out.push(path);
-        }
-    }
-}
-
-/// Totals of the newest manifest of a lake.
+/// Totals of the newest commit record of a lake.
 pub fn totals(lake: &Path) -> serde_json::Value {
-    let dir = lake.join("_naap").join("manifest");
+    let dir = lake.join("_naap").join("commits");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("manifest dir")
+        .expect("commit records folder")
         .flatten()
         .map(|e| e.path())
         .collect();
     names.sort();
-    let newest = names.last().expect("a manifest");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(newest).expect("read manifest")).expect("manifest JSON");
-    manifest["totals"].clone()
+    let newest = names.last().expect("a commit record");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(newest).expect("read commit record")).expect("commit record JSON");
+    record["totals"].clone()
 }
 
 /// A required test service: its address, or None (skip) outside CI.

@@ -104,7 +104,7 @@ def raw_request(port, method, path, headers=(), body_len=0):
 
 
 def newest_commit(server):
-    folder = server.lake / "_naap" / "manifest"
+    folder = server.lake / "_naap" / "commits"
     return max((int(n[:-5]) for n in os.listdir(folder) if n.endswith(".json") and n[:-5].isdigit()), default=0)
 
 
@@ -117,7 +117,7 @@ def snapshot_version(server):
     assert status == 200, status
     for line in body.decode().splitlines():
         if line.startswith("naap_scores_snapshot_rows{"):
-            return line.split('manifest="', 1)[1].split('"', 1)[0]
+            return line.split('versions="', 1)[1].split('"', 1)[0]
     raise AssertionError("/metrics has no naap_scores_snapshot_rows line")
 
 

@@ -7,6 +7,11 @@ import time
 
 import pytest
 
+# pyarrow's C++ runtime must load before polars': the other way round, a
+# process that read a Delta table with the deltalake package aborts at exit
+# ("terminate called without an active exception").
+import pyarrow  # noqa: F401  (imported for its load order)
+
 
 def _required_env(name):
     value = os.environ.get(name)

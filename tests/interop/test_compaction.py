@@ -1,14 +1,16 @@
 """Compaction swaps many small files for one while queries run: no query,
-through the ADBC Flight SQL driver, sees a row missing or twice, and once
-the grace period has passed the superseded files are gone from the lake
-directory (DuckDB reads it as it is)."""
+through the ADBC Flight SQL driver, sees a row missing or twice; each
+table's newest Delta version names one file per closed hour, and once the
+grace period has passed vacuum has deleted the replaced files from the
+store (DuckDB reads the table through its delta extension)."""
 import threading
 import time
 
 import adbc_driver_flightsql.dbapi as flightsql
-import duckdb
+import deltalake
 
 from conftest import run
+from lake_readers import duckdb_connection
 
 QUERIES = {
     "telemetry_1m": "SELECT count(*), sum(heartbeats), sum(probes_ok) FROM telemetry_1m",
@@ -18,6 +20,12 @@ QUERIES = {
 
 
 def parquet_files(lake, table, hour):
+    """The files of the table's newest version in hour `hour` of 2026-01-08."""
+    uris = deltalake.DeltaTable(str(lake / "lake" / table)).file_uris()
+    return sorted(u for u in uris if f"/date=2026-01-08/hour={hour}/" in u)
+
+
+def stored_files(lake, table, hour):
     return sorted((lake / "lake" / table / "date=2026-01-08" / f"hour={hour}").glob("*.parquet"))
 
 
@@ -63,7 +71,7 @@ def test_queries_see_every_row_once_while_a_compaction_commits(naap_bin, serve_l
             stop.set()
             asker.join(60)
 
-    assert "3 files written" in done.stdout, done.stdout
+    assert "3 files written in place of" in done.stdout, done.stdout
     assert errors == [], errors[:3]
     assert len(seen) >= 10, len(seen)
     wrong = [s for s in seen if s != expected]
@@ -71,8 +79,9 @@ def test_queries_see_every_row_once_while_a_compaction_commits(naap_bin, serve_l
     # Hour 21 is closed: one file per table; hour 22 is still open: untouched.
     assert {t: len(parquet_files(lake, t, 21)) for t in QUERIES} == {t: 1 for t in QUERIES}
     assert all(len(parquet_files(lake, t, 22)) > 1 for t in QUERIES)
-    # Directory readers see the same rows once the superseded files are gone.
-    count = duckdb.sql(
-        f"SELECT count(*), sum(heartbeats), sum(probes_ok) FROM read_parquet('{lake}/lake/telemetry_1m/**/*.parquet')"
+    # Vacuum deleted the replaced files once the grace period passed.
+    assert {t: len(stored_files(lake, t, 21)) for t in QUERIES} == {t: 1 for t in QUERIES}
+    count = duckdb_connection().sql(
+        f"SELECT count(*), sum(heartbeats), sum(probes_ok) FROM delta_scan('{lake}/lake/telemetry_1m')"
     ).fetchall()[0]
     assert tuple(count) == tuple(expected["telemetry_1m"])

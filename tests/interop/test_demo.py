@@ -4,9 +4,9 @@ import re
 import urllib.request
 
 import adbc_driver_flightsql.dbapi as flightsql
-import duckdb
 import polars as pl
 
+from lake_readers import duckdb_connection
 from conftest import free_port, port_open, run, wait_until
 
 ORCHESTRATORS = 18
@@ -61,20 +61,20 @@ def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background
     assert demo.p.returncode == 0, out
     assert "[naap demo] events in" in out, "progress lines are printed"
     reported = {m.group(1): int(m.group(2)) for m in re.finditer(r"rows written to (\w+): (\d+)", out)}
+    con = duckdb_connection()
     assert reported.get("telemetry_1m", 0) > 0, out
     for table, n in reported.items():
-        pattern = str(lake / "lake" / table / "**" / "*.parquet")
-        [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning=1)").fetchall()
+        [(count,)] = con.sql(f"SELECT count(*) FROM delta_scan('{lake / 'lake' / table}')").fetchall()
         assert count == n, f"{table}: DuckDB counts {count}, the pipeline reported {n}"
     # The node agent's own rows: heartbeats without a GPU here, and the custom event.
-    agent_rows = duckdb.sql(
-        f"SELECT count(*) FROM read_parquet('{lake}/lake/node_telemetry/**/*.parquet', hive_partitioning=1) "
+    agent_rows = con.sql(
+        f"SELECT count(*) FROM delta_scan('{lake}/lake/node_telemetry') "
         f"WHERE orchestrator = '{AGENT}' AND kind = 'heartbeat'").fetchall()[0][0]
     assert agent_rows >= 3, out
-    [(ce_type, data)] = duckdb.sql(
-        f"SELECT ce_type, data FROM read_parquet('{lake}/lake/custom_event/**/*.parquet', hive_partitioning=1)").fetchall()
+    [(ce_type, data)] = con.sql(
+        f"SELECT ce_type, data FROM delta_scan('{lake}/lake/custom_event')").fetchall()
     assert (ce_type, json.loads(data)) == ("model_loaded", {"load_ms": 5300, "model": "streamdiffusion"})
     # Polars reads the same lake.
-    frame = pl.scan_parquet(str(lake / "lake" / "scores" / "**" / "*.parquet"), hive_partitioning=True).collect()
+    frame = pl.scan_delta(str(lake / "lake" / "scores")).collect()
     assert frame.height == reported["scores"]
     assert {"orchestrator", "rule", "rule_version", "window_start", "window_end", "score", "date", "hour"} <= set(frame.columns)

@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lake_readers import duckdb_connection
 from conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,9 +79,9 @@ def test_probe_figures_per_region_and_raw_stats(naap_bin, serve_lake, tmp_path):
     status, body = get(f"{api}/aggregated_stats?since={start}&until={start + 180}")
     assert status == 200
     parse_aggregated(body)
-    probes = duckdb.sql(
+    probes = duckdb_connection().sql(
         f"SELECT lower(orchestrator), upper(region), count(*), count(*) FILTER (WHERE probe_ok), "
-        f"quantile_cont(latency_ms, 0.5) FROM read_parquet('{lake}/lake/node_telemetry/**/*.parquet') "
+        f"quantile_cont(latency_ms, 0.5) FROM delta_scan('{lake}/lake/node_telemetry') "
         f"WHERE kind = 'probe' GROUP BY ALL"
     ).fetchall()
     observers = {region for _, region, _, _, _ in probes}

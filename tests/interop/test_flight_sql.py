@@ -4,9 +4,9 @@ and the telemetry rollup views against DuckDB's reading of the same lake."""
 import json
 
 import adbc_driver_flightsql.dbapi as flightsql
-import duckdb
 import pyarrow as pa
 
+from lake_readers import duckdb_connection
 from conftest import run
 
 
@@ -52,10 +52,10 @@ def test_a_prepared_statement_runs_with_bound_parameters(naap_bin, serve_simulat
 
 def test_rollup_views_add_up_to_what_duckdb_reads_from_the_minutes(serve_simulated_lake, tmp_path):
     uri = serve_simulated_lake()
-    minutes = tmp_path / "lake" / "lake" / "telemetry_1m" / "**" / "*.parquet"
-    [want] = duckdb.sql(
+    minutes = tmp_path / "lake" / "lake" / "telemetry_1m"
+    [want] = duckdb_connection().sql(
         f"SELECT count(DISTINCT orchestrator), sum(events), sum(heartbeats), sum(latency_count), "
-        f"min(latency_min_ms), max(latency_max_ms) FROM read_parquet('{minutes}', hive_partitioning = true)"
+        f"min(latency_min_ms), max(latency_max_ms) FROM delta_scan('{minutes}')"
     ).fetchall()
     with flightsql.connect(uri) as conn, conn.cursor() as cur:
         [catalog] = conn.adbc_get_objects(depth="tables").read_all().to_pylist()

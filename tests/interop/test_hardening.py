@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, wait
 
-import duckdb
 import pyarrow as pa
 import pyarrow.flight as fl
 import pytest
@@ -47,6 +46,7 @@ from attack_tools import (
     rss_mb,
     snapshot_version,
 )
+from lake_readers import duckdb_connection
 from conftest import free_port, port_open, wait_until
 
 QUERY_TIMEOUT_S, QUERY_MEMORY_MB, MAX_CONCURRENT = 4, 64, 4
@@ -394,10 +394,13 @@ def test_accepted_byoc_events_reach_the_lake(server):
         status, body = value
         assert status == 202 and json.loads(body) == {"accepted": 1}, (status, body[:300])
 
-    pattern = server.lake / "lake" / "custom_event" / "**" / "*.parquet"
+    table = server.lake / "lake" / "custom_event"
+    con = duckdb_connection()
 
     def stored():
-        rows = duckdb.sql(f"SELECT data FROM read_parquet('{pattern}', hive_partitioning=1) "
+        if not (table / "_delta_log").is_dir():
+            return None
+        rows = con.sql(f"SELECT data FROM delta_scan('{table}') "
                           f"WHERE ce_type = 'model_loaded'").fetchall()
         models = [json.loads(data).get("model") for (data,) in rows]
         counts = [models.count(p) for p in payloads]

@@ -4,9 +4,9 @@ import json
 import urllib.request
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from lake_readers import duckdb_connection
 from conftest import free_port, run, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +21,7 @@ def replay(naap_bin, ndjson, lake):
 
 
 def rows(lake, table, where=""):
-    pattern = lake / "lake" / table / "**" / "*.parquet"
-    rel = duckdb.sql(f"SELECT * FROM read_parquet('{pattern}', hive_partitioning=1) {where}")
+    rel = duckdb_connection().sql(f"SELECT * FROM delta_scan('{lake / 'lake' / table}') {where}")
     return [dict(zip(rel.columns, r)) for r in rel.fetchall()]
 
 

@@ -73,4 +73,4 @@ def test_every_documented_path_answers_as_documented(naap_bin, serve_lake, tmp_p
     assert 'naap_http_requests_total{route="/openapi.json",status="200"} 2' in text, text
     assert 'naap_http_requests_total{route="/v1/quarantine/recent",status="403"} 1' in text, text
     assert 'naap_requests_refused_total{reason="not_admin"} 1' in text, text
-    assert "naap_scores_snapshot_rows{manifest=" in text
+    assert "naap_scores_snapshot_rows{versions=" in text

@@ -1,0 +1,350 @@
+//! Applying commit records to the Delta tables, each exactly once.
+//!
+//! A record (see `crate::manifest`) names what one commit adds to and
+//! removes from each table. Its part for one table becomes one Delta
+//! version carrying application transactions:
+//!
+//! * `naap-commit` = the record's sequence number: the newest record the
+//!   table holds. Every version the pipeline commits carries it, so two
+//!   processes applying records to one table concurrently conflict
+//!   (`ConcurrentTransaction`) and the loser looks again instead of
+//!   committing twice;
+//! * `naap-offset:<source>:<partition>` = the next offset of each input
+//!   partition the record's writer held: what the table holds of that input.
+//!
+//! A table holds records in sequence order: before applying record N it
+//! holds the record N names as its predecessor for that table (applying it
+//! first if needed). So anyone can finish a crashed writer's record, and a
+//! table never holds a record without the ones before it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::CommitConflictError;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake_core::kernel::{Action, Add, Remove, StructField, StructType, Transaction};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
+use object_store::path::Path;
+use tracing::{debug, info};
+
+use crate::manifest::{Manifest, TableChange};
+use crate::{Error, Result, failpoint};
+
+/// Application id of the newest commit record a table holds.
+pub(crate) const COMMIT_APP: &str = "naap-commit";
+
+/// Application id of what a table holds of one input partition.
+pub(crate) fn offset_app(source: &str, partition: i32) -> String {
+    format!("naap-offset:{source}:{partition}")
+}
+
+/// A new Delta log checkpoint every this many versions of a table.
+const CHECKPOINT_EVERY: &str = "10";
+
+/// Log entries older than this (and older than the newest checkpoint) are
+/// deleted: how far back time travel reaches.
+const LOG_RETENTION: &str = "interval 7 days";
+
+/// The open Delta tables of the lake, newest version as last seen.
+pub(crate) struct Tables {
+    lake: naap_sql::Lake,
+    open: HashMap<String, DeltaTable>,
+    /// Per table: (Delta version, newest record it holds) as this process
+    /// last committed or read it; looking the transaction up again (which
+    /// reads the log since its checkpoint) is needed only when the table
+    /// has moved on since.
+    known: HashMap<String, (i64, u64)>,
+}
+
+impl Tables {
+    pub(crate) fn new(lake: naap_sql::Lake) -> Self {
+        Self {
+            lake,
+            open: HashMap::new(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// `table` at its newest version, or `None` before its first commit.
+    pub(crate) async fn current(&mut self, table: &str) -> Result<Option<&DeltaTable>> {
+        if let Some(t) = self.open.get_mut(table) {
+            naap_sql::delta::refresh(t, table).await?;
+        } else if let Some(t) = naap_sql::delta::open(&self.lake, table).await? {
+            self.open.insert(table.to_owned(), t);
+        }
+        Ok(self.open.get(table))
+    }
+
+    /// The newest record `table` holds (0: none).
+    async fn holds(&mut self, table: &str) -> Result<u64> {
+        let version = match self.current(table).await? {
+            Some(t) => naap_sql::delta::version_of(t),
+            None => return Ok(0),
+        };
+        if let Some((known_version, holds)) = self.known.get(table)
+            && *known_version == version
+        {
+            return Ok(*holds);
+        }
+        let Some(t) = self.open.get(table) else { return Ok(0) };
+        let snapshot = t.snapshot().map_err(delta_error(table))?;
+        let txn = snapshot
+            .transaction_version(t.log_store().as_ref(), COMMIT_APP)
+            .await
+            .map_err(delta_error(table))?;
+        let holds = txn.map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        self.known.insert(table.to_owned(), (version, holds));
+        Ok(holds)
+    }
+
+    /// Applies `record` to every table it changes (and, first, whatever
+    /// earlier record a table lacks), retrying store errors.
+    pub(crate) async fn apply(&mut self, record: &Manifest) -> Result<()> {
+        let mut applied = 0;
+        for table in record.tables.keys() {
+            let mut delay = Duration::from_millis(200);
+            loop {
+                match self.apply_to(table, record).await {
+                    Ok(()) => break,
+                    Err(e @ (Error::Store { .. } | Error::Delta { .. })) if delay < Duration::from_secs(60) => {
+                        tracing::warn!(table, seq = record.seq, error = %e, "cannot commit to the table yet; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            applied += 1;
+            if applied == 1 {
+                failpoint::hit("after_table");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every table the newest record names hold it (after a crash, or
+    /// when taking over partitions).
+    pub(crate) async fn roll_forward(&mut self, latest: &Manifest) -> Result<()> {
+        let mut finished = 0;
+        for (table, &seq) in &latest.last_change {
+            if self.holds(table).await? >= seq {
+                continue;
+            }
+            let record = if seq == latest.seq {
+                latest.clone()
+            } else {
+                load_record(&self.lake, seq).await?
+            };
+            self.apply_to(table, &record).await?;
+            finished += 1;
+        }
+        if finished > 0 {
+            info!(
+                tables = finished,
+                "finished commits an earlier run recorded but did not apply"
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies `record`'s change to `table`, after the records it follows.
+    async fn apply_to(&mut self, table: &str, record: &Manifest) -> Result<()> {
+        loop {
+            let holds = self.holds(table).await?;
+            if holds >= record.seq {
+                return Ok(());
+            }
+            // The records this table lacks, newest first, down to what it holds.
+            let mut chain = vec![record.clone()];
+            while let Some(after) = chain.last().and_then(|r| r.tables.get(table)).map(|c| c.after)
+                && after > holds
+            {
+                chain.push(load_record(&self.lake, after).await?);
+            }
+            let mut conflicted = false;
+            for r in chain.iter().rev() {
+                let change = r.tables.get(table).cloned().unwrap_or_default();
+                match self.commit(table, r, &change).await {
+                    Ok(()) => {}
+                    Err(Error::Delta { source, .. }) if is_conflict(&source) => {
+                        debug!(
+                            table,
+                            seq = r.seq,
+                            "another process committed to the table first; looking again"
+                        );
+                        conflicted = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !conflicted {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One Delta version: `change` of `record`, with its transactions.
+    async fn commit(&mut self, table: &str, record: &Manifest, change: &TableChange) -> Result<()> {
+        // Newest first: an earlier record of the same chain was just committed.
+        if self.current(table).await?.is_none() {
+            self.create(table, change).await?;
+        }
+        let t = self.open.get(table).ok_or_else(|| Error::Manifest {
+            path: table.to_owned(),
+            detail: "table vanished after its creation".into(),
+        })?;
+        let now = now_ms();
+        let mut actions: Vec<Action> = Vec::with_capacity(change.adds.len() + change.removes.len());
+        for add in &change.adds {
+            actions.push(Action::Add(Add {
+                path: add.path.clone(),
+                partition_values: naap_sql::delta::partition_values(add.hour_ms),
+                size: add.size,
+                modification_time: now,
+                data_change: add.data_change,
+                stats: Some(format!("{{\"numRecords\":{}}}", add.rows)),
+                ..Default::default()
+            }));
+        }
+        for removed in &change.removes {
+            actions.push(Action::Remove(Remove {
+                path: removed.path.clone(),
+                data_change: removed.data_change,
+                deletion_timestamp: Some(now),
+                extended_file_metadata: Some(true),
+                partition_values: Some(naap_sql::delta::partition_values(removed.hour_ms)),
+                size: Some(removed.size),
+                tags: None,
+                deletion_vector: None,
+                base_row_id: None,
+                default_row_commit_version: None,
+            }));
+        }
+        let mut txns = vec![Transaction::new(COMMIT_APP, record.seq as i64)];
+        for (source, partitions) in &record.sources {
+            for (partition, progress) in partitions {
+                if progress.owner.as_deref() == Some(record.writer.as_str()) {
+                    txns.push(Transaction::new(offset_app(source, *partition), progress.next_offset));
+                }
+            }
+        }
+        let properties = CommitProperties::default()
+            .with_application_transactions(txns)
+            .with_max_retries(20)
+            .with_metadata([("naap.commit".to_owned(), serde_json::json!(record.seq))]);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(naap_sql::delta::PARTITION_COLUMNS.map(str::to_owned).to_vec()),
+            predicate: None,
+        };
+        let snapshot = t.snapshot().map_err(delta_error(table))?;
+        let finished = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), t.log_store(), operation)
+            .await
+            .map_err(delta_error(table))?;
+        debug!(
+            table,
+            seq = record.seq,
+            version = finished.version(),
+            "committed to the Delta table"
+        );
+        self.known.insert(
+            table.to_owned(),
+            (i64::try_from(finished.version()).unwrap_or(i64::MAX), record.seq),
+        );
+        Ok(())
+    }
+
+    /// Creates `table` with the schema of the first file `change` adds.
+    async fn create(&mut self, table: &str, change: &TableChange) -> Result<()> {
+        let first = change.adds.first().ok_or_else(|| Error::Manifest {
+            path: table.to_owned(),
+            detail: "the first commit to a table adds no file".into(),
+        })?;
+        let object = Path::from(format!("{}/{}", self.lake.table_dir(table), first.path));
+        let schema = crate::manifest::parquet_schema(&self.lake, &object).await?;
+        let schema = naap_events::lake_types::lake_schema(&schema);
+        let mut columns: Vec<StructField> = {
+            let kernel: StructType = schema.as_ref().try_into_kernel().map_err(|e| Error::Manifest {
+                path: table.to_owned(),
+                detail: format!("a column has no Delta type: {e}"),
+            })?;
+            kernel.fields().cloned().collect()
+        };
+        for column in naap_sql::delta::PARTITION_COLUMNS {
+            columns.push(StructField::new(column, deltalake_core::kernel::DataType::STRING, true));
+        }
+        let created = DeltaTable::new(self.lake.log_store(table))
+            .create()
+            .with_table_name(table)
+            .with_columns(columns)
+            .with_partition_columns(naap_sql::delta::PARTITION_COLUMNS)
+            .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_EVERY))
+            .with_configuration_property(TableProperty::LogRetentionDuration, Some(LOG_RETENTION))
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(t) => {
+                info!(table, "created the Delta table");
+                self.open.insert(table.to_owned(), t);
+                Ok(())
+            }
+            // Another process created it at the same moment.
+            Err(e) if is_conflict(&e) => {
+                self.current(table).await?;
+                Ok(())
+            }
+            Err(source) => Err(Error::Delta {
+                table: table.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+fn is_conflict(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction)
+                    | TransactionError::VersionAlreadyExists(_)
+                    | TransactionError::MaxCommitAttempts(_)
+            }
+    )
+}
+
+fn delta_error(table: &str) -> impl FnOnce(DeltaTableError) -> Error + '_ {
+    move |source| Error::Delta {
+        table: table.to_owned(),
+        source,
+    }
+}
+
+async fn load_record(lake: &naap_sql::Lake, seq: u64) -> Result<Manifest> {
+    Manifest::load(lake, seq).await?.ok_or_else(|| Error::Manifest {
+        path: crate::manifest::manifest_path(lake, seq).to_string(),
+        detail: "a table lacks this commit record's changes, and the record is gone".into(),
+    })
+}
+
+/// The records that changed each table, newest first: what
+/// `Manifest::last_change` carries forward.
+pub(crate) fn last_change(base: &Manifest, seq: u64, changed: &BTreeMap<String, TableChange>) -> BTreeMap<String, u64> {
+    let mut out = base.last_change.clone();
+    for table in changed.keys() {
+        out.insert(table.clone(), seq);
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,177 @@
+"""The lake is Delta Lake tables: three readers nobody here wrote read
+every table with the same counts and sums, equal to what the pipeline
+wrote; while late data and compaction commit, every version they read holds
+each row once; and an older version reads as it was."""
+import json
+import pathlib
+import threading
+import time
+
+import pyarrow.compute as pc
+
+from conftest import run
+from lake_readers import (READERS, arrow_table, duckdb_connection, polars_frame, summary, tables,
+                          versions)
+
+
+
+def summed_column(lake, table):
+    """The first integer or float column of a table: every reader sums it."""
+    import pyarrow as pa
+    schema = arrow_table(lake, table).schema
+    for field in schema:
+        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+            return field.name
+    return None
+
+
+SAMPLE = pathlib.Path(__file__).resolve().parents[2] / "data" / "livepeer"
+
+
+def records(lake):
+    folder = pathlib.Path(lake) / "_naap" / "commits"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def check_all_readers(lake):
+    con = duckdb_connection()
+    rows_written = records(lake)[-1]["totals"]["rows_written"]
+    names = tables(lake)
+    for table in names:
+        column = summed_column(lake, table)
+        got = {r: summary(lake, table, r, column, con=con) for r in READERS}
+        assert len(set(got.values())) == 1, (table, got)
+        count = got["deltalake"][0]
+        assert count == rows_written.get(table, count), (table, count, rows_written.get(table))
+        assert count > 0, table
+    return names
+
+
+def test_every_table_reads_the_same_through_three_readers(naap_bin, tmp_path):
+    messages, lake = tmp_path / "in.naapmsg", tmp_path / "lake"
+    run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "2h",
+         "--output", str(messages)])
+    run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake), "--commit-interval", "50ms"])
+    names = check_all_readers(lake)
+    assert {"node_telemetry", "telemetry_1m", "scores"} <= set(names), names
+    # Every event replayed is one row, once.
+    raw = arrow_table(lake, "node_telemetry")
+    assert pc.count_distinct(raw.column("event_id")).as_py() == raw.num_rows
+
+
+def test_gateway_tables_read_the_same_through_three_readers(naap_bin, tmp_path):
+    lake = tmp_path / "lake"
+    sample = SAMPLE / "gateway-events-sample.ndjson"
+    run([naap_bin, "replay", "--input", str(sample), "--format", "livepeer-json", "--lake", str(lake)])
+    names = check_all_readers(lake)
+    assert {"gateway_events", "sla_hourly"} <= set(names), names
+
+
+def late_input(naap_bin, tmp_path):
+    """Two hours of 4 orchestrators, then the first 20 minutes of 6: the 4
+    repeat (dropped as duplicates), the 2 new ones arrive late."""
+    on_time, late = tmp_path / "on_time.naapmsg", tmp_path / "late.naapmsg"
+    run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "2h",
+         "--output", str(on_time)])
+    run([naap_bin, "emit", "--simulate", "6", "--from", "2026-01-08T21:00:00Z", "--span", "20m",
+         "--output", str(late)])
+    both = tmp_path / "with_late.naapmsg"
+    magic = on_time.read_bytes()[:8]
+    assert late.read_bytes()[:8] == magic
+    both.write_bytes(on_time.read_bytes() + late.read_bytes()[8:])
+    return both
+
+
+def test_readers_see_each_row_once_at_every_version_while_late_data_and_compaction_commit(
+        naap_bin, background, tmp_path):
+    lake = tmp_path / "lake"
+    messages = late_input(naap_bin, tmp_path)
+    pipeline = background([naap_bin, "replay", "--input", str(messages), "--lake", str(lake), "--rate", "400",
+                           "--commit-interval", "100ms", "--compact-every", "1s", "--compaction-grace", "120s"],
+                          "replay")
+    table = "telemetry_1m"
+    seen = {}  # version -> (rows, sum of heartbeats)
+    problems = []
+    con = duckdb_connection()
+
+    def check(version):
+        frame = polars_frame(lake, table, version)
+        keys = frame.select(["orchestrator", "window_start"])
+        if keys.n_unique() != frame.height:
+            problems.append(f"v{version}: a window twice ({frame.height} rows, {keys.n_unique()} windows)")
+        answer = (frame.height, int(frame["heartbeats"].sum()))
+        t = arrow_table(lake, table, version)
+        if (t.num_rows, pc.sum(t.column("heartbeats")).as_py()) != answer:
+            problems.append(f"v{version}: deltalake and polars differ")
+        return answer
+
+    while pipeline.p.poll() is None or len(seen) < 2:
+        if (lake / "lake" / table / "_delta_log").is_dir():
+            newest = versions(lake, table)
+            for v in range(max(seen, default=0), newest + 1):
+                if v not in seen and v > 0:
+                    seen[v] = check(v)
+            count, windows = con.execute(
+                f"SELECT count(*), count(DISTINCT (orchestrator, window_start)) "
+                f"FROM delta_scan('{lake}/lake/{table}')").fetchone()
+            if count != windows:
+                problems.append(f"DuckDB: {count} rows, {windows} windows")
+        if pipeline.p.poll() is not None and len(seen) >= 2:
+            break
+        time.sleep(0.05)
+    assert pipeline.p.wait(120) == 0, pipeline.output()
+    newest = versions(lake, table)
+    for v in range(1, newest + 1):
+        seen.setdefault(v, check(v))
+    assert problems == [], problems[:5]
+    # No row missing: heartbeats only grow from version to version (late
+    # windows add theirs, compaction keeps them), up to every event's.
+    heartbeats = [seen[v][1] for v in sorted(seen)]
+    assert heartbeats == sorted(heartbeats), heartbeats
+    # Both kinds of replacement happened, each as one Delta version.
+    changes = [c for r in records(lake) for c in r["tables"].values()]
+    removes = [x for c in changes for x in c["removes"]]
+    assert any(x["data_change"] for x in removes), "late windows replaced files"
+    assert any(not x["data_change"] for x in removes), "compaction replaced files"
+    # An older version reads as it was, through both readers that time-travel.
+    for v in sorted(seen)[:: max(1, len(seen) // 10)]:
+        again = polars_frame(lake, table, v)
+        assert (again.height, int(again["heartbeats"].sum())) == seen[v], v
+        assert arrow_table(lake, table, v).num_rows == seen[v][0], v
+    final = summary(lake, table, "duckdb", "heartbeats", con=con)
+    assert final == (seen[newest][0], float(seen[newest][1])), (final, seen[newest])
+
+
+def test_compact_rewrites_small_files_and_vacuum_keeps_every_row(naap_bin, tmp_path):
+    messages, lake = tmp_path / "in.naapmsg", tmp_path / "lake"
+    run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "2h",
+         "--output", str(messages)])
+    run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake), "--rate", "2000",
+         "--commit-interval", "20ms", "--compact-every", "0s"])
+    # A crashed commit's file: in the table's folder, in no Delta version.
+    stray = lake / "lake" / "telemetry_1m" / "date=2026-01-08" / "hour=21" / "p00000@stray@0-x-0.parquet"
+    stray.write_bytes(b"not referenced by any version")
+    con = duckdb_connection()
+    before = {t: {r: summary(lake, t, r, summed_column(lake, t), con=con) for r in READERS} for t in tables(lake)}
+    files_before = {t: len(arrow_table_files(lake, t)) for t in before}
+    stored_before = parquet_count(lake)
+    done = run([naap_bin, "compact", "--lake", str(lake), "--compaction-grace", "1s"])
+    assert "files written in place of" in done.stdout, done.stdout
+    after = {t: {r: summary(lake, t, r, summed_column(lake, t), con=con) for r in READERS} for t in tables(lake)}
+    assert after == before
+    files_after = {t: len(arrow_table_files(lake, t)) for t in before}
+    assert all(files_after[t] <= files_before[t] for t in before), (files_before, files_after)
+    assert files_after["telemetry_1m"] < files_before["telemetry_1m"], (files_before, files_after)
+    # Vacuum deleted the replaced files and the stray one.
+    assert not stray.exists()
+    assert parquet_count(lake) < stored_before
+    assert parquet_count(lake) == sum(files_after.values())
+
+
+def arrow_table_files(lake, table):
+    import deltalake
+    return deltalake.DeltaTable(str(pathlib.Path(lake) / "lake" / table)).file_uris()
+
+
+def parquet_count(lake):
+    return sum(1 for _ in (pathlib.Path(lake) / "lake").rglob("*.parquet") if "_delta_log" not in str(_))
