@@ -9,7 +9,7 @@
 # 2. (a) reads every message with a bare rdkafka consumer, no decoding
 #    (pipeline/examples/raw_consume.rs);
 # 3. (b) runs `naap pipeline` over the same topic into a fresh lake and times
-#    it to the last commit (the last manifest's committed_at), from the
+#    it to the last commit (the last commit record's committed_at), from the
 #    process's start and from its partition assignment (its log line),
 #    with its peak RSS from /proc. Its allowed lateness (35 min) covers the
 #    30-minute span of one message: with less, every message after the first
@@ -21,6 +21,9 @@
 #
 # Uses $NAAP_BIN (default: the dev build, optimised dependencies and
 # unoptimised naap crates) and the raw_consume example of the same profile.
+# With $NAAP_BEFORE_BIN (another naap build, e.g. of the previous release),
+# step (b) first runs that binary over the same topic, for a before/after
+# comparison in one run on one machine.
 set -euo pipefail
 BROKERS=${1:?usage: $0 BROKERS [ORCHESTRATORS] [HOURS]}
 ORCHS=${2:-200}
@@ -56,25 +59,29 @@ RAW=$("$RAW_BIN" "$BROKERS" "$TOPIC" "$MESSAGES")
 echo "$RAW"
 RAW_S=$(echo "$RAW" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
 
-echo "== (b) naap pipeline, first message to last committed file"
-START_MS=$(date +%s%3N)
-"$NAAP_BIN" pipeline --brokers "$BROKERS" --topic "$TOPIC" --lake "$WORK/lake" --allowed-lateness 35m --dedup-horizon 35m \
-  --group-id "bench-$RUN" --stop-after-idle 3s --compact-every 0s >"$WORK/pipeline.out" 2>"$WORK/pipeline.log" &
-PID=$!
-PIDS+=($PID)
-PEAK=$(peak_rss_mib $PID)
-wait $PID
-LAST_MS=$(python3 - "$WORK/lake/_naap/manifest" <<'PY'
+# (b) for one binary: seconds from start and from assignment to the last
+# commit, and peak RSS; prints "PIPE_S CONSUME_S PEAK".
+run_pipeline() { # BIN LAKE NAME
+  local bin=$1 lake=$2 name=$3 start pid peak last assigned
+  start=$(date +%s%3N)
+  "$bin" pipeline --brokers "$BROKERS" --topic "$TOPIC" --lake "$lake" --allowed-lateness 35m --dedup-horizon 35m \
+    --group-id "bench-$RUN-$name" --stop-after-idle 3s --compact-every 0s >"$WORK/$name.out" 2>"$WORK/$name.log" &
+  pid=$!
+  PIDS+=($pid)
+  peak=$(peak_rss_mib $pid)
+  wait $pid
+  # The newest commit record (`_naap/commits/`; `_naap/manifest/` before Delta).
+  last=$(python3 - "$lake/_naap" <<'PY'
 import json, os, sys
 d = sys.argv[1]
-print(max(json.load(open(os.path.join(d, f)))["committed_at_ms"] for f in os.listdir(d)))
+folder = os.path.join(d, "commits") if os.path.isdir(os.path.join(d, "commits")) else os.path.join(d, "manifest")
+print(max(json.load(open(os.path.join(folder, f)))["committed_at_ms"] for f in os.listdir(folder)))
 PY
 )
-tail -1 "$WORK/pipeline.out"
-PIPE_S=$(python3 -c "print(($LAST_MS - $START_MS) / 1000)")
-# Start-up (recovery, connecting, the assignment) is not consumption: the
-# second figure starts at the log line of the assignment.
-ASSIGNED_MS=$(python3 - "$WORK/pipeline.log" <<'PY'
+  tail -1 "$WORK/$name.out" >&2
+  # Start-up (recovery, connecting, the assignment) is not consumption: the
+  # second figure starts at the log line of the assignment.
+  assigned=$(python3 - "$WORK/$name.log" <<'PY'
 import datetime, sys
 for line in open(sys.argv[1]):
     if "assigned partitions" in line:
@@ -84,7 +91,16 @@ for line in open(sys.argv[1]):
         break
 PY
 )
-CONSUME_S=$(python3 -c "print(($LAST_MS - $ASSIGNED_MS) / 1000)")
+  python3 -c "print(($last - $start) / 1000, ($last - $assigned) / 1000, $peak)"
+}
+
+if [[ -n "${NAAP_BEFORE_BIN:-}" ]]; then
+  echo "== (b0) the previous naap ($NAAP_BEFORE_BIN) over the same topic, for before/after"
+  read -r BEFORE_S BEFORE_CONSUME_S BEFORE_PEAK < <(run_pipeline "$NAAP_BEFORE_BIN" "$WORK/lake-before" before)
+  python3 -c "print(f'(b0) before: {$EVENTS / $BEFORE_CONSUME_S:,.0f} events/s from assignment ({$BEFORE_CONSUME_S:.2f} s), peak RSS $BEFORE_PEAK MiB')"
+fi
+echo "== (b) naap pipeline, first message to last commit"
+read -r PIPE_S CONSUME_S PEAK < <(run_pipeline "$NAAP_BIN" "$WORK/lake" after)
 
 echo "== live: 30 s at one message per orchestrator and second, latency from /metrics"
 LIVE="bench-live-$RUN"

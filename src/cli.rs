@@ -512,6 +512,7 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let lake = args.store.open(&args.lake)?;
+    naap_sql::delta::refuse_old_layout(&lake).await?;
     let mut regions = naap_flight_server::Regions {
         default_region: args.default_region,
         ..Default::default()

@@ -61,7 +61,8 @@ impl Catalog {
     }
 
     /// The newest version of each of `tables` (those that exist), as
-    /// `table@vN` joined by `,`; `none` when none exists.
+    /// `table@vN` joined by `;` (an ETag may not hold a `,`); `none` when
+    /// none exists.
     pub async fn versions(&self, tables: &[&str]) -> Result<String> {
         let mut out = Vec::new();
         for table in tables {
@@ -72,7 +73,7 @@ impl Catalog {
         Ok(if out.is_empty() {
             "none".to_owned()
         } else {
-            out.join(",")
+            out.join(";")
         })
     }
 

@@ -85,14 +85,14 @@ mod tests {
         m.http_request("/v1/scores", 200);
         m.flight_call("do_get");
         m.stopped("time_limit");
-        let text = m.render("scores@v7,telemetry_1m@v9", 4);
+        let text = m.render("scores@v7;telemetry_1m@v9", 4);
         assert!(
             text.contains("naap_http_requests_total{route=\"/v1/scores\",status=\"200\"} 2\n"),
             "{text}"
         );
         assert!(text.contains("naap_flight_requests_total{method=\"do_get\"} 1\n"));
         assert!(text.contains("naap_requests_refused_total{reason=\"time_limit\"} 1\n"));
-        assert!(text.contains("naap_scores_snapshot_rows{versions=\"scores@v7,telemetry_1m@v9\"} 4\n"));
+        assert!(text.contains("naap_scores_snapshot_rows{versions=\"scores@v7;telemetry_1m@v9\"} 4\n"));
         // Every sample line parses as `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("a value");

@@ -163,7 +163,7 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
     let filter = format!("rule = {} AND rule_version = {version}", quote(rule));
     let latest = ctx
         .sql(&format!(
-            "SELECT max(window_start) AS latest FROM {output} WHERE {filter}"
+            "SELECT CAST(CAST(max(window_start) AS TIMESTAMP(3)) AS BIGINT) AS latest FROM {output} WHERE {filter}"
         ))
         .await
         .map_err(Error::query)?

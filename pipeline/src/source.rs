@@ -56,7 +56,7 @@ pub(crate) type PartitionKey = (String, i32);
 pub(crate) enum SourceEvent {
     Messages(Vec<SourceMessage>),
     /// The consumer group gave this process these partitions: the pipeline
-    /// claims them in the manifest and answers with the offset to start each at.
+    /// claims them in a commit record and answers with the offset to start each at.
     Assigned {
         partitions: Vec<PartitionKey>,
         reply: oneshot::Sender<BTreeMap<PartitionKey, i64>>,
@@ -82,7 +82,7 @@ pub enum InputFormat {
 /// Extra Kafka settings.
 #[derive(Debug, Clone, Default)]
 pub struct KafkaOptions {
-    /// Consumer group, used for lag monitoring only: offsets of record live in the manifest.
+    /// Consumer group, used for lag monitoring only: offsets of record live in the lake's commit records.
     pub group_id: String,
     /// Raw librdkafka properties (`security.protocol`, `sasl.*`, …).
     pub properties: BTreeMap<String, String>,
@@ -108,7 +108,7 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
-    /// Names of the sources this spec reads, as recorded in the manifest.
+    /// Names of the sources this spec reads, as the commit records name them.
     pub fn source_names(&self) -> Vec<String> {
         match self {
             SourceSpec::Kafka { topics, .. } => topics.clone(),
@@ -432,7 +432,7 @@ fn kafka_consumer(brokers: &str, options: &KafkaOptions, handoff: Handoff) -> Re
     })
 }
 
-/// Waits until every topic has partitions, then assigns them at the manifest's offsets.
+/// Waits until every topic has partitions, then assigns them at the commit records' offsets.
 fn assign(
     consumer: &BaseConsumer<Handoff>,
     topics: &[String],
@@ -466,10 +466,7 @@ fn assign(
             tpl.add_partition_offset(topic, p, offset)?;
         }
     }
-    info!(
-        partitions = tpl.count(),
-        "assigned partitions at the manifest's offsets"
-    );
+    info!(partitions = tpl.count(), "assigned partitions at the lake's offsets");
     consumer.assign(&tpl)
 }
 

@@ -55,22 +55,29 @@ pub fn simulated_file(dir: &Path, orchestrators: usize, span: &str) -> PathBuf {
 
 /// The files of a lake table's newest Delta version (none before its first commit).
 pub fn active_files(lake: &Path, table: &str) -> Vec<PathBuf> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let opened = naap_sql::Lake::open(lake.to_str().expect("utf-8 path"), &Default::default()).expect("open lake");
-        match naap_sql::delta::open(&opened, table).await.expect("open Delta table") {
-            Some(t) => naap_sql::delta::active_files(&t, table)
-                .expect("active files")
-                .into_iter()
-                .map(|f| lake.join("lake").join(table).join(f.path))
-                .collect(),
-            None => Vec::new(),
-        }
+    // On a thread of its own: the caller may itself be an async test.
+    let (lake, table) = (lake.to_owned(), table.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let opened =
+                naap_sql::Lake::open(lake.to_str().expect("utf-8 path"), &Default::default()).expect("open lake");
+            match naap_sql::delta::open(&opened, &table).await.expect("open Delta table") {
+                Some(t) => naap_sql::delta::active_files(&t, &table)
+                    .expect("active files")
+                    .into_iter()
+                    .map(|f| lake.join("lake").join(&table).join(f.path))
+                    .collect(),
+                None => Vec::new(),
+            }
+        })
     })
+    .join()
+    .expect("reading the Delta log")
 }
 
 /// Every row of a lake table's newest Delta version as text, sorted;

@@ -96,7 +96,7 @@ def test_readers_see_each_row_once_at_every_version_while_late_data_and_compacti
 
     def check(version):
         frame = polars_frame(lake, table, version)
-        keys = frame.select(["orchestrator", "window_start"])
+        keys = frame.select(["orchestrator", "node_id", "region", "window_start"])
         if keys.n_unique() != frame.height:
             problems.append(f"v{version}: a window twice ({frame.height} rows, {keys.n_unique()} windows)")
         answer = (frame.height, int(frame["heartbeats"].sum()))
@@ -112,7 +112,7 @@ def test_readers_see_each_row_once_at_every_version_while_late_data_and_compacti
                 if v not in seen and v > 0:
                     seen[v] = check(v)
             count, windows = con.execute(
-                f"SELECT count(*), count(DISTINCT (orchestrator, window_start)) "
+                f"SELECT count(*), count(DISTINCT (orchestrator, node_id, region, window_start)) "
                 f"FROM delta_scan('{lake}/lake/{table}')").fetchone()
             if count != windows:
                 problems.append(f"DuckDB: {count} rows, {windows} windows")
@@ -140,6 +140,34 @@ def test_readers_see_each_row_once_at_every_version_while_late_data_and_compacti
         assert arrow_table(lake, table, v).num_rows == seen[v][0], v
     final = summary(lake, table, "duckdb", "heartbeats", con=con)
     assert final == (seen[newest][0], float(seen[newest][1])), (final, seen[newest])
+    # The log is checkpointed as it grows.
+    assert newest > 10 and (lake / "lake" / table / "_delta_log" / "_last_checkpoint").exists(), newest
+
+
+def test_flight_sql_reads_older_versions_by_name(naap_bin, serve_lake, tmp_path):
+    import adbc_driver_flightsql.dbapi as flightsql
+    messages, lake = tmp_path / "in.naapmsg", tmp_path / "lake"
+    run([naap_bin, "emit", "--simulate", "4", "--from", "2026-01-08T21:00:00Z", "--span", "30m",
+         "--output", str(messages)])
+    run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake), "--rate", "3000",
+         "--commit-interval", "50ms"])
+    newest = versions(lake, "scores")
+    assert newest >= 3, newest
+    flight_port, _ = serve_lake(lake)
+    with flightsql.connect(f"grpc://127.0.0.1:{flight_port}") as conn, conn.cursor() as cur:
+        for v in (1, newest // 2, newest):
+            cur.execute(f'SELECT count(*), sum(score) FROM "scores_history@v{v}"')
+            count, total = cur.fetchone()
+            want = arrow_table(lake, "scores", v)
+            assert (count, round(total, 6)) == (want.num_rows, round(pc.sum(want.column("score")).as_py(), 6)), v
+        cur.execute("SELECT count(*) FROM scores_history")
+        assert cur.fetchone()[0] == arrow_table(lake, "scores").num_rows
+        try:
+            cur.execute(f'SELECT count(*) FROM "scores_history@v{newest + 100}"')
+            cur.fetchall()
+            raise AssertionError("a version the table does not have was read")
+        except flightsql.Error as e:
+            assert "no such version" in str(e), e
 
 
 def test_compact_rewrites_small_files_and_vacuum_keeps_every_row(naap_bin, tmp_path):

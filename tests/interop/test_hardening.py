@@ -326,7 +326,9 @@ def test_idle_and_slow_connections_are_bounded_and_closed(server):
     assert fds.max < SERVER_FDS - 100, f"the server held {fds.max} descriptors (before: {fds.before})"
     assert_healthy(server)
     version = snapshot_version(server)
-    wait_until(lambda: snapshot_version(server) != version, 20, f"a scores snapshot newer than {version}")
+    # The snapshot follows the scores table, which changes as the live
+    # demo's minutes close: about once a minute.
+    wait_until(lambda: snapshot_version(server) != version, 75, f"a scores snapshot newer than {version}")
     assert_committing(server, before)
 
 

@@ -1,8 +1,10 @@
 """emitter -> Tansu -> pipeline -> moto S3 -> server -> pyarrow.flight, end to end."""
+import os
 import urllib.request
 import uuid
 
 import adbc_driver_flightsql.dbapi as flightsql
+import deltalake
 import pyarrow.flight as flight
 
 from conftest import free_port, run, wait_until
@@ -49,6 +51,15 @@ def test_kafka_to_s3_to_flight(naap_bin, kafka, s3, background, tmp_path):
                     " ddsketch_quantile(ddsketch_merge(latency_sketch), 0.5) FROM telemetry_1m")
         merged, counted, p50 = cur.fetchone()
         assert merged == counted > 0 and 10 < p50 < 200, (merged, counted, p50)
+
+    # The lake on S3 is Delta tables any Delta reader opens as they are.
+    options = {"AWS_ENDPOINT_URL": s3["endpoint"], "AWS_ALLOW_HTTP": "true",
+               "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+               "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+               "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
+    minutes = deltalake.DeltaTable(f"{lake}/lake/telemetry_1m", storage_options=options)
+    assert minutes.to_pyarrow_table().num_rows == 25 * 5
+    assert minutes.version() >= 1
 
     health = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=5)
     assert health.status == 200 and health.read() == b"ok\n"
