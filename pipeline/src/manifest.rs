@@ -37,6 +37,12 @@ pub struct PartitionProgress {
     /// whose claim was taken over commits nothing more for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The owner's generation: the sequence number of the record in which
+    /// it claimed the partition. Every table commit carries it as the
+    /// `naap-owner:<source>:<partition>` transaction, and a table refuses a
+    /// commit of an older generation than it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
     /// Open-window state of the partition (`_naap/state/…parquet`, rows
     /// tagged with `_source`/`_partition`; one file may hold several partitions).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -117,7 +117,9 @@ impl Run {
                 claim.writer = me.clone();
                 claim.tables.clear();
                 for (s, p) in &fresh {
-                    claim.sources.entry(s.clone()).or_default().entry(*p).or_default().owner = Some(me.clone());
+                    let progress = claim.sources.entry(s.clone()).or_default().entry(*p).or_default();
+                    progress.owner = Some(me.clone());
+                    progress.generation = Some(claim.seq);
                 }
                 claim.write(&lake).await.map(|()| claim)
             };

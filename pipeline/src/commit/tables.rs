@@ -10,7 +10,11 @@
 //!   (`ConcurrentTransaction`) and the loser looks again instead of
 //!   committing twice;
 //! * `naap-offset:<source>:<partition>` = the next offset of each input
-//!   partition the record's writer held: what the table holds of that input.
+//!   partition the record's writer held: what the table holds of that input;
+//! * `naap-owner:<source>:<partition>` = the writer's generation for that
+//!   partition (the record in which it claimed it): a table refuses a
+//!   record of an older generation than one it holds, so a writer that lost
+//!   a partition cannot add to a table behind its new owner's back.
 //!
 //! A table holds records in sequence order: before applying record N it
 //! holds the record N names as its predecessor for that table (applying it
@@ -40,6 +44,11 @@ pub(crate) fn offset_app(source: &str, partition: i32) -> String {
     format!("naap-offset:{source}:{partition}")
 }
 
+/// Application id of the generation of a partition's owner.
+pub(crate) fn owner_app(source: &str, partition: i32) -> String {
+    format!("naap-owner:{source}:{partition}")
+}
+
 /// A new Delta log checkpoint every this many versions of a table.
 const CHECKPOINT_EVERY: &str = "10";
 
@@ -56,6 +65,9 @@ pub(crate) struct Tables {
     /// reads the log since its checkpoint) is needed only when the table
     /// has moved on since.
     known: HashMap<String, (i64, u64)>,
+    /// Per table: the Delta version at which the owner generations were
+    /// last checked (or written by this process).
+    fenced_at: HashMap<String, i64>,
 }
 
 impl Tables {
@@ -64,6 +76,7 @@ impl Tables {
             lake,
             open: HashMap::new(),
             known: HashMap::new(),
+            fenced_at: HashMap::new(),
         }
     }
 
@@ -166,6 +179,7 @@ impl Tables {
             let mut conflicted = false;
             for r in chain.iter().rev() {
                 let change = r.tables.get(table).cloned().unwrap_or_default();
+                self.fence(table, r).await?;
                 match self.commit(table, r, &change).await {
                     Ok(()) => {}
                     Err(Error::Delta { source, .. }) if is_conflict(&source) => {
@@ -184,6 +198,36 @@ impl Tables {
                 return Ok(());
             }
         }
+    }
+
+    /// Fails with [`Error::Lost`] if `table` holds a newer owner generation
+    /// for a partition `record`'s writer claims to own. Reads the table's
+    /// transactions only when another process committed to it since the
+    /// last check.
+    async fn fence(&mut self, table: &str, record: &Manifest) -> Result<()> {
+        let Some(t) = self.open.get(table) else {
+            return Ok(());
+        };
+        let version = naap_sql::delta::version_of(t);
+        if self.fenced_at.get(table) == Some(&version) {
+            return Ok(());
+        }
+        let snapshot = t.snapshot().map_err(delta_error(table))?;
+        for (source, partition, generation) in owned(record) {
+            let held = snapshot
+                .transaction_version(t.log_store().as_ref(), owner_app(source, partition))
+                .await
+                .map_err(delta_error(table))?;
+            if let Some(held) = held.filter(|h| *h > generation) {
+                return Err(Error::Lost {
+                    source_name: source.to_owned(),
+                    partition,
+                    owner: format!("of generation {held} (table {table}; this record is of generation {generation})"),
+                });
+            }
+        }
+        self.fenced_at.insert(table.to_owned(), version);
+        Ok(())
     }
 
     /// One Delta version: `change` of `record`, with its transactions.
@@ -224,12 +268,10 @@ impl Tables {
             }));
         }
         let mut txns = vec![Transaction::new(COMMIT_APP, record.seq as i64)];
-        for (source, partitions) in &record.sources {
-            for (partition, progress) in partitions {
-                if progress.owner.as_deref() == Some(record.writer.as_str()) {
-                    txns.push(Transaction::new(offset_app(source, *partition), progress.next_offset));
-                }
-            }
+        for (source, partition, generation) in owned(record) {
+            let next_offset = record.sources[source][&partition].next_offset;
+            txns.push(Transaction::new(offset_app(source, partition), next_offset));
+            txns.push(Transaction::new(owner_app(source, partition), generation));
         }
         let properties = CommitProperties::default()
             .with_application_transactions(txns)
@@ -252,10 +294,9 @@ impl Tables {
             version = finished.version(),
             "committed to the Delta table"
         );
-        self.known.insert(
-            table.to_owned(),
-            (i64::try_from(finished.version()).unwrap_or(i64::MAX), record.seq),
-        );
+        let version = i64::try_from(finished.version()).unwrap_or(i64::MAX);
+        self.known.insert(table.to_owned(), (version, record.seq));
+        self.fenced_at.insert(table.to_owned(), version);
         Ok(())
     }
 
@@ -306,6 +347,19 @@ impl Tables {
     }
 }
 
+/// (source, partition, generation) of the partitions `record`'s writer owns.
+fn owned(record: &Manifest) -> impl Iterator<Item = (&str, i32, i64)> {
+    record.sources.iter().flat_map(move |(source, partitions)| {
+        partitions
+            .iter()
+            .filter(|(_, p)| p.owner.as_deref() == Some(record.writer.as_str()))
+            .map(move |(partition, p)| {
+                let generation = p.generation.map_or(0, |g| i64::try_from(g).unwrap_or(i64::MAX));
+                (source.as_str(), *partition, generation)
+            })
+    })
+}
+
 fn is_conflict(e: &DeltaTableError) -> bool {
     matches!(
         e,
@@ -347,4 +401,90 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::manifest::{AddedFile, PartitionProgress};
+
+    const HOUR: i64 = 1_767_906_000_000;
+
+    /// A record of `writer` (generation `generation` for partition 0 of
+    /// `src`) adding one file of `rows` rows to table `t`, after `after`.
+    async fn record(lake: &naap_sql::Lake, seq: u64, writer: &str, generation: u64, after: u64) -> Manifest {
+        let path = format!("date=2026-01-08/hour=21/p00000@src@{seq:020}-{writer}-0000.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![seq as i64]))]).unwrap();
+        let object = Path::from(format!("{}/{path}", lake.table_dir("t")));
+        let bytes = super::super::files::parquet_bytes(&batch, &object).unwrap();
+        let size = bytes.len() as i64;
+        super::super::files::put_with_retry(lake, &object, bytes).await.unwrap();
+        let progress = PartitionProgress {
+            next_offset: seq as i64 * 10,
+            owner: Some(writer.to_owned()),
+            generation: Some(generation),
+            ..Default::default()
+        };
+        let adds = vec![AddedFile {
+            path,
+            size,
+            rows: 1,
+            hour_ms: HOUR,
+            data_change: true,
+        }];
+        Manifest {
+            format: crate::manifest::MANIFEST_FORMAT,
+            seq,
+            writer: writer.to_owned(),
+            sources: [("src".to_owned(), [(0, progress)].into())].into(),
+            tables: [(
+                "t".to_owned(),
+                TableChange {
+                    after,
+                    adds,
+                    removes: Vec::new(),
+                },
+            )]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn records_apply_once_in_order_and_an_older_owner_generation_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = naap_sql::Lake::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+        let (one, two) = (record(&lake, 1, "a", 1, 0).await, record(&lake, 2, "b", 2, 1).await);
+        one.write(&lake).await.unwrap();
+        // Applying the second first applies the one it follows; applying
+        // either again (another process finishing them) adds nothing.
+        let mut tables = Tables::new(lake.clone());
+        tables.apply(&two).await.unwrap();
+        Tables::new(lake.clone()).apply(&one).await.unwrap();
+        tables.apply(&two).await.unwrap();
+        let t = naap_sql::delta::open(&lake, "t").await.unwrap().unwrap();
+        assert_eq!(naap_sql::delta::active_files(&t, "t").unwrap().len(), 2);
+        let snapshot = t.snapshot().unwrap();
+        let txn = |app: String| {
+            let (snapshot, store) = (snapshot, t.log_store());
+            async move { snapshot.transaction_version(store.as_ref(), app).await.unwrap() }
+        };
+        assert_eq!(txn(COMMIT_APP.to_owned()).await, Some(2));
+        assert_eq!(txn(offset_app("src", 0)).await, Some(20));
+        assert_eq!(txn(owner_app("src", 0)).await, Some(2));
+
+        // Writer a, still believing it owns partition 0 at generation 1,
+        // cannot add to a table that holds generation 2.
+        let stale = record(&lake, 3, "a", 1, 2).await;
+        let refused = Tables::new(lake.clone()).apply(&stale).await.unwrap_err();
+        assert!(matches!(refused, Error::Lost { partition: 0, .. }), "{refused}");
+        let t = naap_sql::delta::open(&lake, "t").await.unwrap().unwrap();
+        assert_eq!(naap_sql::delta::active_files(&t, "t").unwrap().len(), 2);
+    }
 }
