@@ -352,7 +352,7 @@ impl GatewayTables {
                         if h.gpu_info.is_empty() {
                             row(Some(&h.pipeline), Some(&h.model_id), None);
                         }
-                        for g in h.gpu_info.values() {
+                        for g in &h.gpu_info {
                             row(Some(&h.pipeline), Some(&h.model_id), Some(g));
                         }
                     }

@@ -39,6 +39,7 @@
 //! # let _ = Kind::Heartbeat;
 //! ```
 
+pub mod capabilities;
 pub mod family;
 pub mod framing;
 pub mod gateway_tables;

@@ -167,42 +167,7 @@ pub struct Payment {
     pub manifest_id: String,
 }
 
-/// One orchestrator of a `network_capabilities` snapshot.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Capability {
-    /// On-chain address.
-    pub address: String,
-    /// Operating address it signs with, if different.
-    #[serde(default)]
-    pub local_address: String,
-    #[serde(default)]
-    pub orch_uri: String,
-    #[serde(default)]
-    pub hardware: Vec<Hardware>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Hardware {
-    #[serde(default)]
-    pub pipeline: String,
-    #[serde(default)]
-    pub model_id: String,
-    #[serde(default)]
-    pub gpu_info: std::collections::BTreeMap<String, GpuInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct GpuInfo {
-    /// The NVML UUID.
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub memory_total: Option<u64>,
-    #[serde(default)]
-    pub memory_free: Option<u64>,
-}
+pub use crate::capabilities::{Capability, GpuInfo, Hardware, RefusedEntry};
 
 /// A decoded gateway event.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,6 +194,9 @@ pub struct Envelope {
     pub event: LivepeerEvent,
     /// `data` as received, less personal fields (`clientIP`).
     pub data: Value,
+    /// Parts of the event refused on their own (a malformed
+    /// `network_capabilities` entry), for the quarantine table.
+    pub refused: Vec<RefusedEntry>,
 }
 
 fn drop_personal_fields(value: &mut Value) {
@@ -313,6 +281,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
     let data = raw.data.clone();
     let timestamp_ms = number(&raw.family, "timestamp", &raw.timestamp, "unix milliseconds")?;
     let family = raw.family.as_str();
+    let mut refused = Vec::new();
     let event = match family {
         "stream_trace" => {
             let subtype = raw.data.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -345,7 +314,15 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
             }
             LivepeerEvent::DiscoveryResults(out)
         }
-        "network_capabilities" => LivepeerEvent::NetworkCapabilities(from_value(family, raw.data)?),
+        "network_capabilities" => {
+            let (entries, bad) =
+                crate::capabilities::decode_entries(&raw.data).ok_or_else(|| LivepeerError::WrongType {
+                    family: family.to_owned(),
+                    detail: "data is not a list of orchestrators".into(),
+                })?;
+            refused = bad;
+            LivepeerEvent::NetworkCapabilities(entries)
+        }
         "create_new_payment" => {
             #[derive(Deserialize)]
             #[serde(rename_all = "camelCase")]
@@ -398,6 +375,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
         gateway: raw.gateway,
         event,
         data,
+        refused,
     })
 }
 

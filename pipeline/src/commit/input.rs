@@ -74,6 +74,10 @@ impl Input {
                     } else {
                         sealing.saw_hour(hour_of(t));
                     }
+                    // A malformed orchestrator entry is refused alone; the rest stand.
+                    for refused in &envelope.refused {
+                        self.quarantine_message(key.clone(), &msg, refused.reason, &refused.detail);
+                    }
                     self.gateway.entry(key).or_default().push(&envelope);
                     self.uncommitted.events_in += 1;
                 }
