@@ -6,6 +6,21 @@ mod common;
 
 use common::{naap, run_ok, table_rows, totals};
 
+/// Replays the livepeer-json `lines` into a lake under `dir`; returns the lake.
+fn replay(dir: &std::path::Path, lines: &str) -> std::path::PathBuf {
+    let input = dir.join("caps.ndjson");
+    std::fs::write(&input, format!("{lines}\n")).expect("write the input file");
+    let lake = dir.join("lake");
+    run_ok(
+        naap()
+            .args(["replay", "--format", "livepeer-json", "--input"])
+            .arg(&input)
+            .arg("--lake")
+            .arg(&lake),
+    );
+    lake
+}
+
 #[test]
 fn a_malformed_orchestrator_entry_is_quarantined_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,16 +36,7 @@ fn a_malformed_orchestrator_entry_is_quarantined_alone() {
     ]);
     let line = serde_json::json!({"id": "caps-1", "type": "network_capabilities", "timestamp": "1767908945298",
                                   "gateway": "gw", "data": data});
-    let input = dir.path().join("caps.ndjson");
-    std::fs::write(&input, format!("{line}\n")).unwrap();
-    let lake = dir.path().join("lake");
-    run_ok(
-        naap()
-            .args(["replay", "--format", "livepeer-json", "--input"])
-            .arg(&input)
-            .arg("--lake")
-            .arg(&lake),
-    );
+    let lake = replay(dir.path(), &line.to_string());
     let t = totals(&lake);
     assert_eq!(t["events_in"], 1, "{t}");
     assert_eq!(t["quarantined_by_reason"]["wrong_type"], 1, "{t}");
@@ -52,4 +58,48 @@ fn a_malformed_orchestrator_entry_is_quarantined_alone() {
         "{snapshots:#?}"
     );
     assert!(!snapshots.iter().any(|r| r.contains("00bb")), "{snapshots:#?}");
+}
+
+/// Ports NaaP's `TestRuleTypedRaw002_CapabilityArrayFansOutWithoutBlankAddresses`,
+/// `TestRuleAttribution001_CapabilitySnapshotsNormalizeAndConverge` and
+/// `TestRuleFact001_HistoricalCapabilitySnapshotsAndLatestStateAreRecoverable`:
+/// one row per orchestrator entry, none for a blank address, addresses
+/// lowercased, and every snapshot kept as history (the newest is the latest
+/// state).
+#[test]
+fn capability_snapshots_fan_out_normalise_addresses_and_keep_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = "0xAbCdEf00000000000000000000000000000000aa";
+    let first = serde_json::json!([
+        {"address": mixed, "local_address": "orch-v1", "uri": "https://a.example.com", "version": "0.7.0"},
+        {"address": "0x00000000000000000000000000000000000000bb", "local_address": "orch-b",
+         "uri": "https://b.example.com", "version": "0.7.0"},
+        {"address": "", "local_address": "blank", "uri": "https://blank.example.com", "version": "0.7.0"}
+    ]);
+    let second = serde_json::json!([
+        {"address": mixed, "local_address": "orch-v2", "uri": "https://a.example.com", "version": "0.8.0"}
+    ]);
+    let lines = [("caps-1", "1767908945298", first), ("caps-2", "1767909005298", second)]
+        .map(|(id, ts, data)| {
+            serde_json::json!({"id": id, "type": "network_capabilities", "timestamp": ts, "gateway": "gw", "data": data})
+                .to_string()
+        })
+        .join("\n");
+    let lake = replay(dir.path(), &lines);
+    let snapshots = table_rows(&lake, "capability_snapshots", &[]);
+    let addresses: Vec<&str> = snapshots
+        .iter()
+        .filter_map(|r| r.split(" address=").nth(1)?.split(' ').next())
+        .collect();
+    let lower = mixed.to_lowercase();
+    assert_eq!(addresses.iter().filter(|a| **a == lower).count(), 2, "{snapshots:#?}");
+    assert_eq!(snapshots.len(), 3, "{snapshots:#?}");
+    assert!(
+        !snapshots.iter().any(|r| r.contains(mixed) || r.contains("blank")),
+        "{snapshots:#?}"
+    );
+    assert!(
+        snapshots.iter().any(|r| r.contains("local_address=orch-v2")),
+        "{snapshots:#?}"
+    );
 }

@@ -295,12 +295,13 @@ fn fake_gpus_put_every_nvml_field_in_the_lake() {
 }
 
 /// The hourly tables built from go-livepeer events.
-const LIVEPEER_TABLES: [&str; 9] = [
+const LIVEPEER_TABLES: [&str; 10] = [
     "gateway_events",
     "capability_snapshots",
     "payment_events",
     "sessions",
     "orchestrator_hourly",
+    "sla_inputs_hourly",
     "gpu_inventory",
     "discovery_latency",
     "payments",

@@ -241,6 +241,7 @@ async fn livepeer_events_over_several_topics_and_partitions_equal_the_replay() {
         "sla_hourly",
         "sessions",
         "orchestrator_hourly",
+        "sla_inputs_hourly",
         "gpu_inventory",
         "discovery_latency",
         "payments",

@@ -7,7 +7,7 @@
 //!
 //! * `score` is the rule's score / 100, averaged over the orchestrator's
 //!   (pipeline, model) rows weighted by requested sessions;
-//! * per region, the rule is re-run on that hour's `orchestrator_hourly` rows
+//! * per region, the rule is re-run on that hour's input rows (`sla_inputs_hourly`)
 //!   of the gateways mapped to the region (benchmark history stays
 //!   network-wide); an orchestrator without sessions from a region's gateways
 //!   gets its network-wide score there, so "no regional evidence" never
@@ -202,10 +202,10 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
         .next()
         .unwrap_or_default()
         .to_owned();
-    let regional_input = inputs == "orchestrator_hourly"
-        && tables.iter().any(|t| t == "orchestrator_hourly")
+    let regional_input = inputs == naap_sql::hourly::SLA_INPUTS
+        && tables.contains(&inputs)
         && ctx
-            .table("orchestrator_hourly")
+            .table(inputs.as_str())
             .await
             .map(|t| t.schema().has_column_with_unqualified_name("gateway"))
             .unwrap_or(false);
@@ -213,18 +213,18 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
     for region in regions.labels() {
         let regional = if regional_input && !regions.by_gateway.is_empty() {
             let ctx = catalog.session().await?;
-            let all = ctx.table("orchestrator_hourly").await.map_err(Error::query)?;
-            ctx.deregister_table("orchestrator_hourly").map_err(Error::query)?;
-            ctx.register_table("orchestrator_hourly_all", all.into_view())
+            let all = ctx.table(inputs.as_str()).await.map_err(Error::query)?;
+            ctx.deregister_table(inputs.as_str()).map_err(Error::query)?;
+            ctx.register_table(format!("{inputs}_all"), all.into_view())
                 .map_err(Error::query)?;
             let view = format!(
-                "SELECT * FROM orchestrator_hourly_all WHERE CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) < {latest_ms} \
+                "SELECT * FROM {inputs}_all WHERE CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) < {latest_ms} \
                  OR ({at_latest} AND {} = {})",
                 regions.region_sql(),
                 quote(&region)
             );
             let view = ctx.sql(&view).await.map_err(Error::query)?;
-            ctx.register_table("orchestrator_hourly", view.into_view())
+            ctx.register_table(inputs.as_str(), view.into_view())
                 .map_err(Error::query)?;
             let rows = format!("SELECT * FROM ({}) AS scored WHERE {at_latest}", found.sql);
             let sql = per_orchestrator_sql(&rows, &score_column, has_sla_columns);

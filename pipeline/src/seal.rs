@@ -6,9 +6,11 @@
 //! any other table) and, once the event-time watermark of every partition
 //! has passed an hour's end plus the settle time and the allowed lateness,
 //! *seals* the hour: it runs `sql/aggregates/{sessions, orchestrator_hourly,
-//! gpu_inventory, discovery_latency, payments}.sql` over the gateway rows
+//! sla_inputs_hourly, gpu_inventory, discovery_latency, payments}.sql` over
+//! the gateway rows
 //! around the hour (the lake's plus this commit's pending ones), then every
-//! rule over `orchestrator_hourly` with its 7-day history. The session state
+//! rule over `sla_inputs_hourly` (NaaP's status hours) with its 7-day
+//! history. The session state
 //! is therefore the lake itself, and survives restarts through the commit
 //! protocol: the sealed hour's files are added to their tables by the commit
 //! whose record moves `sealed_before_ms` past them.
@@ -22,13 +24,10 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
 use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
-use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW};
+use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW, SLA_INPUTS};
 use tracing::info;
 
 use crate::{Error, Result};
-
-/// Where the hourly SLA tables read their input.
-pub(crate) const ORCHESTRATOR_HOURLY: &str = "orchestrator_hourly";
 
 /// Start of the UTC hour holding `t`.
 pub(crate) fn hour_of(t: i64) -> i64 {
@@ -117,7 +116,7 @@ pub(crate) struct Sealer<'a> {
     pub span: SealSpan,
     /// Gateway rows of this commit, not yet in the lake, by table.
     pub pending: BTreeMap<&'static str, Vec<RecordBatch>>,
-    /// `orchestrator_hourly` rows sealed earlier in this commit.
+    /// `sla_inputs_hourly` rows sealed earlier in this commit.
     pub sealed_hourly: Vec<RecordBatch>,
 }
 
@@ -156,7 +155,7 @@ impl Sealer<'_> {
             let aggregate = naap_sql::rules::aggregate(name);
             let rows = query(ctx, aggregate.file, aggregate.sql).await?;
             register(ctx, name, &rows.schema(), vec![rows.clone()])?;
-            if name == ORCHESTRATOR_HOURLY {
+            if name == SLA_INPUTS {
                 self.sealed_hourly.push(rows.clone());
             }
             out.push((name.to_owned(), rows));
@@ -168,11 +167,11 @@ impl Sealer<'_> {
             .sealed_hourly
             .last()
             .map(RecordBatch::schema)
-            .expect("the orchestrator_hourly aggregate ran above");
-        let mut history = read_hours(self.lake, ORCHESTRATOR_HOURLY, &schema, day - 7 * 24 * HOUR_MS, hour).await?;
+            .expect("the sla_inputs_hourly aggregate ran above");
+        let mut history = read_hours(self.lake, SLA_INPUTS, &schema, day - 7 * 24 * HOUR_MS, hour).await?;
         history.extend(self.sealed_hourly.iter().cloned());
-        register(ctx, ORCHESTRATOR_HOURLY, &schema, history)?;
-        for rule in naap_sql::rules::rules_over(ORCHESTRATOR_HOURLY) {
+        register(ctx, SLA_INPUTS, &schema, history)?;
+        for rule in naap_sql::rules::rules_over(SLA_INPUTS) {
             let sql = format!(
                 "SELECT * FROM ({}) AS scored WHERE scored.window_start = (SELECT window_start FROM {SEAL_WINDOW})",
                 rule.sql

@@ -3,8 +3,8 @@
 //! The pipeline seals an hour once its event-time watermark has passed the
 //! hour's end plus a settle time; sealing runs, over the gateway tables of
 //! the lake, the aggregates in [`HOURLY_AGGREGATES`] (in that order, each
-//! reading the ones before it) and then every rule over
-//! `orchestrator_hourly`. The hour being sealed is the one row of
+//! reading the ones before it) and then every rule over [`SLA_INPUTS`]
+//! with its history. The hour being sealed is the one row of
 //! [`SEAL_WINDOW`].
 
 use std::sync::Arc;
@@ -19,9 +19,10 @@ use datafusion::execution::context::SessionContext;
 pub const SEAL_WINDOW: &str = "seal_window";
 
 /// Hourly aggregates, in dependency order.
-pub const HOURLY_AGGREGATES: [&str; 5] = [
+pub const HOURLY_AGGREGATES: [&str; 6] = [
     "sessions",
     "orchestrator_hourly",
+    SLA_INPUTS,
     "gpu_inventory",
     "discovery_latency",
     "payments",
@@ -57,25 +58,26 @@ pub fn seal_window(hour_ms: i64, settle_ms: i64, lookback_ms: i64) -> RecordBatc
     .expect("four timestamp columns match the schema")
 }
 
-/// Earlier `orchestrator_hourly` rows the rules see beside the hour being
-/// sealed (their benchmark history).
-pub const ORCHESTRATOR_HOURLY_HISTORY: &str = "orchestrator_hourly_history";
+/// The hourly table the scoring rules read: NaaP's status hours, with the
+/// 7 days before the sealed hour as their benchmark history.
+pub const SLA_INPUTS: &str = "sla_inputs_hourly";
+
+/// Earlier [`SLA_INPUTS`] rows the rules see beside the hour being sealed
+/// (their benchmark history).
+pub const SLA_INPUTS_HISTORY: &str = "sla_inputs_hourly_history";
 
 /// Registers every hourly aggregate as a view over the tables the session
 /// already holds (gateway tables and `seal_window`), for SQL tests.
-/// `orchestrator_hourly` is the union of the aggregate over the sealed hour
-/// and an empty, all-nullable [`ORCHESTRATOR_HOURLY_HISTORY`] table that tests
+/// [`SLA_INPUTS`] is the union of the aggregate over the sealed hour
+/// and an empty, all-nullable [`SLA_INPUTS_HISTORY`] table that tests
 /// fill with earlier hours, as the pipeline does from the lake.
 pub async fn register_views(ctx: &SessionContext) -> Result<()> {
     for name in HOURLY_AGGREGATES {
         let rule = crate::rules::aggregate(name);
         let plan = ctx.state().create_logical_plan(rule.sql).await?;
-        let view_name = if name == "orchestrator_hourly" {
-            "orchestrator_hourly_sealed"
-        } else {
-            name
-        };
-        if name == "orchestrator_hourly" {
+        let sealed = format!("{SLA_INPUTS}_sealed");
+        let view_name = if name == SLA_INPUTS { sealed.as_str() } else { name };
+        if name == SLA_INPUTS {
             let fields: Vec<Field> = plan
                 .schema()
                 .fields()
@@ -83,16 +85,15 @@ pub async fn register_views(ctx: &SessionContext) -> Result<()> {
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect();
             let history = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
-            ctx.deregister_table(ORCHESTRATOR_HOURLY_HISTORY)?;
-            ctx.register_table(ORCHESTRATOR_HOURLY_HISTORY, Arc::new(history))?;
+            ctx.deregister_table(SLA_INPUTS_HISTORY)?;
+            ctx.register_table(SLA_INPUTS_HISTORY, Arc::new(history))?;
         }
         ctx.deregister_table(view_name)?;
         ctx.register_table(view_name, Arc::new(ViewTable::new(plan, Some(rule.sql.to_owned()))))?;
     }
-    let union =
-        format!("SELECT * FROM orchestrator_hourly_sealed UNION ALL SELECT * FROM {ORCHESTRATOR_HOURLY_HISTORY}");
+    let union = format!("SELECT * FROM {SLA_INPUTS}_sealed UNION ALL SELECT * FROM {SLA_INPUTS_HISTORY}");
     let plan = ctx.state().create_logical_plan(&union).await?;
-    ctx.deregister_table("orchestrator_hourly")?;
-    ctx.register_table("orchestrator_hourly", Arc::new(ViewTable::new(plan, Some(union))))?;
+    ctx.deregister_table(SLA_INPUTS)?;
+    ctx.register_table(SLA_INPUTS, Arc::new(ViewTable::new(plan, Some(union))))?;
     Ok(())
 }

@@ -91,11 +91,12 @@ macro_rules! embed {
     };
 }
 
-const AGGREGATES: [(&str, &str); 7] = embed!(
+const AGGREGATES: [(&str, &str); 8] = embed!(
     "aggregates/telemetry_1m.sql",
     "aggregates/telemetry_1m_merge.sql",
     "aggregates/sessions.sql",
     "aggregates/orchestrator_hourly.sql",
+    "aggregates/sla_inputs_hourly.sql",
     "aggregates/gpu_inventory.sql",
     "aggregates/discovery_latency.sql",
     "aggregates/payments.sql",

@@ -70,7 +70,7 @@ impl Input {
                     if sealing.is_sealed(t) {
                         // Its hour is sealed: kept as a gateway event, not in the hourly tables.
                         self.uncommitted.late_events += 1;
-                        note_late(&mut self.uncommitted, crate::seal::ORCHESTRATOR_HOURLY, hour_of(t), 1);
+                        note_late(&mut self.uncommitted, naap_sql::hourly::SLA_INPUTS, hour_of(t), 1);
                     } else {
                         sealing.saw_hour(hour_of(t));
                     }

@@ -1,7 +1,7 @@
 -- name: sla
 -- version: 1
 -- owner: naap maintainers
--- inputs: orchestrator_hourly
+-- inputs: sla_inputs_hourly
 -- output: sla_hourly
 -- description: the NaaP SLA score (Cloud-SPE livepeer-naap-analytics,
 --   docs/metrics-and-sla-reference.md and data-validation-rules.md
@@ -23,6 +23,9 @@
 --     10 E2E samples, 30 status samples (FPS);
 --     equal p50/p90 (or p10/p50): 1 on the favourable side, else 0.
 --   Benchmark percentiles come from DDSketch (1% relative accuracy).
+--   Inputs are NaaP's status hours (sla_inputs_hourly): a session counts
+--   in each hour it has status samples, with its latencies carried into
+--   each; avg_output_fps = output_fps_sum / status_samples (every sample).
 --   Unresolved orchestrators (null) are not scored; pipeline '' is never a
 --   benchmark cohort.
 WITH cur AS (
@@ -39,13 +42,12 @@ WITH cur AS (
     sum(health_signal_count) AS health_signal_count,
     sum(health_expected_signal_count) AS health_expected_signal_count,
     sum(status_samples) AS status_samples,
-    sum(output_fps_samples) AS output_fps_samples,
     sum(output_fps_sum) AS output_fps_sum,
     sum(prompt_to_playable_sum_ms) AS prompt_to_playable_sum_ms,
     sum(prompt_to_playable_count) AS prompt_to_playable_count,
     sum(e2e_latency_sum_ms) AS e2e_latency_sum_ms,
     sum(e2e_latency_count) AS e2e_latency_count
-  FROM orchestrator_hourly
+  FROM sla_inputs_hourly
   WHERE orchestrator IS NOT NULL
   GROUP BY window_start, window_end, orchestrator, pipeline, model
 ),
@@ -66,7 +68,7 @@ rates AS (
     CASE WHEN prompt_to_playable_count > 0 THEN prompt_to_playable_sum_ms / prompt_to_playable_count END
       AS avg_prompt_to_first_frame_ms,
     CASE WHEN e2e_latency_count > 0 THEN e2e_latency_sum_ms / e2e_latency_count END AS avg_e2e_latency_ms,
-    CASE WHEN output_fps_samples > 0 THEN output_fps_sum / output_fps_samples END AS avg_output_fps
+    CASE WHEN status_samples > 0 THEN output_fps_sum / status_samples END AS avg_output_fps
   FROM cur
 ),
 benchmark AS (
