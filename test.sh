@@ -89,15 +89,26 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+step "one feature set for \`cargo run\` and \`cargo test\` (DataFusion builds once)"
+features() { cargo tree --workspace "$@" -f '{p} {f}' --prefix none | sed 's/ (\*)$//' | sort -u; }
+if diff <(features -e no-dev) <(features) | grep '^<'; then
+  echo "a dev-dependency changes the features above for tests: turn them on in hack/Cargo.toml" >&2
+  exit 1
+fi
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "cargo test (unit, SQL logic, integration)"
 cargo test --workspace
+step "the node agent's crate (no DataFusion) and its systemd unit"
+if cargo tree -p naap-emitter -e normal --prefix none | grep -E '^(datafusion|deltalake|parquet|naap-(sql|pipeline|flight-server)) '; then
+  echo "naap-emitter depends on the crates above: naap-emit must build without them" >&2
+  exit 1
+fi
+bash deploy/verify.sh "$CARGO_TARGET_DIR/debug/naap-emit"
 step "interop tests (pyarrow.flight, ADBC Flight SQL, DuckDB, Polars)"
-# The binary `cargo test --workspace` built for the end-to-end tests: building
-# it alone (`--bin naap`) would unify features differently and rebuild DataFusion.
+# The binary `cargo test --workspace` built for the end-to-end tests.
 cargo test --workspace --no-run --quiet
 export NAAP_BIN="$CARGO_TARGET_DIR/debug/naap"
 "$PY" -m pytest -q tests/interop

@@ -10,7 +10,7 @@ use naap_pipeline::{KafkaOptions, Pipeline, PipelineConfig, SourceSpec};
 use naap_sql::{Lake, StoreOptions};
 use tracing::info;
 
-pub use crate::emit::{DEFAULT_TOPIC, EmitArgs};
+pub use naap_emitter::agent::{DEFAULT_TOPIC, EmitArgs};
 
 /// naap: network analytics and SLA scores for the Livepeer network.
 #[derive(Debug, Parser)]
@@ -33,13 +33,35 @@ pub enum Command {
     /// Consume Kafka, window events and commit the lake exactly once.
     Pipeline(PipelineArgs),
     /// Serve the lake over Arrow Flight SQL and HTTP.
-    Serve(ServeArgs),
+    Serve(crate::serve::ServeArgs),
     /// Run the pipeline over a message file to completion, closing every window.
     Replay(ReplayArgs),
     /// Compact the closed hours of a lake no pipeline is writing, then vacuum
     /// every table (a running pipeline compacts and vacuums on its own,
     /// every --compact-every).
     Compact(CompactArgs),
+}
+
+/// Rule versions from files, beside the built-in ones.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RuleFiles {
+    /// Also score (or serve) the rule version in this SQL file, e.g. a
+    /// candidate `sla` v2 not yet under sql/rules/ (repeatable). Its header
+    /// names a version no built-in file has.
+    #[arg(long = "rule-file", value_name = "FILE.sql")]
+    pub files: Vec<PathBuf>,
+}
+
+impl RuleFiles {
+    /// The built-in rule versions plus the files'.
+    pub fn load(&self) -> anyhow::Result<naap_sql::RuleSet> {
+        let mut rules = naap_sql::RuleSet::embedded();
+        for file in &self.files {
+            let rule = rules.load(file)?;
+            info!(file = %file.display(), rule = %rule.header.name, version = rule.header.version, "rule version from a file");
+        }
+        Ok(rules)
+    }
 }
 
 /// Object store flags; credentials come from the usual AWS_* variables.
@@ -57,7 +79,7 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn open(&self, location: &str) -> anyhow::Result<Lake> {
+    pub fn open(&self, location: &str) -> anyhow::Result<Lake> {
         let options = StoreOptions {
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),
@@ -131,6 +153,8 @@ pub struct WindowArgs {
     /// OPERATING_ADDRESS=ORCHESTRATOR_ADDRESS (repeatable).
     #[arg(long = "signer-binding", value_name = "OPERATING=ORCHESTRATOR")]
     pub signer_bindings: Vec<String>,
+    #[command(flatten)]
+    pub rules: RuleFiles,
 }
 
 #[derive(Debug, Args)]
@@ -230,39 +254,6 @@ pub struct CompactArgs {
     pub store: StoreArgs,
 }
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Lake location: a directory or s3://bucket/prefix.
-    #[arg(long, default_value = "./naap-data")]
-    pub lake: String,
-    #[arg(long, default_value = "127.0.0.1:50051")]
-    pub flight_addr: SocketAddr,
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub http_addr: SocketAddr,
-    /// Perf-score feed: the region label of a gateway's sessions,
-    /// GATEWAY=REGION (repeatable; the gateway id as in its events).
-    #[arg(long = "region-map", value_name = "GATEWAY=REGION")]
-    pub region_map: Vec<String>,
-    /// Perf-score feed: the label of unmapped gateways and of network-wide scores.
-    #[arg(long, default_value = "GLOBAL")]
-    pub default_region: String,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    /// Bearer tokens and their roles (TOML: `public_read`, `[[tokens]]` with
-    /// name, sha256 of the token, role read|admin). Without it the server is
-    /// public and read-only.
-    #[arg(long, value_name = "FILE")]
-    pub auth_file: Option<PathBuf>,
-    /// Serve Flight (grpc+tls://) and HTTP (https://) with this PEM certificate chain…
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// …and this PEM private key.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    #[command(flatten)]
-    pub store: StoreArgs,
-}
-
 /// What one client may take of a server (see SECURITY.md).
 #[derive(Debug, Args)]
 pub struct LimitArgs {
@@ -357,9 +348,9 @@ pub struct ReplayArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => crate::demo::run(args).await,
-        Command::Emit(args) => crate::emit::run(*args).await,
+        Command::Emit(args) => naap_emitter::agent::run(*args).await,
         Command::Pipeline(args) => pipeline(args).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => crate::serve::run(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Compact(args) => compact(args).await,
     }
@@ -401,6 +392,7 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> anyhow::Result<PipelineCo
     config.compact_every = (!window.compact_every.is_zero()).then_some(window.compact_every);
     config.compaction_grace = window.compaction_grace;
     config.dedup_horizon = window.dedup_horizon;
+    config.rules = window.rules.load()?;
     Ok(config)
 }
 
@@ -507,51 +499,5 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
         "compaction: {} files written in place of {}; vacuum deleted {} files",
         done.written, done.replaced, done.deleted
     );
-    Ok(())
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let lake = args.store.open(&args.lake)?;
-    naap_sql::delta::refuse_old_layout(&lake).await?;
-    let mut regions = naap_flight_server::Regions {
-        default_region: args.default_region,
-        ..Default::default()
-    };
-    for kv in &args.region_map {
-        let (gateway, region) = kv
-            .split_once('=')
-            .with_context(|| format!("--region-map {kv:?} is not GATEWAY=REGION"))?;
-        regions.by_gateway.insert(gateway.to_owned(), region.to_owned());
-    }
-    let server = naap_flight_server::Server::bind(naap_flight_server::ServerConfig {
-        lake,
-        flight_addr: args.flight_addr,
-        http_addr: args.http_addr,
-        regions,
-        limits: args.limits.query_limits(),
-        connections: args.limits.conn_limits(),
-        tls: match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(naap_flight_server::tls::TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
-        },
-        auth: match &args.auth_file {
-            Some(path) => naap_flight_server::auth::Auth::load(path)?,
-            None => Default::default(),
-        },
-    })
-    .await?;
-    println!(
-        "flight grpc://{} http http://{}",
-        server.flight_addr(),
-        server.http_addr()
-    );
-    server
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
     Ok(())
 }

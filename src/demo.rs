@@ -18,6 +18,7 @@ use std::path::Path;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, DEFAULT_TOPIC, DemoArgs, EmitArgs};
+use naap_sql::tables;
 
 /// Marks a lake directory as the demo's, so a rerun may clear it.
 const DEMO_MARKER: &str = "_naap/DEMO";
@@ -71,7 +72,11 @@ async fn replay_recorded_gateway_events(lake: &Lake) -> anyhow::Result<()> {
         "[naap demo] replayed {} recorded go-livepeer gateway events: sessions {}, sla_hourly {}",
         report.events_in,
         report.rows_written.get("sessions").copied().unwrap_or_default(),
-        report.rows_written.get("sla_hourly").copied().unwrap_or_default(),
+        report
+            .rows_written
+            .get(tables::SLA_HOURLY.name)
+            .copied()
+            .unwrap_or_default(),
     );
     Ok(())
 }
@@ -89,7 +94,10 @@ fn node_agent_args(dir: &Path, brokers: &str, byoc: SocketAddr) -> anyhow::Resul
     let schemas = agent.join("byoc-events.toml");
     std::fs::write(&schemas, SAMPLE_BYOC_SCHEMAS).with_context(|| format!("writing {}", schemas.display()))?;
     let mut argv: Vec<OsString> = vec!["naap".into(), "emit".into()];
-    argv.extend(crate::config_file::flags(SAMPLE_EMITTER_CONFIG, "data/emitter.toml")?);
+    argv.extend(naap_emitter::config_file::flags(
+        SAMPLE_EMITTER_CONFIG,
+        "data/emitter.toml",
+    )?);
     argv.extend([
         "--brokers".into(),
         brokers.into(),
@@ -124,6 +132,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         connections: args.limits.conn_limits(),
         auth: Default::default(),
         tls: None,
+        rules: Default::default(),
+        served: Default::default(),
     })
     .await?;
     let (flight, http) = (server.flight_addr(), server.http_addr());
@@ -204,7 +214,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             agent.orchestrator.as_deref().unwrap_or("?"),
             args.byoc_addr,
         );
-        crate::emit::emit_node(&agent, &brokers, None).await
+        naap_emitter::agent::emit_node(&agent, &brokers, None).await
     };
 
     let progress = async {

@@ -1,12 +1,11 @@
 //! `naap`: the command line. Parses flags and hands over to the crates.
 
 mod cli;
-mod config_file;
 mod demo;
-mod emit;
-mod logging;
+mod serve;
 
 use clap::Parser;
+use naap_emitter::{config_file, logging};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

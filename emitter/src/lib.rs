@@ -20,12 +20,15 @@
 //! assert!(!events.is_empty());
 //! ```
 
+pub mod agent;
 pub mod byoc;
 mod byoc_batch;
+pub mod config_file;
 pub mod gpu;
 pub mod heartbeat;
 pub mod host;
 pub mod keystore;
+pub mod logging;
 pub mod probe;
 pub mod publish;
 pub mod simulate;

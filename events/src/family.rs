@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
+use crate::tables;
+
 /// Kafka header naming the family of the Arrow IPC payload.
 pub const HEADER_SCHEMA: &str = "naap-schema";
 /// Kafka header carrying the family's schema version (decimal).
@@ -33,12 +35,12 @@ impl Family {
     /// The family name, which is also its lake table.
     pub fn name(self) -> &'static str {
         match self {
-            Family::NodeTelemetryV1 => "node_telemetry",
-            Family::GpuSampleV1 => "gpu_sample",
-            Family::HostSampleV1 => "host_sample",
-            Family::ProbeResultV1 => "probe_result",
-            Family::MetricSampleV1 => "metric_sample",
-            Family::CustomEventV1 => "custom_event",
+            Family::NodeTelemetryV1 => tables::NODE_TELEMETRY.name,
+            Family::GpuSampleV1 => tables::GPU_SAMPLE.name,
+            Family::HostSampleV1 => tables::HOST_SAMPLE.name,
+            Family::ProbeResultV1 => tables::PROBE_RESULT.name,
+            Family::MetricSampleV1 => tables::METRIC_SAMPLE.name,
+            Family::CustomEventV1 => tables::CUSTOM_EVENT.name,
         }
     }
 

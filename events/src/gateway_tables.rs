@@ -20,13 +20,13 @@ use serde_json::Value;
 use crate::livepeer::{Envelope, LivepeerEvent};
 
 /// One row per accepted gateway event.
-pub const GATEWAY_EVENTS_TABLE: &str = "gateway_events";
+pub const GATEWAY_EVENTS_TABLE: &str = crate::tables::GATEWAY_EVENTS.name;
 /// `network_capabilities` fanned out per orchestrator, hardware entry and GPU.
-pub const CAPABILITY_SNAPSHOTS_TABLE: &str = "capability_snapshots";
+pub const CAPABILITY_SNAPSHOTS_TABLE: &str = crate::tables::CAPABILITY_SNAPSHOTS.name;
 /// `discovery_results` fanned out per candidate orchestrator.
-pub const DISCOVERY_RESULTS_TABLE: &str = "discovery_results";
+pub const DISCOVERY_RESULTS_TABLE: &str = crate::tables::DISCOVERY_RESULTS.name;
 /// `create_new_payment`, typed.
-pub const PAYMENT_EVENTS_TABLE: &str = "payment_events";
+pub const PAYMENT_EVENTS_TABLE: &str = crate::tables::PAYMENT_EVENTS.name;
 
 fn time(name: &str, nullable: bool) -> Field {
     Field::new(

@@ -49,6 +49,7 @@ pub mod lake_types;
 pub mod livepeer;
 pub mod samples;
 pub mod signing;
+pub mod tables;
 pub mod telemetry;
 
 pub use family::{Family, HEADER_SCHEMA, HEADER_SCHEMA_VERSION};

@@ -5,6 +5,9 @@ const REFRESH_MS = 10000;
 let rows = [];
 let sortKey = "score";
 let sortAsc = false;
+// The SLA version the reader chose (the page's `?sla=N`, kept in the
+// address so a view can be shared); null: the one the server serves.
+let slaVersion = new URLSearchParams(location.search).get("sla");
 
 const dash = "–";
 const fmt = (v, digits = 1) => (v === null || v === undefined ? dash : Number(v).toFixed(digits));
@@ -14,6 +17,29 @@ async function getJson(url) {
   const answer = await fetch(url, { cache: "no-store" });
   if (!answer.ok) throw new Error(url + ": " + answer.status);
   return answer.json();
+}
+
+// The query naming the chosen SLA version, if the reader chose one.
+const versionQuery = () => (slaVersion === null ? "" : "?rule=sla&version=" + slaVersion);
+
+// Fills the SLA version picker from /v1/rules (once).
+async function loadVersions() {
+  const picker = document.getElementById("sla-version");
+  if (picker.options.length) return;
+  const rules = await getJson("/v1/rules");
+  const sla = rules.rules.filter((r) => r.rule === "sla");
+  picker.replaceChildren(...sla.map((r) => {
+    const option = document.createElement("option");
+    option.value = String(r.version);
+    option.textContent = "SLA v" + r.version + (r.served ? " (served)" : "");
+    option.defaultSelected = slaVersion === null ? r.served : String(r.version) === slaVersion;
+    return option;
+  }));
+  picker.addEventListener("change", () => {
+    slaVersion = picker.value;
+    history.replaceState(null, "", "?sla=" + slaVersion + location.hash);
+    refresh();
+  });
 }
 
 function cell(text, cls) {
@@ -59,7 +85,7 @@ function renderTable() {
 }
 
 async function refreshOverview() {
-  const [overview, list] = await Promise.all([getJson("/v1/overview"), getJson("/v1/orchestrators")]);
+  const [overview, list] = await Promise.all([getJson("/v1/overview" + versionQuery()), getJson("/v1/orchestrators" + versionQuery())]);
   document.getElementById("ov-orchestrators").textContent = overview.orchestrators;
   document.getElementById("ov-sessions").textContent = overview.sessions === null ? dash : overview.sessions;
   document.getElementById("ov-success").textContent = pct(overview.startup_success_rate);
@@ -118,11 +144,11 @@ function lineChart(title, points, yMax) {
 }
 
 async function refreshOrchestrator(address) {
-  const o = await getJson("/v1/orchestrators/" + address);
+  const o = await getJson("/v1/orchestrators/" + address + versionQuery());
   document.getElementById("o-title").textContent = o.orchestrator;
   const charts = document.getElementById("o-charts");
   charts.replaceChildren(
-    lineChart("SLA v1 score per sealed hour", o.sla_hourly.map((r) => ({ x: r.window_start, y: r.sla_score })), 100),
+    lineChart("SLA v" + o.rules.sla + " score per sealed hour", o.sla_hourly.map((r) => ({ x: r.window_start, y: r.sla_score })), 100),
     lineChart("Requested sessions per hour", o.sla_hourly.map((r) => ({ x: r.window_start, y: r.requested_sessions }))),
     lineChart("Uptime score, mean of the hour's minutes", o.uptime_hourly.map((r) => ({ x: r.hour, y: r.mean_minute_score })), 100),
   );
@@ -147,6 +173,7 @@ async function refresh() {
   document.getElementById("overview-view").hidden = !!route;
   document.getElementById("orchestrator-view").hidden = !route;
   try {
+    await loadVersions();
     if (route) await refreshOrchestrator(route[1]);
     else await refreshOverview();
     status.textContent = "updated " + new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC";

@@ -21,7 +21,7 @@ pub(crate) const CATALOG: &str = "naap";
 pub(crate) const SCHEMA: &str = "lake";
 
 /// Lake table of refused messages, served to admin sessions only.
-const QUARANTINE_TABLE: &str = "quarantine";
+const QUARANTINE_TABLE: &str = naap_events::tables::QUARANTINE.name;
 
 /// Rows in one batch of a client query: what a join may copy one row into.
 const CLIENT_BATCH_ROWS: usize = 1024;
@@ -36,15 +36,60 @@ pub struct Catalog {
     /// Every table's Delta log as last read.
     tables: Arc<OpenTables>,
     limits: QueryLimits,
+    /// The rule versions this server knows, and the one of each it serves.
+    rules: naap_sql::RuleSet,
+    served: naap_sql::Served,
 }
 
 impl Catalog {
+    /// A catalog serving the newest version of each built-in rule.
     pub fn new(lake: naap_sql::Lake, limits: QueryLimits) -> Self {
+        let rules = naap_sql::RuleSet::embedded();
         Self {
             lake,
             tables: Arc::default(),
             limits,
+            served: rules.newest(),
+            rules,
         }
+    }
+
+    /// Serves `served` of `rules` instead.
+    pub fn with_rules(self, rules: naap_sql::RuleSet, served: naap_sql::Served) -> Self {
+        Self { rules, served, ..self }
+    }
+
+    pub fn rules(&self) -> &naap_sql::RuleSet {
+        &self.rules
+    }
+
+    /// The version of each rule served unless a request chooses another.
+    pub fn served(&self) -> &naap_sql::Served {
+        &self.served
+    }
+
+    /// What a request serves: [`Catalog::served`], with the version of one
+    /// rule replaced when the request names both (`rule`, `version`).
+    pub fn served_for(&self, rule: Option<&str>, version: Option<&str>) -> Result<naap_sql::Served> {
+        let mut served = self.served.clone();
+        match (rule.filter(|r| !r.is_empty()), version.filter(|v| !v.is_empty())) {
+            (None, None) => {}
+            (Some(rule), Some(version)) => served
+                .choose(&self.rules, &format!("{rule}={version}"))
+                .map_err(|e| Error::Refused { detail: e.to_string() })?,
+            _ => {
+                return Err(Error::Refused {
+                    detail: "rule and version must be given together".into(),
+                });
+            }
+        }
+        Ok(served)
+    }
+
+    /// Runs a serving statement (`sql/serving/`) with its parameters.
+    pub async fn serve(&self, query: naap_sql::serving::Query, params: Vec<ScalarValue>) -> Result<Vec<RecordBatch>> {
+        let params = (!params.is_empty()).then_some(params);
+        self.collect_as(Role::Admin, query.sql(), params).await
     }
 
     pub fn limits(&self) -> QueryLimits {

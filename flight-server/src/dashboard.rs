@@ -14,6 +14,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{Catalog, Error, Result, cells};
+use naap_sql::{Served, serving, tables};
+
+/// The rules the dashboard shows.
+const SLA: &str = "sla";
+const UPTIME: &str = "uptime";
 
 /// The newest score of one orchestrator and what stands behind it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -49,21 +54,20 @@ fn row_of<'a>(
     }))
 }
 
-/// One row per orchestrator seen in any score table, best score first.
-pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
+/// One row per orchestrator seen in any score table, best score first, of
+/// the rule versions in `served`.
+pub async fn orchestrators(catalog: &Catalog, served: &Served) -> Result<Vec<OrchestratorRow>> {
     let tables: BTreeSet<String> = catalog.table_names().await?.into_iter().collect();
     let mut rows: BTreeMap<String, OrchestratorRow> = BTreeMap::new();
-    if tables.contains("scores") {
-        let batches = catalog
-            .query("SELECT orchestrator, rule_version, score, uptime_ratio, latency_p95_ms, CAST(window_start AS VARCHAR) AS window_start FROM scores WHERE rule = 'uptime' ORDER BY rule_version")
-            .await?;
+    if let (true, Some(version)) = (tables.contains(tables::SCORES.name), served.version(UPTIME)) {
+        let batches = catalog.serve(serving::DASHBOARD_UPTIME, vec![int(version)]).await?;
         for b in &batches {
             for row in 0..b.num_rows() {
                 let Some(r) = row_of(&mut rows, b, row) else {
                     continue;
                 };
                 r.score = cells::number(b, "score", row);
-                r.rule = Some("uptime".into());
+                r.rule = Some(UPTIME.into());
                 r.rule_version = cells::number(b, "rule_version", row).map(|v| v as i64);
                 r.window_start = cells::text(b, "window_start", row);
                 r.uptime_ratio = cells::number(b, "uptime_ratio", row);
@@ -71,18 +75,16 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             }
         }
     }
-    if tables.contains("sla_hourly") {
-        let batches = catalog
-            .query("SELECT orchestrator, sum(sla_score * requested_sessions) / sum(requested_sessions) AS sla_score, sum(requested_sessions) AS requested_sessions, sum(startup_success_rate * requested_sessions) / sum(requested_sessions) AS startup_success_rate, avg(avg_output_fps) AS avg_output_fps, CAST(max(window_start) AS VARCHAR) AS window_start FROM sla_hourly WHERE sla_score IS NOT NULL AND window_start = (SELECT max(window_start) FROM sla_hourly) GROUP BY orchestrator")
-            .await?;
+    if let (true, Some(version)) = (tables.contains(tables::SLA_HOURLY.name), served.version(SLA)) {
+        let batches = catalog.serve(serving::DASHBOARD_SLA, vec![int(version)]).await?;
         for b in &batches {
             for row in 0..b.num_rows() {
                 let Some(r) = row_of(&mut rows, b, row) else {
                     continue;
                 };
                 r.score = cells::number(b, "sla_score", row).map(|s| (s * 1000.0).round() / 1000.0);
-                r.rule = Some("sla".into());
-                r.rule_version = Some(1);
+                r.rule = Some(SLA.into());
+                r.rule_version = Some(i64::from(version));
                 r.window_start = cells::text(b, "window_start", row);
                 r.requested_sessions = cells::number(b, "requested_sessions", row);
                 r.startup_success_rate = cells::number(b, "startup_success_rate", row);
@@ -90,20 +92,14 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             }
         }
     }
-    for (table, sql) in [
-        (
-            "gpu_sample",
-            "SELECT orchestrator, max(hw_model) AS gpu FROM gpu_sample GROUP BY orchestrator",
-        ),
-        (
-            "capability_snapshots",
-            "SELECT address AS orchestrator, max(gpu_name) AS gpu FROM capability_snapshots GROUP BY address",
-        ),
+    for (table, query) in [
+        (tables::GPU_SAMPLE.name, serving::GPU_MODELS_MEASURED),
+        (tables::CAPABILITY_SNAPSHOTS.name, serving::GPU_MODELS_ADVERTISED),
     ] {
         if !tables.contains(table) {
             continue;
         }
-        for b in &catalog.query(sql).await? {
+        for b in &catalog.serve(query, Vec::new()).await? {
             for row in 0..b.num_rows() {
                 if let (Some(o), Some(gpu)) = (cells::text(b, "orchestrator", row), cells::text(b, "gpu", row))
                     && let Some(r) = rows.get_mut(&o)
@@ -113,10 +109,8 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
             }
         }
     }
-    if tables.contains("telemetry_1m") {
-        let batches = catalog
-            .query("SELECT DISTINCT orchestrator, region FROM telemetry_1m ORDER BY region")
-            .await?;
+    if tables.contains(tables::TELEMETRY_1M.name) {
+        let batches = catalog.serve(serving::ORCHESTRATOR_REGIONS, Vec::new()).await?;
         for b in &batches {
             for row in 0..b.num_rows() {
                 if let (Some(o), Some(region)) = (cells::text(b, "orchestrator", row), cells::text(b, "region", row))
@@ -137,8 +131,9 @@ pub async fn orchestrators(catalog: &Catalog) -> Result<Vec<OrchestratorRow>> {
     Ok(out)
 }
 
-/// Network overview from the orchestrator rows.
-pub fn overview(rows: &[OrchestratorRow]) -> Value {
+/// Network overview from the orchestrator rows, of the rule versions in
+/// `served`.
+pub fn overview(rows: &[OrchestratorRow], served: &Served) -> Value {
     let mut scores: Vec<f64> = rows.iter().filter_map(|r| r.score).collect();
     scores.sort_by(f64::total_cmp);
     let median = match scores.len() {
@@ -157,57 +152,75 @@ pub fn overview(rows: &[OrchestratorRow]) -> Value {
         "median_score": median,
         "sessions": if sessions > 0.0 { Some(sessions) } else { None },
         "startup_success_rate": if sessions > 0.0 { Some(succeeded / sessions) } else { None },
+        "rules": rules_json(served),
         "sla_window_start": rows.iter().filter(|r| r.rule.as_deref() == Some("sla")).filter_map(|r| r.window_start.clone()).max(),
     })
 }
 
 /// One orchestrator: hourly SLA rows, hourly mean of its minute uptime
-/// scores, its GPUs and the regions its nodes declared.
-pub async fn orchestrator(catalog: &Catalog, address: &str) -> Result<Value> {
+/// scores (of the versions in `served`), its GPUs and the regions its nodes
+/// declared.
+pub async fn orchestrator(catalog: &Catalog, address: &str, served: &Served) -> Result<Value> {
     let address: naap_events::OrchestratorAddress = address
         .parse()
         .map_err(|e: naap_events::IdError| Error::Refused { detail: e.to_string() })?;
     let tables: BTreeSet<String> = catalog.table_names().await?.into_iter().collect();
-    let param = || Some(vec![ScalarValue::Utf8(Some(address.as_str().to_owned()))]);
+    let who = || ScalarValue::Utf8(Some(address.as_str().to_owned()));
     let mut out = serde_json::Map::new();
     out.insert("orchestrator".into(), json!(address.as_str()));
+    out.insert("rules".into(), rules_json(served));
+    let versioned = |rule: &str| served.version(rule).map(|v| vec![who(), int(v)]);
     let queries = [
         (
+            tables::SLA_HOURLY.name,
             "sla_hourly",
-            "sla_hourly",
-            "SELECT CAST(window_start AS VARCHAR) AS window_start, pipeline, model, sla_score, reliability_score, quality_score, requested_sessions, startup_success_rate, avg_output_fps, avg_e2e_latency_ms FROM sla_hourly WHERE orchestrator = $1 ORDER BY window_start, pipeline, model",
+            serving::ORCHESTRATOR_SLA_HOURS,
+            versioned(SLA),
         ),
         (
-            "scores_history",
+            tables::SCORES.name,
             "uptime_hourly",
-            "SELECT CAST(date_trunc('hour', window_start) AS VARCHAR) AS hour, avg(score) AS mean_minute_score, avg(uptime_ratio) AS mean_uptime_ratio, count(*) AS minutes FROM scores_history WHERE orchestrator = $1 AND rule = 'uptime' GROUP BY 1 ORDER BY 1",
+            serving::ORCHESTRATOR_UPTIME_HOURS,
+            versioned(UPTIME),
         ),
         (
-            "gpu_sample",
+            tables::GPU_SAMPLE.name,
             "gpus",
-            "SELECT node_id, hw_id, max(hw_model) AS hw_model, max(hw_gpu_memory_limit_bytes) AS memory_bytes FROM gpu_sample WHERE orchestrator = $1 GROUP BY node_id, hw_id ORDER BY node_id, hw_id",
+            serving::ORCHESTRATOR_GPUS,
+            Some(vec![who()]),
         ),
         (
-            "capability_snapshots",
+            tables::CAPABILITY_SNAPSHOTS.name,
             "advertised",
-            "SELECT DISTINCT pipeline, model_id AS model, gpu_id, gpu_name, orch_uri FROM capability_snapshots WHERE address = $1 ORDER BY pipeline, model, gpu_id",
+            serving::ORCHESTRATOR_ADVERTISED,
+            Some(vec![who()]),
         ),
         (
-            "telemetry_1m",
+            tables::TELEMETRY_1M.name,
             "regions",
-            "SELECT region, count(DISTINCT node_id) AS nodes FROM telemetry_1m WHERE orchestrator = $1 GROUP BY region ORDER BY region",
+            serving::ORCHESTRATOR_NODE_REGIONS,
+            Some(vec![who()]),
         ),
     ];
     let mut seen = false;
-    for (table, key, sql) in queries {
-        let rows = if tables.contains(table) {
-            cells::objects(&catalog.collect_with(sql, param()).await?)
-        } else {
-            Vec::new()
+    for (table, key, query, params) in queries {
+        let rows = match params {
+            Some(params) if tables.contains(table) => cells::objects(&catalog.serve(query, params).await?),
+            _ => Vec::new(),
         };
         seen |= !rows.is_empty();
         out.insert(key.into(), Value::Array(rows));
     }
     out.insert("seen".into(), json!(seen));
     Ok(Value::Object(out))
+}
+
+/// `{"sla": 1, "uptime": 1}`: the rule versions an answer used.
+pub fn rules_json(served: &Served) -> Value {
+    Value::Object(served.iter().map(|(rule, v)| (rule.to_owned(), json!(v))).collect())
+}
+
+/// A rule version as a query parameter.
+pub(crate) fn int(version: u32) -> ScalarValue {
+    ScalarValue::Int32(Some(i32::try_from(version).unwrap_or(i32::MAX)))
 }

@@ -26,9 +26,9 @@
 //!   trip, 0 when nothing succeeded. Probes are job-agnostic, so a request
 //!   with `pipeline`/`model` leaves them out. Raw stats list the individual
 //!   probes (`node_telemetry` rows of kind `probe`, newest first, at most
-//!   [`RAW_LIMIT`]).
-//! * **Gateway sessions**: the SLA v1 rows of the sealed hours in the
-//!   window, weighted by requested sessions, under the default region label
+//!   10 000, set in `sql/serving/explorer_raw_probes.sql`).
+//! * **Gateway sessions**: the served SLA version's rows of the sealed
+//!   hours in the window, weighted by requested sessions, under the default region label
 //!   (`--default-region`): `score` = SLA score / 100, `success_rate` =
 //!   startup success, `round_trip_score` = the latency component. Where a
 //!   probe region has the same label, the session figures win.
@@ -42,6 +42,7 @@ use serde_json::{Map, Value, json};
 
 use crate::perf_stats::Regions;
 use crate::{Catalog, Error, Result, cells};
+use naap_sql::{serving, tables};
 
 /// The query parameters of `/api/aggregated_stats`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -91,7 +92,7 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
     };
     let tables = catalog.table_names().await?;
     let mut out: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    if pipeline.is_none() && tables.iter().any(|t| t == "telemetry_1m") {
+    if pipeline.is_none() && tables.iter().any(|t| t == tables::TELEMETRY_1M.name) {
         for p in probe_stats(catalog, since, until).await? {
             if wanted(&p.orchestrator, &p.region) {
                 out.entry(p.orchestrator.clone())
@@ -100,21 +101,20 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
             }
         }
     }
-    if !tables.iter().any(|t| t == "sla_hourly") || region.as_ref().is_some_and(|r| *r != label) {
+    if !tables.iter().any(|t| t == tables::SLA_HOURLY.name) || region.as_ref().is_some_and(|r| *r != label) {
         return Ok(json!(out));
     }
+    let Some(version) = catalog.served().version("sla") else {
+        return Ok(json!(out));
+    };
     let params = vec![
         ScalarValue::Int64(Some(since)),
         ScalarValue::Int64(Some(until)),
         ScalarValue::Utf8(pipeline),
         ScalarValue::Utf8(model),
+        crate::dashboard::int(version),
     ];
-    let batches = catalog
-        .collect_with(
-            "SELECT orchestrator, sum(sla_score * requested_sessions) / sum(requested_sessions) / 100.0 AS score, sum(startup_success_rate * requested_sessions) / sum(requested_sessions) AS success_rate, sum(latency_score * requested_sessions) / sum(requested_sessions) AS round_trip_score FROM sla_hourly WHERE sla_score IS NOT NULL AND requested_sessions > 0 AND CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) >= $1 AND CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) < $2 AND ($3 IS NULL OR pipeline = $3) AND ($4 IS NULL OR model = $4) GROUP BY orchestrator ORDER BY orchestrator",
-            Some(params),
-        )
-        .await?;
+    let batches = catalog.serve(serving::EXPLORER_SESSION_STATS, params).await?;
     for b in &batches {
         for row in 0..b.num_rows() {
             let (Some(o), Some(score)) = (cells::text(b, "orchestrator", row), cells::number(b, "score", row)) else {
@@ -139,8 +139,6 @@ const WEIGHT_SUCCESS: f64 = 0.65;
 const WEIGHT_ROUND_TRIP: f64 = 0.35;
 /// The round-trip score of a probe as fast as the network's median.
 const SCORE_AT_MEDIAN: f64 = 0.8;
-/// Most raw probe rows one `/api/raw_stats` answer lists.
-pub const RAW_LIMIT: usize = 10_000;
 
 /// Probe evidence of one orchestrator from one region.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,12 +166,8 @@ impl ProbeStats {
 
 /// Probes per orchestrator and observer region in `[since, until)` (ms).
 async fn probe_stats(catalog: &Catalog, since: i64, until: i64) -> Result<Vec<ProbeStats>> {
-    let batches = catalog
-        .collect_with(
-            "SELECT orchestrator, upper(region) AS region, CAST(sum(probes) AS DOUBLE) AS probes, CAST(sum(probes_ok) AS DOUBLE) AS probes_ok, ddsketch_quantile(ddsketch_merge(latency_sketch), 0.5) AS latency_p50_ms FROM telemetry_1m WHERE CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) >= $1 AND CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) < $2 GROUP BY orchestrator, upper(region) HAVING sum(probes) > 0 ORDER BY 1, 2",
-            Some(vec![ScalarValue::Int64(Some(since)), ScalarValue::Int64(Some(until))]),
-        )
-        .await?;
+    let params = vec![ScalarValue::Int64(Some(since)), ScalarValue::Int64(Some(until))];
+    let batches = catalog.serve(serving::EXPLORER_PROBE_STATS, params).await?;
     let mut rows = Vec::new();
     for b in &batches {
         for row in 0..b.num_rows() {
@@ -235,21 +229,24 @@ pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result
     let region = q.region.as_deref().filter(|r| !r.is_empty()).map(str::to_uppercase);
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let job_specific = q.pipeline.as_deref().is_some_and(|p| !p.is_empty());
-    if job_specific || !catalog.table_names().await?.iter().any(|t| t == "node_telemetry") {
+    if job_specific
+        || !catalog
+            .table_names()
+            .await?
+            .iter()
+            .any(|t| t == tables::NODE_TELEMETRY.name)
+    {
         return Ok(json!(out));
     }
-    let sql = format!(
-        "SELECT upper(region) AS region, orchestrator, probe_ok, latency_ms, CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) AS t FROM node_telemetry WHERE kind = 'probe' AND lower(orchestrator) = $1 AND CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) >= $2 AND CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) < $3 AND ($4 IS NULL OR upper(region) = $4) ORDER BY t DESC LIMIT {RAW_LIMIT}"
-    );
     let batches = catalog
-        .collect_with(
-            &sql,
-            Some(vec![
+        .serve(
+            serving::EXPLORER_RAW_PROBES,
+            vec![
                 ScalarValue::Utf8(Some(orchestrator)),
                 ScalarValue::Int64(Some(since)),
                 ScalarValue::Int64(Some(until)),
                 ScalarValue::Utf8(region),
-            ]),
+            ],
         )
         .await?;
     for b in &batches {
@@ -296,10 +293,13 @@ pub fn regions(regions: &Regions) -> Value {
 /// `/api/pipelines`: every pipeline and its models that orchestrators advertise.
 pub async fn pipelines(catalog: &Catalog) -> Result<Value> {
     let mut by_pipeline: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    if catalog.table_names().await?.iter().any(|t| t == "capability_snapshots") {
-        let batches = catalog
-            .query("SELECT DISTINCT pipeline, model_id FROM capability_snapshots WHERE pipeline IS NOT NULL AND model_id IS NOT NULL")
-            .await?;
+    if catalog
+        .table_names()
+        .await?
+        .iter()
+        .any(|t| t == tables::CAPABILITY_SNAPSHOTS.name)
+    {
+        let batches = catalog.serve(serving::ADVERTISED_MODELS, Vec::new()).await?;
         for b in &batches {
             for row in 0..b.num_rows() {
                 if let (Some(p), Some(m)) = (cells::text(b, "pipeline", row), cells::text(b, "model_id", row)) {

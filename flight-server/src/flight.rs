@@ -556,7 +556,7 @@ impl FlightService for NaapFlight {
                 return Ok(Response::new(Box::pin(stream)));
             }
             // No scores yet: the query says why (no such table).
-            let sql = "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version";
+            let sql = naap_sql::serving::SCORES.sql();
             return Ok(Response::new(self.sql.stream(Role::Read, sql, None).await?));
         }
         if Any::decode(ticket.as_ref()).is_err() {

@@ -20,7 +20,7 @@ use deltalake_core::DeltaTable;
 use deltalake_core::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 
 /// Lake table name of all score windows; served as `scores_history`.
-pub(crate) const SCORES_TABLE: &str = "scores";
+pub(crate) const SCORES_TABLE: &str = naap_events::tables::SCORES.name;
 
 /// The name a lake table is served under.
 pub(crate) fn served_name(table: &str) -> String {

@@ -1,11 +1,15 @@
 //! naap serving: Arrow Flight SQL, Flight DoGet and an HTTP API over the lake.
 //!
-//! Every lake table is served by name (hive-partitioned Parquet listing
-//! tables, re-listed per query so new commits are visible at once), plus
+//! Every lake table is served by name (Delta tables, each read at the
+//! version its log holds when a query starts, so new commits are visible at
+//! once), plus
 //! `scores`: the newest window per orchestrator and rule version
 //! (`sql/views/scores_latest.sql`) over the lake table `scores`, which is
 //! served as `scores_history`. All SQL runs read-only. The server never
-//! writes the lake and never calls the pipeline.
+//! writes the lake and never calls the pipeline. The statements the server
+//! itself runs are the files of `sql/serving/` ([`naap_sql::serving`]); the
+//! rule version each answer reads is chosen per server (`naap serve --rule
+//! sla=1`, default the newest) and named in the answer.
 //!
 //! # Example
 //!
@@ -21,6 +25,8 @@
 //!     connections: Default::default(),
 //!     auth: Default::default(),
 //!     tls: None,
+//!     rules: Default::default(),
+//!     served: Default::default(),
 //! };
 //! let server = naap_flight_server::Server::bind(config).await?;
 //! server.run(std::future::pending()).await
@@ -76,6 +82,11 @@ pub struct ServerConfig {
     pub auth: auth::Auth,
     /// Serve both listeners over TLS with this certificate and key.
     pub tls: Option<tls::TlsFiles>,
+    /// The rule versions known (built in, and loaded from files)…
+    pub rules: naap_sql::RuleSet,
+    /// …and the one of each that the router, the perf-stats feed, the
+    /// Explorer API and the dashboard serve.
+    pub served: naap_sql::Served,
 }
 
 /// A bound, not yet running server.
@@ -113,7 +124,7 @@ impl Server {
             None => (tls::Incoming::Plain(flight), tls::Incoming::Plain(http)),
         };
         Ok(Server {
-            catalog: Arc::new(Catalog::new(config.lake, config.limits)),
+            catalog: Arc::new(Catalog::new(config.lake, config.limits).with_rules(config.rules, config.served)),
             regions: Arc::new(config.regions),
             auth: Arc::new(config.auth),
             connections: connection_limits(config.connections, config.limits),

@@ -20,8 +20,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::{DataFrame, Expr, cast, col, lit};
+use datafusion::scalar::ScalarValue;
+use naap_sql::serving;
 use serde_json::{Map, Value, json};
 
 use crate::{Catalog, Error, Result};
@@ -51,19 +58,18 @@ impl Regions {
         labels
     }
 
-    /// SQL expression mapping column `gateway` to its region label.
-    fn region_sql(&self) -> String {
-        let mut sql = String::from("CASE");
-        for (gateway, region) in &self.by_gateway {
-            sql.push_str(&format!(" WHEN gateway = {} THEN {}", quote(gateway), quote(region)));
-        }
-        sql.push_str(&format!(" ELSE {} END", quote(&self.default_region)));
-        sql
+    /// The map as a table `(gateway, region)`.
+    fn table(&self) -> Result<MemTable> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("gateway", DataType::Utf8, false),
+            Field::new("region", DataType::Utf8, false),
+        ]));
+        let gateways: StringArray = self.by_gateway.keys().map(Some).collect();
+        let labels: StringArray = self.by_gateway.values().map(Some).collect();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(gateways), Arc::new(labels)])
+            .map_err(|e| Error::query(e.into()))?;
+        MemTable::try_new(schema, vec![vec![batch]]).map_err(Error::query)
     }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Score, success rate and latency score per orchestrator.
@@ -106,33 +112,65 @@ fn collect_scores(batches: &[RecordBatch]) -> Scores {
     out
 }
 
-/// Per-orchestrator aggregate of a rule's rows (`rows` is a SQL relation).
-fn per_orchestrator_sql(rows: &str, score_column: &str, has_sla_columns: bool) -> String {
-    let weight = if has_sla_columns {
-        "CAST(requested_sessions AS DOUBLE)"
-    } else {
-        "1.0"
-    };
-    let extra = if has_sla_columns {
-        format!(
-            ", sum(startup_success_rate * {weight}) / sum({weight}) AS success_rate, \
-             sum(latency_score * {weight}) / sum({weight}) AS round_trip_score"
+/// A rule's rows in the shape `perf_stats_scores` reads: orchestrator,
+/// window_start, score (the rule's `<rule>_score` or `score`, 0..100),
+/// weight (requested sessions where the rule has them, else 1), and the
+/// success and latency parts where it has them (else null).
+fn in_feed_shape(rows: DataFrame, rule: &str) -> Result<DataFrame> {
+    let has = |c: &str| rows.schema().has_column_with_unqualified_name(c);
+    let double = |e: Expr| cast(e, DataType::Float64);
+    let own = format!("{rule}_score");
+    let score = if has(&own) { col(own.as_str()) } else { col("score") };
+    let sla = ["requested_sessions", "startup_success_rate", "latency_score"]
+        .iter()
+        .all(|c| has(c));
+    let none = || lit(ScalarValue::Float64(None));
+    let (weight, success, round_trip) = if sla {
+        (
+            double(col("requested_sessions")),
+            double(col("startup_success_rate")),
+            double(col("latency_score")),
         )
     } else {
-        String::new()
+        (lit(1.0), none(), none())
     };
-    format!(
-        "SELECT orchestrator, sum({score_column} * {weight}) / sum({weight}) / 100.0 AS score{extra} \
-         FROM ({rows}) AS r WHERE {score_column} IS NOT NULL AND {weight} > 0 GROUP BY orchestrator"
+    rows.select(vec![
+        col("orchestrator"),
+        col("window_start"),
+        double(score).alias("score"),
+        weight.alias("weight"),
+        success.alias("success_rate"),
+        round_trip.alias("round_trip_score"),
+    ])
+    .map_err(Error::query)
+}
+
+/// Runs serving statement `query` in `ctx` with `params`.
+async fn run(ctx: &SessionContext, query: serving::Query, params: Vec<ScalarValue>) -> Result<Vec<RecordBatch>> {
+    ctx.sql(query.sql())
+        .await
+        .and_then(|df| df.with_param_values(params))
+        .map_err(Error::query)?
+        .collect()
+        .await
+        .map_err(Error::query)
+}
+
+/// Per orchestrator, the score of the window at `window_ms` of the rows
+/// `ctx` holds as `rule_rows`.
+async fn scores_at(ctx: &SessionContext, window_ms: i64) -> Result<Scores> {
+    let batches = run(
+        ctx,
+        serving::PERF_STATS_SCORES,
+        vec![ScalarValue::Int64(Some(window_ms))],
     )
+    .await?;
+    Ok(collect_scores(&batches))
 }
 
 /// The feed's JSON for `rule` version `version`.
 pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32) -> Result<Value> {
-    let Some(found) = naap_sql::rules()
-        .into_iter()
-        .find(|r| r.header.name == rule && r.header.version == version)
-    else {
+    let Some(found) = catalog.rules().find(rule, version).cloned() else {
         return Err(Error::Refused {
             detail: format!("no rule {rule} version {version}"),
         });
@@ -143,33 +181,15 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
         return Ok(json!({}));
     }
     let ctx = catalog.session().await?;
-    let columns: BTreeSet<String> = ctx
+    let version_lit = lit(i32::try_from(version).unwrap_or(i32::MAX));
+    let rows = ctx
         .table(output.as_str())
         .await
-        .map_err(Error::query)?
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let score_column = if columns.contains(&format!("{rule}_score")) {
-        format!("{rule}_score")
-    } else {
-        "score".to_owned()
-    };
-    let has_sla_columns = ["requested_sessions", "startup_success_rate", "latency_score"]
-        .iter()
-        .all(|c| columns.contains(*c));
-    let filter = format!("rule = {} AND rule_version = {version}", quote(rule));
-    let latest = ctx
-        .sql(&format!(
-            "SELECT CAST(CAST(max(window_start) AS TIMESTAMP(3)) AS BIGINT) AS latest FROM {output} WHERE {filter}"
-        ))
-        .await
-        .map_err(Error::query)?
-        .collect()
-        .await
+        .and_then(|t| t.filter(col("rule").eq(lit(rule)).and(col("rule_version").eq(version_lit))))
         .map_err(Error::query)?;
+    ctx.register_table(RULE_ROWS, in_feed_shape(rows, rule)?.into_view())
+        .map_err(Error::query)?;
+    let latest = run(&ctx, serving::PERF_STATS_LATEST, Vec::new()).await?;
     let latest_ms = latest
         .first()
         .and_then(|b| arrow::compute::cast(b.column(0), &DataType::Int64).ok())
@@ -180,21 +200,7 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
     let Some(latest_ms) = latest_ms else {
         return Ok(json!({}));
     };
-    // Timestamps are compared in ms since the epoch whatever their unit.
-    let at_latest = format!("CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) = {latest_ms}");
-    let network_sql = per_orchestrator_sql(
-        &format!("SELECT * FROM {output} WHERE {filter} AND {at_latest}"),
-        &score_column,
-        has_sla_columns,
-    );
-    let network = collect_scores(
-        &ctx.sql(&network_sql)
-            .await
-            .map_err(Error::query)?
-            .collect()
-            .await
-            .map_err(Error::query)?,
-    );
+    let network = scores_at(&ctx, latest_ms).await?;
     let inputs = found
         .header
         .inputs
@@ -212,30 +218,7 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
     let mut body = Map::new();
     for region in regions.labels() {
         let regional = if regional_input && !regions.by_gateway.is_empty() {
-            let ctx = catalog.session().await?;
-            let all = ctx.table(inputs.as_str()).await.map_err(Error::query)?;
-            ctx.deregister_table(inputs.as_str()).map_err(Error::query)?;
-            ctx.register_table(format!("{inputs}_all"), all.into_view())
-                .map_err(Error::query)?;
-            let view = format!(
-                "SELECT * FROM {inputs}_all WHERE CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) < {latest_ms} \
-                 OR ({at_latest} AND {} = {})",
-                regions.region_sql(),
-                quote(&region)
-            );
-            let view = ctx.sql(&view).await.map_err(Error::query)?;
-            ctx.register_table(inputs.as_str(), view.into_view())
-                .map_err(Error::query)?;
-            let rows = format!("SELECT * FROM ({}) AS scored WHERE {at_latest}", found.sql);
-            let sql = per_orchestrator_sql(&rows, &score_column, has_sla_columns);
-            collect_scores(
-                &ctx.sql_with_options(&sql, naap_sql::session::read_only())
-                    .await
-                    .map_err(Error::query)?
-                    .collect()
-                    .await
-                    .map_err(Error::query)?,
-            )
+            regional_scores(catalog, regions, &found, &inputs, latest_ms, &region).await?
         } else {
             Scores::new()
         };
@@ -253,4 +236,44 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
         }
     }
     Ok(Value::Object(body))
+}
+
+/// The table the feed's statements read a rule's rows from.
+const RULE_ROWS: &str = "rule_rows";
+
+/// Re-runs `rule` on the window at `window_ms` with only `region`'s
+/// gateways' rows of `inputs` (benchmark history stays network-wide).
+async fn regional_scores(
+    catalog: &Catalog,
+    regions: &Regions,
+    rule: &naap_sql::Rule,
+    inputs: &str,
+    window_ms: i64,
+    region: &str,
+) -> Result<Scores> {
+    let ctx = catalog.session().await?;
+    let all = ctx.table(inputs).await.map_err(Error::query)?;
+    ctx.deregister_table(inputs).map_err(Error::query)?;
+    ctx.register_table("regional_inputs_all", all.into_view())
+        .map_err(Error::query)?;
+    ctx.register_table("gateway_regions", Arc::new(regions.table()?))
+        .map_err(Error::query)?;
+    let view = ctx
+        .sql(serving::PERF_STATS_REGIONAL_INPUTS.sql())
+        .await
+        .and_then(|df| {
+            df.with_param_values(vec![
+                ScalarValue::Int64(Some(window_ms)),
+                ScalarValue::Utf8(Some(region.to_owned())),
+                ScalarValue::Utf8(Some(regions.default_region.clone())),
+            ])
+        })
+        .map_err(Error::query)?;
+    ctx.register_table(inputs, view.into_view()).map_err(Error::query)?;
+    let scored = naap_sql::rules::score(&ctx, rule, naap_sql::rules::Scope::WindowStart(window_ms))
+        .await
+        .map_err(Error::query)?;
+    ctx.register_table(RULE_ROWS, in_feed_shape(scored, &rule.header.name)?.into_view())
+        .map_err(Error::query)?;
+    scores_at(&ctx, window_ms).await
 }

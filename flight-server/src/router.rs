@@ -29,6 +29,10 @@ use serde::Serialize;
 
 use crate::perf_stats::Regions;
 use crate::{Catalog, Result, cells};
+use naap_sql::{serving, tables};
+
+/// The rule whose scores rank candidates.
+const SLA: &str = "sla";
 
 /// The weights of the ranking (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -186,6 +190,9 @@ impl SelectParams {
 /// The router's answer: the choices and the evidence they rest on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Selection {
+    /// The rule whose scores rank the candidates (`sla`), and its version.
+    pub rule: &'static str,
+    pub rule_version: Option<u32>,
     /// Start of the sealed hour the scores come from; null when none is scored.
     pub window_start: Option<String>,
     pub weights: Weights,
@@ -209,6 +216,8 @@ pub async fn answer(
         None => select(candidates, &req, &weights, &mut rand::rng()),
     };
     Ok(Selection {
+        rule: SLA,
+        rule_version: catalog.served().version(SLA),
         window_start,
         weights,
         explore: req.explore,
@@ -226,21 +235,16 @@ pub async fn candidates(
 ) -> Result<(Vec<Candidate>, Option<String>)> {
     let tables = catalog.table_names().await?;
     let has = |t: &str| tables.iter().any(|n| n == t);
-    if !has("capability_snapshots") {
+    if !has(tables::CAPABILITY_SNAPSHOTS.name) {
         return Ok((Vec::new(), None));
     }
     let key = || {
-        Some(vec![
+        vec![
             ScalarValue::Utf8(Some(req.pipeline.clone())),
             ScalarValue::Utf8(Some(req.model.clone())),
-        ])
+        ]
     };
-    let caps = catalog
-        .collect_with(
-            "SELECT DISTINCT address, local_address, orch_uri FROM capability_snapshots WHERE pipeline = $1 AND model_id = $2 AND orch_uri IS NOT NULL",
-            key(),
-        )
-        .await?;
+    let caps = catalog.serve(serving::ROUTER_CANDIDATES, key()).await?;
     let mut by_address: BTreeMap<String, Candidate> = BTreeMap::new();
     let mut operating: HashMap<String, String> = HashMap::new();
     for b in &caps {
@@ -262,11 +266,11 @@ pub async fn candidates(
         }
     }
     let mut hour = None;
-    if has("sla_hourly") {
+    if let (true, Some(sla_version)) = (has(tables::SLA_HOURLY.name), catalog.served().version(SLA)) {
         let scores = catalog
-            .collect_with(
-                "SELECT orchestrator, sla_score, CAST(window_start AS VARCHAR) AS hour FROM sla_hourly WHERE pipeline = $1 AND model = $2 AND sla_score IS NOT NULL AND window_start = (SELECT max(window_start) FROM sla_hourly)",
-                key(),
+            .serve(
+                serving::ROUTER_SCORES,
+                [key(), vec![crate::dashboard::int(sla_version)]].concat(),
             )
             .await?;
         for b in &scores {
@@ -282,12 +286,7 @@ pub async fn candidates(
     }
     if has("payment_events") {
         // The newest price each recipient was paid at.
-        let prices = catalog
-            .collect_with(
-                "SELECT recipient, price_wei_per_pixel FROM payment_events ORDER BY event_time DESC",
-                None,
-            )
-            .await?;
+        let prices = catalog.serve(serving::ROUTER_PRICES, Vec::new()).await?;
         for b in &prices {
             for row in 0..b.num_rows() {
                 if let (Some(r), Some(p)) = (
@@ -305,12 +304,7 @@ pub async fn candidates(
         }
     }
     if has("discovery_latency") {
-        let latency = catalog
-            .collect_with(
-                "SELECT gateway, orchestrator_address, orchestrator_url, sum(latency_sum_ms) AS latency_sum_ms, sum(samples) AS samples FROM discovery_latency GROUP BY gateway, orchestrator_address, orchestrator_url",
-                None,
-            )
-            .await?;
+        let latency = catalog.serve(serving::ROUTER_DISCOVERY_LATENCY, Vec::new()).await?;
         let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
         for b in &latency {
             for row in 0..b.num_rows() {

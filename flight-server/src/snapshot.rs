@@ -19,12 +19,15 @@ use serde_json::{Map, Value};
 use tracing::{debug, warn};
 
 use crate::{Catalog, Error, Result, cells};
-
-/// The SQL of the snapshot (the latest window per orchestrator, rule, version).
-const SCORES_SQL: &str = "SELECT * FROM scores ORDER BY orchestrator, rule, rule_version";
+use naap_sql::{serving, tables};
 
 /// The tables a snapshot reads: a new version of any of them makes a new snapshot.
-const SNAPSHOT_TABLES: &[&str] = &["scores", "telemetry_1m", "capability_snapshots", "sla_hourly"];
+const SNAPSHOT_TABLES: &[&str] = &[
+    tables::SCORES.name,
+    tables::TELEMETRY_1M.name,
+    tables::CAPABILITY_SNAPSHOTS.name,
+    tables::SLA_HOURLY.name,
+];
 
 /// One version of the latest scores.
 #[derive(Debug, Default)]
@@ -166,8 +169,8 @@ impl Snapshots {
             return Ok(false);
         }
         let tables = catalog.table_names().await?;
-        let batches = if tables.iter().any(|t| t == "scores") {
-            catalog.query(SCORES_SQL).await?
+        let batches = if tables.iter().any(|t| t == tables::SCORES.name) {
+            catalog.serve(serving::SCORES, Vec::new()).await?
         } else {
             Vec::new()
         };
@@ -234,10 +237,8 @@ impl Snapshots {
 async fn seen(catalog: &Catalog, tables: &[String]) -> Result<BTreeMap<String, Seen>> {
     let has = |t: &str| tables.iter().any(|have| have == t);
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    if has("telemetry_1m") {
-        let sql = "SELECT DISTINCT orchestrator, upper(region) AS region FROM telemetry_1m \
-                   WHERE heartbeats > 0 AND window_start >= (SELECT max(window_start) FROM telemetry_1m) - INTERVAL '1 day'";
-        for b in catalog.query(sql).await? {
+    if has(tables::TELEMETRY_1M.name) {
+        for b in catalog.serve(serving::SNAPSHOT_REGIONS, Vec::new()).await? {
             for row in 0..b.num_rows() {
                 if let (Some(o), Some(r)) = (cells::text(&b, "orchestrator", row), cells::text(&b, "region", row)) {
                     seen.entry(o.to_lowercase()).or_default().regions.insert(r);
@@ -246,14 +247,14 @@ async fn seen(catalog: &Catalog, tables: &[String]) -> Result<BTreeMap<String, S
         }
     }
     let mut served = Vec::new();
-    if has("capability_snapshots") {
-        served.push("SELECT DISTINCT address AS orchestrator, pipeline, model_id AS model FROM capability_snapshots");
+    if has(tables::CAPABILITY_SNAPSHOTS.name) {
+        served.push(serving::SNAPSHOT_ADVERTISED);
     }
-    if has("sla_hourly") {
-        served.push("SELECT DISTINCT orchestrator, pipeline, model FROM sla_hourly");
+    if has(tables::SLA_HOURLY.name) {
+        served.push(serving::SNAPSHOT_SCORED);
     }
-    for sql in served {
-        for b in catalog.query(sql).await? {
+    for query in served {
+        for b in catalog.serve(query, Vec::new()).await? {
             for row in 0..b.num_rows() {
                 if let (Some(o), Some(p), Some(m)) = (
                     cells::text(&b, "orchestrator", row),

@@ -133,6 +133,8 @@ pub struct PipelineConfig {
     /// still find them: vacuum's retention. Longer than the server's query
     /// time limit.
     pub compaction_grace: Duration,
+    /// The rule versions scored: those built in, and any loaded from a file.
+    pub rules: naap_sql::RuleSet,
 }
 
 impl PipelineConfig {
@@ -152,6 +154,7 @@ impl PipelineConfig {
             dedup_horizon: Duration::from_secs(600),
             compact_every: Some(Duration::from_secs(600)),
             compaction_grace: Duration::from_secs(300),
+            rules: naap_sql::RuleSet::embedded(),
         }
     }
 }

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use crate::source::SourceMessage;
 
 /// Lake table of quarantined messages.
-pub const QUARANTINE_TABLE: &str = "quarantine";
+pub const QUARANTINE_TABLE: &str = naap_events::tables::QUARANTINE.name;
 
 /// The whole message is kept: nothing accepted by the broker vanishes.
 pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -113,6 +113,7 @@ pub(crate) struct SealSpan {
 pub(crate) struct Sealer<'a> {
     pub ctx: &'a SessionContext,
     pub lake: &'a naap_sql::Lake,
+    pub rules: &'a naap_sql::RuleSet,
     pub span: SealSpan,
     /// Gateway rows of this commit, not yet in the lake, by table.
     pub pending: BTreeMap<&'static str, Vec<RecordBatch>>,
@@ -171,13 +172,33 @@ impl Sealer<'_> {
         let mut history = read_hours(self.lake, SLA_INPUTS, &schema, day - 7 * 24 * HOUR_MS, hour).await?;
         history.extend(self.sealed_hourly.iter().cloned());
         register(ctx, SLA_INPUTS, &schema, history)?;
-        for rule in naap_sql::rules::rules_over(SLA_INPUTS) {
-            let sql = format!(
-                "SELECT * FROM ({}) AS scored WHERE scored.window_start = (SELECT window_start FROM {SEAL_WINDOW})",
-                rule.sql
-            );
-            let rows = query(ctx, rule.file, &sql).await?;
-            out.push((rule.header.output.clone(), rows));
+        let mut scored: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+        for rule in self.rules.over(SLA_INPUTS) {
+            let what = || Error::sql(rule.file.to_owned());
+            let df = naap_sql::rules::score(ctx, &rule, naap_sql::rules::Scope::WindowStart(hour))
+                .await
+                .map_err(what())?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let rows = concat_batches(&schema, &df.collect().await.map_err(what())?)?;
+            scored.entry(rule.header.output.clone()).or_default().push(rows);
+        }
+        // Versions of one rule write one table: one file per table and hour.
+        for (table, versions) in scored {
+            let schema = versions[0].schema();
+            let shape = |s: &Schema| -> Vec<(String, arrow::datatypes::DataType)> {
+                s.fields()
+                    .iter()
+                    .map(|f| (f.name().clone(), f.data_type().clone()))
+                    .collect()
+            };
+            if versions.iter().any(|v| shape(&v.schema()) != shape(&schema)) {
+                return Err(Error::sql(format!("rule versions writing {table}"))(
+                    datafusion::error::DataFusionError::Plan(
+                        "every version of a rule must write the same columns, in the same order and types".into(),
+                    ),
+                ));
+            }
+            out.push((table, concat_batches(&schema, &versions)?));
         }
         let counts: Vec<String> = out
             .iter()

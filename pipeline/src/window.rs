@@ -19,9 +19,9 @@ use crate::manifest::PartitionProgress;
 use crate::{Error, Result};
 
 /// Lake table of accepted raw events.
-pub const RAW_TABLE: &str = "node_telemetry";
+pub const RAW_TABLE: &str = naap_events::tables::NODE_TELEMETRY.name;
 /// Lake table of closed one-minute windows.
-pub const WINDOW_TABLE: &str = "telemetry_1m";
+pub const WINDOW_TABLE: &str = naap_events::tables::TELEMETRY_1M.name;
 /// Window length.
 pub const WINDOW_MS: i64 = 60_000;
 

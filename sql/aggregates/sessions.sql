@@ -61,8 +61,9 @@
 WITH w AS (
   SELECT window_start, window_end, horizon_end, lookback_start FROM seal_window
 ),
+-- one row per snapshot, orchestrator and (pipeline, model): GPUs collapse
 snapshot_rows AS (
-  SELECT
+  SELECT DISTINCT
     c.event_time,
     lower(trim(c.address)) AS address,
     lower(trim(coalesce(c.local_address, ''))) AS local_address,

@@ -26,7 +26,7 @@ use url::Url;
 use crate::lake::{Lake, LakeError};
 
 /// The partition columns of every lake table, in order.
-pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
+pub const PARTITION_COLUMNS: [&str; 2] = naap_events::tables::PARTITION_COLUMNS;
 
 /// The folder of every Delta log, inside a table's folder.
 pub const LOG_DIR: &str = "_delta_log";

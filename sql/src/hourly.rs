@@ -14,18 +14,19 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::ViewTable;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
+use naap_events::tables;
 
 /// The one-row table naming the hour being sealed.
 pub const SEAL_WINDOW: &str = "seal_window";
 
 /// Hourly aggregates, in dependency order.
 pub const HOURLY_AGGREGATES: [&str; 6] = [
-    "sessions",
-    "orchestrator_hourly",
+    tables::SESSIONS.name,
+    tables::ORCHESTRATOR_HOURLY.name,
     SLA_INPUTS,
-    "gpu_inventory",
-    "discovery_latency",
-    "payments",
+    tables::GPU_INVENTORY.name,
+    tables::DISCOVERY_LATENCY.name,
+    tables::PAYMENTS.name,
 ];
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -60,7 +61,7 @@ pub fn seal_window(hour_ms: i64, settle_ms: i64, lookback_ms: i64) -> RecordBatc
 
 /// The hourly table the scoring rules read: NaaP's status hours, with the
 /// 7 days before the sealed hour as their benchmark history.
-pub const SLA_INPUTS: &str = "sla_inputs_hourly";
+pub const SLA_INPUTS: &str = tables::SLA_INPUTS_HOURLY.name;
 
 /// Earlier [`SLA_INPUTS`] rows the rules see beside the hour being sealed
 /// (their benchmark history).

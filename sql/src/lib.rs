@@ -22,9 +22,12 @@ pub mod delta;
 pub mod hourly;
 pub mod lake;
 pub mod rules;
+pub mod serving;
 pub mod session;
 pub mod sketch;
+pub mod weighted;
 
 pub use delta::{ActiveFile, TableError};
 pub use lake::{Lake, LakeError, StoreOptions};
-pub use rules::{Rule, RuleHeader, aggregates, rules};
+pub use naap_events::tables;
+pub use rules::{Rule, RuleHeader, RuleSet, Served, aggregates, rules};

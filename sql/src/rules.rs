@@ -13,6 +13,22 @@ pub enum RuleError {
     MissingKey { file: &'static str, key: &'static str },
     #[error("{file}: version {value:?} is not a positive integer")]
     BadVersion { file: &'static str, value: String },
+    #[error("reading rule file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{file}: {name} v{version} already exists; a changed rule is a new version")]
+    Exists {
+        file: &'static str,
+        name: String,
+        version: u32,
+    },
+    #[error("{file}: writes {output}, but rule versions write one of the lake's score tables ({known})")]
+    Output {
+        file: &'static str,
+        output: String,
+        known: String,
+    },
+    #[error("--rule {spec:?}: {reason}")]
+    Choice { spec: String, reason: String },
 }
 
 /// The `-- key: value` header every SQL file starts with.
@@ -135,12 +151,196 @@ pub fn rules() -> Vec<Rule> {
     all
 }
 
-/// The rule versions that read `input` (their header's first input).
-pub fn rules_over(input: &str) -> Vec<Rule> {
-    rules()
-        .into_iter()
-        .filter(|r| r.header.inputs.split([',', ' ']).next() == Some(input))
-        .collect()
+/// The rule versions a process computes and serves: those built in, plus
+/// any loaded from a file (`--rule-file`), e.g. a candidate version not yet
+/// in the tree.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        Self::embedded()
+    }
+}
+
+impl RuleSet {
+    /// The versions under `sql/rules/`.
+    pub fn embedded() -> Self {
+        Self { rules: rules() }
+    }
+
+    /// Adds the rule version in the SQL file at `path`. Its header names a
+    /// version no other file has, and it writes a table some built-in rule
+    /// writes (the lake's score tables are fixed). The text is kept for the
+    /// life of the process.
+    pub fn load(&mut self, path: &std::path::Path) -> Result<&Rule, RuleError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RuleError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+        let rule = Rule::parse(file, Box::leak(text.into_boxed_str()))?;
+        let (name, version) = (rule.header.name.clone(), rule.header.version);
+        if self.find(&name, version).is_some() {
+            return Err(RuleError::Exists { file, name, version });
+        }
+        let builtin = rules();
+        let outputs: std::collections::BTreeSet<&str> = builtin.iter().map(|r| r.header.output.as_str()).collect();
+        if !outputs.contains(rule.header.output.as_str()) {
+            return Err(RuleError::Output {
+                file,
+                output: rule.header.output.clone(),
+                known: outputs.iter().copied().collect::<Vec<_>>().join(", "),
+            });
+        }
+        self.rules.push(rule);
+        self.rules
+            .sort_by(|a, b| (&a.header.name, a.header.version).cmp(&(&b.header.name, b.header.version)));
+        Ok(self.find(&name, version).expect("just added"))
+    }
+
+    /// Every version, ordered by rule name then version.
+    pub fn all(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The versions that read `input` (their header's first input).
+    pub fn over(&self, input: &str) -> Vec<Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.header.inputs.split([',', ' ']).next() == Some(input))
+            .cloned()
+            .collect()
+    }
+
+    /// Version `version` of rule `name`.
+    pub fn find(&self, name: &str, version: u32) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| r.header.name == name && r.header.version == version)
+    }
+
+    /// The newest version of each rule.
+    pub fn newest(&self) -> Served {
+        Served(
+            self.rules
+                .iter()
+                .map(|r| (r.header.name.clone(), r.header.version))
+                .collect(),
+        )
+    }
+}
+
+/// The version of each rule that a server serves: what the router, the
+/// perf-stats feed, the Explorer API and the dashboard read, and name in
+/// their answers. The newest of each rule unless chosen (`--rule sla=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served(BTreeMap<String, u32>);
+
+impl Default for Served {
+    /// The newest built-in version of each rule.
+    fn default() -> Self {
+        RuleSet::embedded().newest()
+    }
+}
+
+impl Served {
+    /// Serves version `spec` (`<rule>=<version>`), which `rules` must hold.
+    pub fn choose(&mut self, rules: &RuleSet, spec: &str) -> Result<(), RuleError> {
+        let refuse = |reason: String| RuleError::Choice {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let (name, version) = spec
+            .split_once('=')
+            .ok_or_else(|| refuse("expected <rule>=<version>, e.g. sla=1".into()))?;
+        let (name, version) = (name.trim(), version.trim());
+        let versions: Vec<u32> = rules
+            .all()
+            .iter()
+            .filter(|r| r.header.name == name)
+            .map(|r| r.header.version)
+            .collect();
+        if versions.is_empty() {
+            return Err(refuse(format!("no rule {name}; rules: {}", self.names())));
+        }
+        let known = versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        let version = version
+            .parse::<u32>()
+            .ok()
+            .filter(|v| versions.contains(v))
+            .ok_or_else(|| {
+                refuse(format!(
+                    "{name} has versions {known} here; a version from a file needs --rule-file"
+                ))
+            })?;
+        self.0.insert(name.to_owned(), version);
+        Ok(())
+    }
+
+    /// The served version of `rule`, if the rule exists.
+    pub fn version(&self, rule: &str) -> Option<u32> {
+        self.0.get(rule).copied()
+    }
+
+    /// Each rule and its served version, by rule name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    fn names(&self) -> String {
+        self.0.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl std::fmt::Display for Served {
+    /// `sla=1,uptime=1`: the form `--rule` takes, and the `naap-rules`
+    /// header of every answer.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Which of a rule's output rows [`score`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every row: the session's input holds only the windows to score (a
+    /// rule over `telemetry_1m`).
+    All,
+    /// The rows of the window starting at this instant (ms since the
+    /// epoch): an hourly rule's input also holds its benchmark history.
+    WindowStart(i64),
+}
+
+/// The one harness every caller scores through (the pipeline's minute
+/// windows and sealed hours, the perf-stats feed's regional re-runs): runs
+/// `rule` read-only over the tables `ctx` holds, keeps the rows in `scope`
+/// and stamps each with the rule's name and version.
+pub async fn score(
+    ctx: &datafusion::execution::context::SessionContext,
+    rule: &Rule,
+    scope: Scope,
+) -> datafusion::error::Result<datafusion::dataframe::DataFrame> {
+    let sql = match scope {
+        Scope::All => rule.sql.to_owned(),
+        Scope::WindowStart(ms) => format!(
+            "SELECT * FROM ({}) AS scored WHERE CAST(CAST(scored.window_start AS TIMESTAMP(3)) AS BIGINT) = {ms}",
+            rule.sql
+        ),
+    };
+    let df = ctx.sql_with_options(&sql, crate::session::read_only()).await?;
+    // Every row names the rule and version that made it, whatever the
+    // file's SELECT wrote there: versions in one table never mix.
+    let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
+    if !(has("rule") && has("rule_version")) {
+        return Ok(df);
+    }
+    let version = i32::try_from(rule.header.version).unwrap_or(i32::MAX);
+    df.with_column("rule", datafusion::prelude::lit(rule.header.name.as_str()))?
+        .with_column("rule_version", datafusion::prelude::lit(version))
 }
 
 /// The serving views (`sql/views/`), by name.
@@ -183,6 +383,35 @@ mod tests {
                 assert_eq!(*file, expected, "a rule's path names its rule and version");
             }
         }
+    }
+
+    #[test]
+    fn served_versions_are_chosen_from_the_set() {
+        let dir = std::env::temp_dir().join(format!("naap-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v2 = dir.join("sla_v2.sql");
+        let v1 = rules().into_iter().find(|r| r.header.name == "sla").unwrap();
+        std::fs::write(&v2, v1.sql.replacen("-- version: 1", "-- version: 2", 1)).unwrap();
+        let mut set = RuleSet::embedded();
+        let mut served = set.newest();
+        assert_eq!(served.version("sla"), Some(1));
+        assert!(matches!(served.choose(&set, "sla=2"), Err(RuleError::Choice { .. })));
+        set.load(&v2).unwrap();
+        assert!(matches!(set.load(&v2), Err(RuleError::Exists { version: 2, .. })));
+        assert_eq!(set.newest().version("sla"), Some(2));
+        served.choose(&set, "sla=2").unwrap();
+        assert_eq!(served.to_string(), "sla=2,uptime=1");
+        for bad in ["sla", "nope=1", "sla=x", "sla=0"] {
+            assert!(served.choose(&set, bad).is_err(), "{bad}");
+        }
+        let elsewhere = dir.join("other.sql");
+        let text = v1.sql.replacen("-- version: 1", "-- version: 3", 1);
+        std::fs::write(&elsewhere, text.replacen("-- output: sla_hourly", "-- output: mine", 1)).unwrap();
+        assert!(matches!(
+            RuleSet::embedded().load(&elsewhere),
+            Err(RuleError::Output { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

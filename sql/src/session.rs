@@ -37,6 +37,7 @@ fn with_functions(ctx: SessionContext) -> SessionContext {
     ctx.register_udaf(crate::sketch::ddsketch_merge());
     ctx.register_udf(crate::sketch::ddsketch_quantile());
     ctx.register_udf(crate::sketch::ddsketch_count());
+    ctx.register_udaf(crate::weighted::weighted_avg());
     ctx
 }
 

@@ -1,5 +1,7 @@
 //! sqllogictest runner for `sql/`: every `*.slt` file below `sql/` runs in a
-//! fresh DataFusion session holding empty input tables (`node_telemetry`,
+//! fresh DataFusion session. Those of `sql/serving/` start with naap's
+//! functions only, create the lake tables they read, and call a serving
+//! statement as `EXECUTE <name>(<params>)`. The others hold empty input tables (`node_telemetry`,
 //! the gateway tables, `seal_window`; fixtures insert into them), every
 //! aggregate as a view over them (`telemetry_1m`, `sessions`,
 //! `orchestrator_hourly`, …), and every rule as a view `<rule>_v<version>`.
@@ -20,6 +22,14 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 
 struct Db {
     ctx: SessionContext,
+}
+
+/// `EXECUTE <name>…` of a serving statement (`sql/serving/<name>.sql`):
+/// the statement, prepared afresh over the tables the file made so far.
+fn serving_call(sql: &str) -> Option<naap_sql::serving::Query> {
+    let rest = sql.trim_start().strip_prefix("EXECUTE ")?;
+    let name = rest.split(|c: char| c == '(' || c.is_whitespace()).next()?;
+    naap_sql::serving::by_name(name)
 }
 
 async fn session() -> Result<SessionContext, DataFusionError> {
@@ -53,6 +63,15 @@ impl sqllogictest::AsyncDB for Db {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DataFusionError> {
+        if let Some(query) = serving_call(sql) {
+            // Not prepared yet is fine: the statement is prepared below.
+            let _ = self.ctx.sql(&format!("DEALLOCATE {}", query.name)).await;
+            self.ctx
+                .sql(&naap_sql::serving::prepare_statement(&query))
+                .await?
+                .collect()
+                .await?;
+        }
         let df = self.ctx.sql(sql).await?;
         let schema = df.schema().as_arrow().clone();
         let batches = df.collect().await?;
@@ -141,7 +160,17 @@ async fn main() {
     files.sort();
     let mut failed = 0;
     for file in &files {
-        let mut runner = sqllogictest::Runner::new(|| async { Ok(Db { ctx: session().await? }) });
+        // Serving statements read lake tables their .slt files create; the
+        // rest read the pipeline's inputs and views.
+        let serving = file.strip_prefix(root.join("serving")).is_ok();
+        let mut runner = sqllogictest::Runner::new(move || async move {
+            let ctx = if serving {
+                naap_sql::session::context()
+            } else {
+                session().await?
+            };
+            Ok(Db { ctx })
+        });
         let name = file.strip_prefix(root).unwrap_or(file).display().to_string();
         let result = if complete {
             runner

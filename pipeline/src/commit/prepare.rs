@@ -17,7 +17,15 @@ use crate::window::{RAW_TABLE, WINDOW_TABLE, split_by_hour};
 use crate::{Error, Result};
 
 /// One staged file per UTC hour of `time_column` in `rows`.
-fn hourly(table: &str, rows: &RecordBatch, time_column: &str, group: &str) -> Result<Vec<Staged>> {
+/// `rows` of `table` split into its hour partitions (by the time column
+/// the table list names for it).
+fn hourly(table: &str, rows: &RecordBatch, group: &str) -> Result<Vec<Staged>> {
+    let time_column = naap_events::tables::by_name(table)
+        .ok_or_else(|| Error::Manifest {
+            path: table.to_owned(),
+            detail: "not a table of naap_events::tables::ALL".to_owned(),
+        })?
+        .time_column;
     Ok(split_by_hour(rows, time_column)?
         .into_iter()
         .map(|(hour, batch)| Staged::new(table, hour, group.to_owned(), batch))
@@ -44,13 +52,13 @@ impl Run {
             let g = group(source, *partition, None);
             if !part.pending_raw.is_empty() {
                 let raw = concat_batches(&self.raw_schema, &part.pending_raw)?;
-                files.extend(hourly(RAW_TABLE, &raw, "event_time", &g)?);
+                files.extend(hourly(RAW_TABLE, &raw, &g)?);
             }
             if let Some(gateway) = input.gateway.get_mut(&key)
                 && !gateway.is_empty()
             {
                 for (table, rows) in gateway.finish() {
-                    files.extend(hourly(table, &rows, "event_time", &g)?);
+                    files.extend(hourly(table, &rows, &g)?);
                     pending_gateway.entry(table).or_default().push(rows);
                 }
             }
@@ -58,12 +66,12 @@ impl Run {
                 let Some(schema) = batches.first().map(RecordBatch::schema) else {
                     continue;
                 };
-                files.extend(hourly(table, &concat_batches(&schema, &batches)?, "event_time", &g)?);
+                files.extend(hourly(table, &concat_batches(&schema, &batches)?, &g)?);
             }
             if let Some(q) = input.quarantine.get_mut(&key)
                 && !q.is_empty()
             {
-                files.extend(hourly(QUARANTINE_TABLE, &q.finish(), "message_time", &g)?);
+                files.extend(hourly(QUARANTINE_TABLE, &q.finish(), &g)?);
             }
         }
         let mut out = self.late_windows().await?;
@@ -74,12 +82,13 @@ impl Run {
             }
             let windows = concat_batches(&self.state_schema, closed)?;
             let g = group(source, *partition, None);
-            out.files.extend(hourly(WINDOW_TABLE, &windows, "window_start", &g)?);
-            for (rule, scored) in rewrite::score_windows(&self.ctx, &self.state_schema, &windows).await? {
+            out.files.extend(hourly(WINDOW_TABLE, &windows, &g)?);
+            for (rule, scored) in
+                rewrite::score_windows(&self.ctx, &self.config.rules, &self.state_schema, &windows).await?
+            {
                 if scored.num_rows() > 0 {
                     let g = group(source, *partition, Some(&rule.view_name()));
-                    out.files
-                        .extend(hourly(&rule.header.output, &scored, "window_start", &g)?);
+                    out.files.extend(hourly(&rule.header.output, &scored, &g)?);
                 }
             }
         }
@@ -127,8 +136,15 @@ impl Run {
                 self.input.closing.insert(key, merged);
             }
             if written.num_rows() > 0 {
-                let more =
-                    rewrite::late_windows(&self.ctx, &lake, &self.state_schema, (source, *partition), written).await?;
+                let more = rewrite::late_windows(
+                    &self.ctx,
+                    &lake,
+                    &self.config.rules,
+                    &self.state_schema,
+                    (source, *partition),
+                    written,
+                )
+                .await?;
                 out.files.extend(more.files);
                 out.removed.extend(more.removed);
             }

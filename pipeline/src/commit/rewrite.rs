@@ -15,6 +15,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
+use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
 use tracing::warn;
 
@@ -69,6 +70,7 @@ fn strict(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 pub(crate) async fn late_windows(
     ctx: &SessionContext,
     lake: &naap_sql::Lake,
+    rules: &naap_sql::RuleSet,
     state_schema: &SchemaRef,
     (source, partition): (&str, i32),
     late: RecordBatch,
@@ -93,7 +95,7 @@ pub(crate) async fn late_windows(
         });
         out.removed
             .extend(old.iter().map(|f| (WINDOW_TABLE.to_owned(), removed(f, hour, true))));
-        for (rule, scored) in score_windows(ctx, state_schema, &merged).await? {
+        for (rule, scored) in score_windows(ctx, rules, state_schema, &merged).await? {
             let output = rule.header.output.clone();
             let scored_group = group(source, partition, Some(&rule.view_name()));
             if !outputs.contains_key(&output) {
@@ -117,26 +119,29 @@ pub(crate) async fn late_windows(
 /// for each rule that produced a schema.
 pub(crate) async fn score_windows(
     ctx: &SessionContext,
+    rules: &naap_sql::RuleSet,
     state_schema: &SchemaRef,
     windows: &RecordBatch,
 ) -> Result<Vec<(naap_sql::Rule, RecordBatch)>> {
     let mut out = Vec::new();
-    for rule in naap_sql::rules::rules_over(WINDOW_TABLE) {
-        let scored = naap_sql::session::run_over(
-            ctx,
-            WINDOW_TABLE,
-            Arc::clone(state_schema),
-            vec![windows.clone()],
-            rule.sql,
-        )
-        .await
-        .map_err(Error::sql(format!("rule {}", rule.file)))?;
+    let what = |rule: &naap_sql::Rule| Error::sql(format!("rule {}", rule.file));
+    let input =
+        MemTable::try_new(Arc::clone(state_schema), vec![vec![windows.clone()]]).map_err(Error::sql("windows"))?;
+    ctx.deregister_table(WINDOW_TABLE).map_err(Error::sql("windows"))?;
+    ctx.register_table(WINDOW_TABLE, Arc::new(input))
+        .map_err(Error::sql("windows"))?;
+    for rule in rules.over(WINDOW_TABLE) {
+        let df = naap_sql::rules::score(ctx, &rule, naap_sql::rules::Scope::All)
+            .await
+            .map_err(what(&rule))?;
+        let scored = df.collect().await.map_err(what(&rule))?;
         let Some(schema) = scored.first().map(|b| b.schema()) else {
             continue;
         };
         let scored = concat_batches(&schema, &scored)?;
         out.push((rule, scored));
     }
+    ctx.deregister_table(WINDOW_TABLE).map_err(Error::sql("windows"))?;
     Ok(out)
 }
 

@@ -108,6 +108,7 @@ impl Sealing {
         let mut sealer = Sealer {
             ctx,
             lake: &config.lake,
+            rules: &config.rules,
             span: SealSpan {
                 settle_ms: super::ms(config.session_settle),
                 lookback_ms: super::ms(config.session_lookback),

@@ -1,10 +1,8 @@
 //! Who may publish, and what arrives once: signatures, dedup, the spool bound.
 
-mod common;
-
 use std::io::Write;
 
-use common::{T0, naap, run_ok, simulated_file, table_rows, totals};
+use crate::common::{T0, naap, run_ok, simulated_file, table_rows, totals};
 use naap_events::framing::{MessageMeta, RecordReader, write_magic, write_record};
 use naap_events::signing::{HEADER_SIGNATURE, HEADER_SIGNER, Signer};
 
@@ -232,7 +230,14 @@ fn a_full_spool_drops_its_oldest_messages_and_says_so() {
 fn the_sample_emitter_toml_configures_the_agent_and_flags_win() {
     // The same flags reach `naap emit` and the lean `naap-emit` binary.
     let lean = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_naap-emit"));
+        // naap-emitter's binary, built beside `naap` by `cargo test --workspace`.
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_naap")).with_file_name("naap-emit");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo test --workspace`",
+            bin.display()
+        );
+        let mut cmd = std::process::Command::new(bin);
         cmd.env("NAAP_LOG", "warn");
         cmd
     };

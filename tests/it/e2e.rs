@@ -1,11 +1,9 @@
 //! End-to-end tests of the `naap` binary: replay, crash recovery, quarantine.
 
-mod common;
-
 use std::io::Write;
 use std::time::Duration;
 
-use common::{T0, naap, run_ok, simulated_file, table_rows, totals};
+use crate::common::{T0, naap, run_ok, simulated_file, table_rows, totals};
 
 /// Tables whose rows must match between runs (raw events, windows, scores).
 const TABLES: [&str; 3] = ["node_telemetry", "telemetry_1m", "scores"];

@@ -1,4 +1,5 @@
-//! Log output of every naap binary: `tracing` to stderr, filtered by `NAAP_LOG`.
+//! Log output of every naap binary (`naap` and `naap-emit`): `tracing` to
+//! stderr, filtered by `NAAP_LOG`.
 
 /// Installs the subscriber; `verbose` lowers the default level to debug.
 pub fn init(verbose: bool) {

@@ -2,9 +2,7 @@
 //! that entry goes to `quarantine` with its reason, the others reach
 //! `capability_snapshots` (both GPU list shapes).
 
-mod common;
-
-use common::{naap, run_ok, table_rows, totals};
+use crate::common::{naap, run_ok, table_rows, totals};
 
 /// Replays the livepeer-json `lines` into a lake under `dir`; returns the lake.
 fn replay(dir: &std::path::Path, lines: &str) -> std::path::PathBuf {

@@ -1,12 +1,12 @@
 //! Late and duplicated events: in-lateness, after-close, exact duplicate,
 //! backup-cluster duplicate, each with the rows and counters it must leave.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;
 
-use common::{T0, naap, run_ok, table_rows, totals};
+use crate::common::{T0, naap, run_ok, table_rows, totals};
 use naap_emitter::sink::{EncodedMessage, encode_message};
 use naap_events::framing::{MessageMeta, RecordReader, write_magic, write_record};
 use naap_events::telemetry::TelemetryEvent;

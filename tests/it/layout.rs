@@ -1,8 +1,6 @@
 //! Lakes naap cannot use: one of the layout before Delta Lake.
 
-mod common;
-
-use common::{naap, simulated_file};
+use crate::common::{naap, simulated_file};
 
 /// A lake of the layout before Delta Lake (`_naap/manifest/`, plain Parquet
 /// folders) is refused by the pipeline and the server with one line that

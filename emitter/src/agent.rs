@@ -1,16 +1,16 @@
-//! `naap emit` (and the lean `naap-emit` binary): the node agent and the
-//! network simulator. This file links only the emitter and events crates, so
-//! `naap-emit` carries none of the pipeline's or the server's code.
+//! The node agent and the network simulator, behind both `naap emit` (the
+//! all-in-one binary) and `naap-emit` (this crate's binary, which links
+//! none of the pipeline's or the server's code: no DataFusion).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::Sink;
+use crate::heartbeat::{self, EmitStats};
+use crate::simulate::{Simulation, SimulationConfig};
 use anyhow::{Context, bail};
 use clap::Args;
-use naap_emitter::Sink;
-use naap_emitter::heartbeat::{self, EmitStats};
-use naap_emitter::simulate::{Simulation, SimulationConfig};
 use tracing::info;
 
 /// Default topic of node telemetry.
@@ -177,13 +177,13 @@ fn describe(sim: &Simulation) -> serde_json::Value {
 }
 
 /// Binds the BYOC endpoint when configured and serves it in the background.
-async fn byoc_inbox(args: &EmitArgs) -> anyhow::Result<Option<naap_emitter::byoc::Inbox>> {
+async fn byoc_inbox(args: &EmitArgs) -> anyhow::Result<Option<crate::byoc::Inbox>> {
     let (Some(addr), Some(schemas)) = (args.byoc_listen, &args.byoc_schemas) else {
         return Ok(None);
     };
-    let registry = naap_emitter::byoc::Registry::load(schemas)?;
+    let registry = crate::byoc::Registry::load(schemas)?;
     let (endpoint, inbox) =
-        naap_emitter::byoc::Endpoint::bind(addr, registry, args.byoc_batch_window, args.byoc_max_batch).await?;
+        crate::byoc::Endpoint::bind(addr, registry, args.byoc_batch_window, args.byoc_max_batch).await?;
     let bound = endpoint.local_addr()?;
     info!(%bound, "BYOC endpoint: POST http://{bound}/v1/events/<name>");
     tokio::spawn(async move {
@@ -195,7 +195,7 @@ async fn byoc_inbox(args: &EmitArgs) -> anyhow::Result<Option<naap_emitter::byoc
 }
 
 async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
-    let prober = || naap_emitter::probe::Prober::new(args.probe_ca_file.as_deref(), args.probe_timeout);
+    let prober = || crate::probe::Prober::new(args.probe_ca_file.as_deref(), args.probe_timeout);
     let probes = if args.probes.is_empty() && args.bandwidth_url.is_none() {
         None
     } else {
@@ -215,14 +215,14 @@ async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
         }),
         None => None,
     };
-    let host: Option<Box<dyn naap_emitter::host::HostSource>> = if args.no_host {
+    let host: Option<Box<dyn crate::host::HostSource>> = if args.no_host {
         None
     } else {
-        Some(Box::new(naap_emitter::host::ProcHost::default()))
+        Some(Box::new(crate::host::ProcHost::default()))
     };
-    let gpus: Option<Box<dyn naap_emitter::gpu::GpuSource>> = match args.fake_gpus {
-        Some(n) => Some(Box::new(naap_emitter::gpu::FakeGpus {
-            devices: (0..n).map(naap_emitter::gpu::GpuReading::fake).collect(),
+    let gpus: Option<Box<dyn crate::gpu::GpuSource>> = match args.fake_gpus {
+        Some(n) => Some(Box::new(crate::gpu::FakeGpus {
+            devices: (0..n).map(crate::gpu::GpuReading::fake).collect(),
         })),
         None => open_gpus(args.no_gpu),
     };
@@ -235,11 +235,11 @@ async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
     })
 }
 
-fn open_gpus(no_gpu: bool) -> Option<Box<dyn naap_emitter::gpu::GpuSource>> {
+fn open_gpus(no_gpu: bool) -> Option<Box<dyn crate::gpu::GpuSource>> {
     if no_gpu {
         return None;
     }
-    match naap_emitter::gpu::open() {
+    match crate::gpu::open() {
         Ok(g) => Some(g),
         Err(e) => {
             tracing::warn!("{e}");
@@ -260,13 +260,13 @@ fn node(args: &EmitArgs) -> anyhow::Result<heartbeat::Node> {
 }
 
 /// A node's own heartbeat (and GPUs), through the durable spool to Kafka.
-pub(crate) async fn emit_node(
+pub async fn emit_node(
     args: &EmitArgs,
     brokers: &str,
     signer: Option<naap_events::signing::Signer>,
 ) -> anyhow::Result<()> {
     let node = node(args)?;
-    let spool = naap_emitter::spool::Spool::open(&args.spool_dir, args.spool_max_bytes)
+    let spool = crate::spool::Spool::open(&args.spool_dir, args.spool_max_bytes)
         .with_context(|| format!("opening the spool in {}", args.spool_dir.display()))?;
     if !spool.is_empty() {
         info!(
@@ -277,7 +277,7 @@ pub(crate) async fn emit_node(
     }
     let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let delivery = naap_emitter::publish::Delivery::new(
+    let delivery = crate::publish::Delivery::new(
         brokers,
         args.backup_brokers.as_deref(),
         &args.topic,
@@ -285,7 +285,7 @@ pub(crate) async fn emit_node(
         Some(args.partitions),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let drain = tokio::spawn(naap_emitter::publish::drain(
+    let drain = tokio::spawn(crate::publish::drain(
         std::sync::Arc::clone(&spool),
         std::sync::Arc::clone(&wake),
         delivery,
@@ -329,7 +329,7 @@ fn signer(args: &EmitArgs) -> anyhow::Result<Option<naap_events::signing::Signer
                 .context("--keystore needs --keystore-password-env")?;
             let password = std::env::var(var)
                 .with_context(|| format!("--keystore-password-env {var}: the variable is not set"))?;
-            naap_emitter::keystore::open(path, &password).context("unlocking the keystore")?
+            crate::keystore::open(path, &password).context("unlocking the keystore")?
         }
         (None, None) => return Ok(None),
     };

@@ -1,4 +1,7 @@
-//! HTTP: health and scores as JSON.
+//! HTTP: health, scores, the dashboard and its files; the routes that
+//! query the lake are in [`queried`].
+
+mod queried;
 
 use std::sync::Arc;
 
@@ -9,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::admission::Queries;
-use crate::auth::{self, Auth, Role};
-use crate::perf_stats::{self, Regions};
+use crate::auth::Auth;
+use crate::perf_stats::Regions;
 use crate::snapshot::{ScoreFilter, Snapshots};
 use crate::{Catalog, Error};
-use crate::{dashboard, explorer, router};
 
 #[derive(Clone)]
 struct AppState {
@@ -61,26 +63,27 @@ pub(crate) async fn serve(
 ) {
     // Routes that query the lake run on the query threads, one slot each.
     let queried = Router::new()
-        .route("/orch-perf-stats", get(orch_perf_stats))
-        .route("/v1/select", get(select))
-        .route("/v1/overview", get(overview))
-        .route("/v1/orchestrators", get(orchestrators))
-        .route("/v1/orchestrators/{address}", get(orchestrator))
-        .route("/v1/quarantine", get(quarantine_summary))
-        .route("/api/aggregated_stats", get(aggregated_stats))
-        .route("/api/raw_stats", get(raw_stats))
-        .route("/api/pipelines", get(explorer_pipelines))
-        .route("/v1/quarantine/recent", get(quarantine_recent))
-        .route("/orch-webhook", get(orch_webhook))
+        .route("/orch-perf-stats", get(queried::orch_perf_stats))
+        .route("/v1/select", get(queried::select))
+        .route("/v1/overview", get(queried::overview))
+        .route("/v1/orchestrators", get(queried::orchestrators))
+        .route("/v1/orchestrators/{address}", get(queried::orchestrator))
+        .route("/v1/quarantine", get(queried::quarantine_summary))
+        .route("/api/aggregated_stats", get(queried::aggregated_stats))
+        .route("/api/raw_stats", get(queried::raw_stats))
+        .route("/api/pipelines", get(queried::explorer_pipelines))
+        .route("/v1/quarantine/recent", get(queried::quarantine_recent))
+        .route("/orch-webhook", get(queried::orch_webhook))
         .route_layer(axum::middleware::from_fn_with_state(queries.clone(), admitted));
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v1/scores", get(scores))
+        .route("/v1/rules", get(queried::rules))
         .route("/", get(dashboard_page))
         .route("/assets/{file}", get(dashboard_asset))
-        .route("/api/regions", get(explorer_regions))
+        .route("/api/regions", get(queried::explorer_regions))
         .merge(queried)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -214,7 +217,7 @@ async fn metrics(State(AppState { snapshots, .. }): State<AppState>) -> Response
 async fn openapi() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("../assets/openapi.json"),
+        include_str!("../../assets/openapi.json"),
     )
         .into_response()
 }
@@ -259,80 +262,22 @@ async fn scores(
     Ok((headers, body).into_response())
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct PerfStatsQuery {
-    #[serde(default = "default_rule")]
-    rule: String,
-    #[serde(default = "default_version")]
-    version: u32,
-}
-
-fn default_rule() -> String {
-    "sla".into()
-}
-
-fn default_version() -> u32 {
-    1
-}
-
-/// go-livepeer's `-orchPerfStatsUrl` feed (see [`perf_stats`]).
-async fn orch_perf_stats(
-    State(AppState { catalog, regions, .. }): State<AppState>,
-    Params(q): Params<PerfStatsQuery>,
-) -> Result<Response, Error> {
-    let body = perf_stats::feed(&catalog, &regions, &q.rule, q.version).await?;
-    Ok(axum::Json(body).into_response())
-}
-
-/// The reference router (see [`crate::router`]).
-async fn select(
-    State(AppState { catalog, regions, .. }): State<AppState>,
-    Params(params): Params<router::SelectParams>,
-) -> Result<Response, Error> {
-    let selection = router::answer(&catalog, &regions, &params, 3).await?;
-    Ok(axum::Json(selection).into_response())
-}
-
-/// go-livepeer's `-orchWebhookUrl` discovery feed: the router's order for
-/// a region, pipeline and model as `[{"address": "<service URI>"}]`. The
-/// hour the scores come from is in the `X-Naap-Window` header.
-async fn orch_webhook(
-    State(AppState { catalog, regions, .. }): State<AppState>,
-    Params(params): Params<router::SelectParams>,
-) -> Result<Response, Error> {
-    let selection = router::answer(&catalog, &regions, &params, 10).await?;
-    let body: Vec<serde_json::Value> = selection
-        .choices
-        .iter()
-        .map(|c| serde_json::json!({ "address": c.candidate.uri }))
-        .collect();
-    let window = selection.window_start.unwrap_or_else(|| "none".into());
-    Ok((
-        [(
-            axum::http::HeaderName::from_static("x-naap-window"),
-            axum::http::HeaderValue::from_str(&window).unwrap_or(axum::http::HeaderValue::from_static("none")),
-        )],
-        axum::Json(body),
-    )
-        .into_response())
-}
-
 /// The dashboard's files, bundled in the binary: it works on a closed network.
 const ASSETS: [(&str, &str, &str); 3] = [
     (
         "index.html",
         "text/html; charset=utf-8",
-        include_str!("../assets/index.html"),
+        include_str!("../../assets/index.html"),
     ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../assets/app.js"),
+        include_str!("../../assets/app.js"),
     ),
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_str!("../assets/style.css"),
+        include_str!("../../assets/style.css"),
     ),
 ];
 
@@ -349,84 +294,4 @@ async fn dashboard_page() -> Response {
 
 async fn dashboard_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     asset(&file)
-}
-
-/// Network overview: orchestrators seen, sessions, startup success, median score.
-async fn overview(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
-    let rows = dashboard::orchestrators(&catalog).await?;
-    Ok(axum::Json(dashboard::overview(&rows)).into_response())
-}
-
-/// One row per orchestrator (see [`dashboard::OrchestratorRow`]).
-async fn orchestrators(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
-    let rows = dashboard::orchestrators(&catalog).await?;
-    Ok(axum::Json(serde_json::json!({ "orchestrators": rows })).into_response())
-}
-
-/// One orchestrator's hourly history, GPUs and regions.
-async fn orchestrator(
-    State(AppState { catalog, .. }): State<AppState>,
-    axum::extract::Path(address): axum::extract::Path<String>,
-) -> Result<Response, Error> {
-    Ok(axum::Json(dashboard::orchestrator(&catalog, &address).await?).into_response())
-}
-
-/// Quarantined messages by source and reason: what producers get wrong.
-async fn quarantine_summary(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
-    if !catalog.table_names().await?.iter().any(|t| t == "quarantine") {
-        return Ok(axum::Json(serde_json::json!({ "quarantined": 0, "by_reason": [] })).into_response());
-    }
-    let batches = catalog
-        .collect_as(Role::Admin, "SELECT source, reason, count(*) AS messages FROM quarantine GROUP BY source, reason ORDER BY source, reason", None)
-        .await?;
-    let rows = crate::cells::objects(&batches);
-    let total: i64 = rows.iter().filter_map(|r| r["messages"].as_i64()).sum();
-    Ok(axum::Json(serde_json::json!({ "quarantined": total, "by_reason": rows })).into_response())
-}
-
-/// The newest quarantined messages with their detail (admin only: the
-/// detail and payload are whatever a producer sent).
-async fn quarantine_recent(
-    State(AppState { catalog, .. }): State<AppState>,
-    axum::Extension(role): axum::Extension<Role>,
-) -> Result<Response, Error> {
-    auth::admin(role)?;
-    if !catalog.table_names().await?.iter().any(|t| t == "quarantine") {
-        return Ok(axum::Json(serde_json::json!([])).into_response());
-    }
-    let batches = catalog
-        .collect_as(Role::Admin, "SELECT source, source_partition, source_offset, reason, detail FROM quarantine ORDER BY source, source_partition, source_offset DESC LIMIT 100", None)
-        .await?;
-    Ok(axum::Json(crate::cells::objects(&batches)).into_response())
-}
-
-/// The Explorer leaderboard's `/api/aggregated_stats` (see [`explorer`]).
-async fn aggregated_stats(
-    State(AppState { catalog, regions, .. }): State<AppState>,
-    Params(q): Params<explorer::StatsQuery>,
-) -> Result<Response, Error> {
-    Ok(axum::Json(explorer::aggregated_stats(&catalog, &regions, &q, now_ms()).await?).into_response())
-}
-
-/// The Explorer leaderboard's `/api/raw_stats` (see [`explorer`]).
-async fn raw_stats(
-    State(AppState { catalog, .. }): State<AppState>,
-    Params(q): Params<explorer::StatsQuery>,
-) -> Result<Response, Error> {
-    Ok(axum::Json(explorer::raw_stats(&catalog, &q, now_ms()).await?).into_response())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-async fn explorer_regions(State(AppState { regions, .. }): State<AppState>) -> Response {
-    axum::Json(explorer::regions(&regions)).into_response()
-}
-
-async fn explorer_pipelines(State(AppState { catalog, .. }): State<AppState>) -> Result<Response, Error> {
-    Ok(axum::Json(explorer::pipelines(&catalog).await?).into_response())
 }

@@ -1,10 +1,8 @@
 //! The pipeline against a real Kafka-API broker (Tansu, started by ./test.sh).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{T0, naap, run_ok, service, table_rows, totals};
+use crate::common::{T0, naap, run_ok, service, table_rows, totals};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};

@@ -1,16 +1,11 @@
 //! `naap-emit`: the node agent alone, with exactly the flags of `naap emit`.
 //!
 //! Operators run it beside GPU jobs, so it links only the emitter and the
-//! wire contract: none of DataFusion, the pipeline or the server.
-
-#[path = "../config_file.rs"]
-mod config_file;
-#[path = "../emit.rs"]
-mod emit;
-#[path = "../logging.rs"]
-mod logging;
+//! wire contract: none of DataFusion, the pipeline or the server
+//! (`cargo build --release -p naap-emitter`).
 
 use clap::Parser;
+use naap_emitter::{agent, config_file, logging};
 
 /// naap-emit: the naap node agent (heartbeat, GPUs, host, probes, scrape,
 /// BYOC events) or a simulated network, to Kafka or a message file.
@@ -21,7 +16,7 @@ struct Cli {
     #[arg(long, short)]
     verbose: bool,
     #[command(flatten)]
-    args: emit::EmitArgs,
+    args: agent::EmitArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +29,5 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .thread_name("naap-emit")
         .build()?;
-    runtime.block_on(emit::run(cli.args))
+    runtime.block_on(agent::run(cli.args))
 }

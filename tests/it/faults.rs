@@ -4,13 +4,11 @@
 //! unresponsive for 30 s. Each final lake must equal a fault-free run's, row
 //! for row.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{T0, naap, run_ok, service, table_rows, totals};
+use crate::common::{T0, naap, run_ok, service, table_rows, totals};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
