@@ -142,6 +142,13 @@ def test_each_endpoint_serves_the_version_asked_for(naap_bin, serve_lake, tmp_pa
     with pytest.raises(urllib.error.HTTPError) as refused:
         get(f"{servers['v1']}/v1/orchestrators?rule=sla&version=9")
     assert refused.value.code == 400 and "versions 1, 2" in json.load(refused.value)["error"]
+    # Half a choice, a version past any integer, a rule name of 7 000
+    # bytes: each a 400 with a reason, and the server keeps serving.
+    for query in ("rule=sla", "version=2", "rule=sla&version=99999999999999999999", f"rule={'x' * 7000}&version=1"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(f"{servers['v1']}/v1/orchestrators?{query}")
+        assert refused.value.code == 400 and json.load(refused.value)["reason"] == "bad_request", query
+    assert get(f"{servers['v1']}/v1/rules")[1]["rules"]
     failed = subprocess.run([naap_bin, "serve", "--lake", str(lake), "--rule", "sla=2"],
                             capture_output=True, text=True, timeout=60)
     assert failed.returncode != 0 and "--rule-file" in failed.stderr, failed.stderr
