@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{LimitArgs, RuleFiles, StoreArgs};
+use crate::cli::{RuleFiles, StoreArgs};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -101,4 +102,78 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// What one client may take of a server (see SECURITY.md).
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Wall-time limit of one client query, from admission (planning
+    /// included) to the last row.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub query_timeout: Duration,
+    /// Memory limit of one client query, in MiB (no spilling to disk: a query
+    /// that needs more fails with a clear error); one scalar function result
+    /// may take a quarter of it.
+    #[arg(long, default_value_t = 512)]
+    pub query_memory_mb: usize,
+    /// Client queries running at once.
+    #[arg(long, default_value_t = 8)]
+    pub max_concurrent_queries: usize,
+    /// Client queries waiting for a running slot; one more is refused at
+    /// once with "retry shortly".
+    #[arg(long, default_value_t = 32)]
+    pub max_queued_queries: usize,
+    /// How long a query waits for a running slot before it is refused.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub query_queue_timeout: Duration,
+    /// Threads that run client queries [default: all cores but one].
+    #[arg(long)]
+    pub query_threads: Option<usize>,
+    /// Longest SQL text accepted, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_sql_bytes: usize,
+    /// Deepest nesting of expressions, UNION chains and subqueries, and most
+    /// tables, in one statement.
+    #[arg(long, default_value_t = 256)]
+    pub max_expr_depth: usize,
+    /// Most bytes of bound parameters one Flight DoPut may send.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_put_bytes: usize,
+    /// Connections each listener (Flight, HTTP) holds at once; one more is
+    /// closed at once (at most a quarter of the open-files limit).
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
+    /// Time from a connection's start to its first byte, and (HTTP/1) to the
+    /// end of each request's headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A connection silent this long is closed (never below --query-timeout
+    /// plus 5s).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+}
+
+impl LimitArgs {
+    pub fn query_limits(&self) -> naap_flight_server::QueryLimits {
+        let defaults = naap_flight_server::QueryLimits::default();
+        naap_flight_server::QueryLimits {
+            timeout: self.query_timeout,
+            memory_bytes: self.query_memory_mb.saturating_mul(1024 * 1024),
+            max_concurrent: self.max_concurrent_queries,
+            max_queued: self.max_queued_queries,
+            queue_timeout: self.query_queue_timeout,
+            threads: self.query_threads.unwrap_or(defaults.threads).max(1),
+            max_sql_bytes: self.max_sql_bytes,
+            max_expr_depth: self.max_expr_depth,
+            max_put_bytes: self.max_put_bytes,
+        }
+    }
+
+    pub fn conn_limits(&self) -> naap_flight_server::ConnLimits {
+        naap_flight_server::ConnLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
 }

@@ -34,8 +34,23 @@ pub(crate) fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<Stri
     json(batch, column, row).and_then(|v| v.as_str().map(str::to_owned))
 }
 
+/// Rows as `T`, whose fields are the statement's columns.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    statement: naap_sql::serving::Query,
+    batches: &[RecordBatch],
+) -> crate::Result<Vec<T>> {
+    rows(batches)
+        .into_iter()
+        .map(|row| serde_json::from_value(Value::Object(row)))
+        .collect::<Result<_, _>>()
+        .map_err(|source| crate::Error::Shape {
+            statement: statement.name,
+            source,
+        })
+}
+
 /// Rows as JSON objects of every column.
-pub(crate) fn objects(batches: &[RecordBatch]) -> Vec<Value> {
+pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<serde_json::Map<String, Value>> {
     let mut out = Vec::new();
     for b in batches {
         let schema = b.schema();
@@ -44,7 +59,7 @@ pub(crate) fn objects(batches: &[RecordBatch]) -> Vec<Value> {
             for f in schema.fields() {
                 o.insert(f.name().clone(), json(b, f.name(), row).unwrap_or(Value::Null));
             }
-            out.push(Value::Object(o));
+            out.push(o);
         }
     }
     out

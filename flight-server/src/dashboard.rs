@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow::array::RecordBatch;
 use datafusion::scalar::ScalarValue;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::{Catalog, Error, Result, cells};
 use naap_sql::{Served, serving, tables};
@@ -21,7 +22,7 @@ const SLA: &str = "sla";
 const UPTIME: &str = "uptime";
 
 /// The newest score of one orchestrator and what stands behind it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct OrchestratorRow {
     pub orchestrator: String,
     /// 0..100: the SLA score of the latest sealed hour when there is one,
@@ -131,9 +132,73 @@ pub async fn orchestrators(catalog: &Catalog, served: &Served) -> Result<Vec<Orc
     Ok(out)
 }
 
+/// The rule versions an answer used: `{"sla": 1, "uptime": 1}`.
+pub type RuleVersions = BTreeMap<String, u32>;
+
+/// The rule versions in `served`.
+pub fn rule_versions(served: &Served) -> RuleVersions {
+    served.iter().map(|(rule, v)| (rule.to_owned(), v)).collect()
+}
+
+/// The network at a glance (`/v1/overview`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Overview {
+    /// Orchestrators seen in any score table.
+    pub orchestrators: usize,
+    /// Of them, those with a score.
+    pub scored: usize,
+    pub median_score: Option<f64>,
+    /// Sessions requested in the orchestrators' latest SLA hours.
+    pub sessions: Option<f64>,
+    /// Of those sessions, the share that started.
+    pub startup_success_rate: Option<f64>,
+    /// The rule versions the answer used: `{"sla": 1, "uptime": 1}`.
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub rules: RuleVersions,
+    /// The newest SLA hour among the orchestrators' rows.
+    pub sla_window_start: Option<String>,
+}
+
+/// `/v1/orchestrators`: one row per orchestrator, best score first.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct OrchestratorList {
+    pub orchestrators: Vec<OrchestratorRow>,
+    /// The rule versions the answer used: `{"sla": 1, "uptime": 1}`.
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub rules: RuleVersions,
+}
+
+/// One orchestrator's history (`/v1/orchestrators/{address}`). Each list
+/// holds the columns of its serving statement (`sql/serving/orchestrator_*.sql`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct OrchestratorDetail {
+    /// The address, in lower case.
+    pub orchestrator: String,
+    /// Whether any table holds a row of it.
+    pub seen: bool,
+    /// Its SLA rows by hour, of the served version.
+    #[schema(value_type = Vec<Object>)]
+    pub sla_hourly: Vec<Map<String, Value>>,
+    /// The hourly mean of its minute uptime scores, of the served version.
+    #[schema(value_type = Vec<Object>)]
+    pub uptime_hourly: Vec<Map<String, Value>>,
+    /// The GPUs its nodes measured.
+    #[schema(value_type = Vec<Object>)]
+    pub gpus: Vec<Map<String, Value>>,
+    /// What it advertised: pipelines, models, prices, GPUs.
+    #[schema(value_type = Vec<Object>)]
+    pub advertised: Vec<Map<String, Value>>,
+    /// The regions its nodes declared.
+    #[schema(value_type = Vec<Object>)]
+    pub regions: Vec<Map<String, Value>>,
+    /// The rule versions the answer used: `{"sla": 1, "uptime": 1}`.
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub rules: RuleVersions,
+}
+
 /// Network overview from the orchestrator rows, of the rule versions in
 /// `served`.
-pub fn overview(rows: &[OrchestratorRow], served: &Served) -> Value {
+pub fn overview(rows: &[OrchestratorRow], served: &Served) -> Overview {
     let mut scores: Vec<f64> = rows.iter().filter_map(|r| r.score).collect();
     scores.sort_by(f64::total_cmp);
     let median = match scores.len() {
@@ -146,78 +211,72 @@ pub fn overview(rows: &[OrchestratorRow], served: &Served) -> Value {
         .iter()
         .filter_map(|r| Some(r.requested_sessions? * r.startup_success_rate?))
         .sum();
-    json!({
-        "orchestrators": rows.len(),
-        "scored": scores.len(),
-        "median_score": median,
-        "sessions": if sessions > 0.0 { Some(sessions) } else { None },
-        "startup_success_rate": if sessions > 0.0 { Some(succeeded / sessions) } else { None },
-        "rules": rules_json(served),
-        "sla_window_start": rows.iter().filter(|r| r.rule.as_deref() == Some("sla")).filter_map(|r| r.window_start.clone()).max(),
-    })
+    Overview {
+        orchestrators: rows.len(),
+        scored: scores.len(),
+        median_score: median,
+        sessions: (sessions > 0.0).then_some(sessions),
+        startup_success_rate: (sessions > 0.0).then(|| succeeded / sessions),
+        rules: rule_versions(served),
+        sla_window_start: rows
+            .iter()
+            .filter(|r| r.rule.as_deref() == Some(SLA))
+            .filter_map(|r| r.window_start.clone())
+            .max(),
+    }
 }
 
 /// One orchestrator: hourly SLA rows, hourly mean of its minute uptime
 /// scores (of the versions in `served`), its GPUs and the regions its nodes
 /// declared.
-pub async fn orchestrator(catalog: &Catalog, address: &str, served: &Served) -> Result<Value> {
+pub async fn orchestrator(catalog: &Catalog, address: &str, served: &Served) -> Result<OrchestratorDetail> {
     let address: naap_events::OrchestratorAddress = address
         .parse()
         .map_err(|e: naap_events::IdError| Error::Refused { detail: e.to_string() })?;
     let tables: BTreeSet<String> = catalog.table_names().await?.into_iter().collect();
     let who = || ScalarValue::Utf8(Some(address.as_str().to_owned()));
-    let mut out = serde_json::Map::new();
-    out.insert("orchestrator".into(), json!(address.as_str()));
-    out.insert("rules".into(), rules_json(served));
     let versioned = |rule: &str| served.version(rule).map(|v| vec![who(), int(v)]);
-    let queries = [
-        (
-            tables::SLA_HOURLY.name,
-            "sla_hourly",
-            serving::ORCHESTRATOR_SLA_HOURS,
-            versioned(SLA),
-        ),
-        (
+    let rows = async |table: &str, query, params: Option<Vec<ScalarValue>>| -> Result<Vec<Map<String, Value>>> {
+        Ok(match params {
+            Some(params) if tables.contains(table) => cells::rows(&catalog.serve(query, params).await?),
+            _ => Vec::new(),
+        })
+    };
+    let mut detail = OrchestratorDetail {
+        orchestrator: address.as_str().to_owned(),
+        seen: false,
+        sla_hourly: rows(tables::SLA_HOURLY.name, serving::ORCHESTRATOR_SLA_HOURS, versioned(SLA)).await?,
+        uptime_hourly: rows(
             tables::SCORES.name,
-            "uptime_hourly",
             serving::ORCHESTRATOR_UPTIME_HOURS,
             versioned(UPTIME),
-        ),
-        (
-            tables::GPU_SAMPLE.name,
-            "gpus",
-            serving::ORCHESTRATOR_GPUS,
-            Some(vec![who()]),
-        ),
-        (
+        )
+        .await?,
+        gpus: rows(tables::GPU_SAMPLE.name, serving::ORCHESTRATOR_GPUS, Some(vec![who()])).await?,
+        advertised: rows(
             tables::CAPABILITY_SNAPSHOTS.name,
-            "advertised",
             serving::ORCHESTRATOR_ADVERTISED,
             Some(vec![who()]),
-        ),
-        (
+        )
+        .await?,
+        regions: rows(
             tables::TELEMETRY_1M.name,
-            "regions",
             serving::ORCHESTRATOR_NODE_REGIONS,
             Some(vec![who()]),
-        ),
-    ];
-    let mut seen = false;
-    for (table, key, query, params) in queries {
-        let rows = match params {
-            Some(params) if tables.contains(table) => cells::objects(&catalog.serve(query, params).await?),
-            _ => Vec::new(),
-        };
-        seen |= !rows.is_empty();
-        out.insert(key.into(), Value::Array(rows));
-    }
-    out.insert("seen".into(), json!(seen));
-    Ok(Value::Object(out))
-}
-
-/// `{"sla": 1, "uptime": 1}`: the rule versions an answer used.
-pub fn rules_json(served: &Served) -> Value {
-    Value::Object(served.iter().map(|(rule, v)| (rule.to_owned(), json!(v))).collect())
+        )
+        .await?,
+        rules: rule_versions(served),
+    };
+    detail.seen = [
+        &detail.sla_hourly,
+        &detail.uptime_hourly,
+        &detail.gpus,
+        &detail.advertised,
+        &detail.regions,
+    ]
+    .iter()
+    .any(|rows| !rows.is_empty());
+    Ok(detail)
 }
 
 /// A rule version as a query parameter.

@@ -42,6 +42,11 @@ pub enum Error {
     Http(std::io::Error),
     #[error("encoding results: {0}")]
     Encode(#[from] arrow::error::ArrowError),
+    #[error("the rows of serving statement {statement} do not fit its answer: {source}")]
+    Shape {
+        statement: &'static str,
+        source: serde_json::Error,
+    },
     #[error("the query failed unexpectedly and was stopped: {detail}")]
     Crashed { detail: String },
     #[error("starting the query threads: {0}")]
@@ -76,26 +81,65 @@ impl Error {
     }
 }
 
+/// The stable `reason` of every HTTP error body: a code for programs,
+/// beside the sentence for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    TooLarge,
+    UriTooLong,
+    HeadersTooLarge,
+    Unauthenticated,
+    NotAdmin,
+    Busy,
+    TimeLimit,
+    MemoryLimit,
+    Internal,
+}
+
+impl Reason {
+    /// The code as written in bodies and in `/metrics`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadRequest => "bad_request",
+            Reason::NotFound => "not_found",
+            Reason::MethodNotAllowed => "method_not_allowed",
+            Reason::TooLarge => "too_large",
+            Reason::UriTooLong => "uri_too_long",
+            Reason::HeadersTooLarge => "headers_too_large",
+            Reason::Unauthenticated => "unauthenticated",
+            Reason::NotAdmin => "not_admin",
+            Reason::Busy => "busy",
+            Reason::TimeLimit => "time_limit",
+            Reason::MemoryLimit => "memory_limit",
+            Reason::Internal => "internal",
+        }
+    }
+}
+
 impl Error {
     /// The stable `reason` of this error in HTTP bodies.
-    pub(crate) fn reason(&self) -> &'static str {
-        match self.refusal() {
-            Some("refused") => "bad_request",
-            Some(reason) => reason,
-            None => "internal",
+    pub(crate) fn reason(&self) -> Reason {
+        match self {
+            Error::Denied(crate::auth::Denied::NotAdmin) => Reason::NotAdmin,
+            Error::Denied(_) => Reason::Unauthenticated,
+            Error::TimedOut { .. } => Reason::TimeLimit,
+            Error::MemoryLimit { .. } => Reason::MemoryLimit,
+            Error::Busy { .. } => Reason::Busy,
+            Error::Refused { .. } | Error::UnknownTicket { .. } => Reason::BadRequest,
+            _ => Reason::Internal,
         }
     }
 
     /// The `/metrics` reason of a refused request or stopped query.
     fn refusal(&self) -> Option<&'static str> {
-        match self {
-            Error::Denied(crate::auth::Denied::NotAdmin) => Some("not_admin"),
-            Error::Denied(_) => Some("unauthenticated"),
-            Error::TimedOut { .. } => Some("time_limit"),
-            Error::MemoryLimit { .. } => Some("memory_limit"),
-            Error::Busy { .. } => Some("busy"),
-            Error::Refused { .. } | Error::UnknownTicket { .. } => Some("refused"),
-            _ => None,
+        match self.reason() {
+            Reason::Internal => None,
+            Reason::BadRequest => Some("refused"),
+            reason => Some(reason.as_str()),
         }
     }
 }
@@ -137,6 +181,7 @@ impl From<Error> for tonic::Status {
             | Error::Http(_)
             | Error::Encode(_)
             | Error::Crashed { .. }
+            | Error::Shape { .. }
             | Error::Runtime(_) => {
                 warn!(error = %e, "request failed");
                 tonic::Status::internal(e.to_string())

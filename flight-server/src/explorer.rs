@@ -38,21 +38,79 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::scalar::ScalarValue;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::perf_stats::Regions;
+use crate::perf_stats::{RegionScore, Regions, ScoresByRegion};
 use crate::{Catalog, Error, Result, cells};
 use naap_sql::{serving, tables};
 
-/// The query parameters of `/api/aggregated_stats`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// The query parameters of `/api/aggregated_stats` and `/api/raw_stats`.
+#[derive(Debug, Clone, Default, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// Only this orchestrator (any case); raw stats need it
     pub orchestrator: Option<String>,
+    /// Only this region label (any case)
     pub region: Option<String>,
+    /// Unix seconds, fractions allowed; default 24 hours ago
     pub since: Option<String>,
+    /// Unix seconds, fractions allowed; default now
     pub until: Option<String>,
+    /// With model: only sessions of this pipeline (leaves out probes)
     pub pipeline: Option<String>,
+    /// With pipeline: only sessions of this model
     pub model: Option<String>,
+}
+
+/// One probe (`/api/raw_stats`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RawStat {
+    pub region: String,
+    pub orchestrator: String,
+    /// 1 when the probe was answered, else 0.
+    pub success_rate: f64,
+    /// Seconds.
+    pub round_trip_time: f64,
+    pub errors: Vec<ErrorCount>,
+    /// Unix seconds.
+    pub timestamp: i64,
+}
+
+/// Errors of one code.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ErrorCount {
+    pub error_code: String,
+    pub count: u64,
+}
+
+/// `/api/regions`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RegionList {
+    pub regions: Vec<Region>,
+}
+
+/// A region label this server reports under.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Region {
+    pub id: String,
+    pub name: String,
+    /// Always `ai`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `/api/pipelines`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PipelineList {
+    pub pipelines: Vec<PipelineModels>,
+}
+
+/// A pipeline and the models orchestrators advertise for it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PipelineModels {
+    pub id: String,
+    pub models: Vec<String>,
 }
 
 fn seconds(name: &str, value: Option<&str>, default_ms: i64) -> Result<i64> {
@@ -70,7 +128,12 @@ fn seconds(name: &str, value: Option<&str>, default_ms: i64) -> Result<i64> {
 }
 
 /// `/api/aggregated_stats`.
-pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQuery, now_ms: i64) -> Result<Value> {
+pub async fn aggregated_stats(
+    catalog: &Catalog,
+    regions: &Regions,
+    q: &StatsQuery,
+    now_ms: i64,
+) -> Result<ScoresByRegion> {
     let pipeline = q.pipeline.clone().filter(|p| !p.is_empty());
     let model = q.model.clone().filter(|m| !m.is_empty());
     if pipeline.is_some() != model.is_some() {
@@ -91,7 +154,7 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
         orchestrator.as_ref().is_none_or(|want| want == o) && region.as_ref().is_none_or(|want| want == r)
     };
     let tables = catalog.table_names().await?;
-    let mut out: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut out = ScoresByRegion::new();
     if pipeline.is_none() && tables.iter().any(|t| t == tables::TELEMETRY_1M.name) {
         for p in probe_stats(catalog, since, until).await? {
             if wanted(&p.orchestrator, &p.region) {
@@ -102,10 +165,10 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
         }
     }
     if !tables.iter().any(|t| t == tables::SLA_HOURLY.name) || region.as_ref().is_some_and(|r| *r != label) {
-        return Ok(json!(out));
+        return Ok(out);
     }
     let Some(version) = catalog.served().version("sla") else {
-        return Ok(json!(out));
+        return Ok(out);
     };
     let params = vec![
         ScalarValue::Int64(Some(since)),
@@ -123,15 +186,15 @@ pub async fn aggregated_stats(catalog: &Catalog, regions: &Regions, q: &StatsQue
             if !wanted(&o, &label) {
                 continue;
             }
-            let stats = json!({
-                "score": score,
-                "success_rate": cells::number(b, "success_rate", row).unwrap_or(score),
-                "round_trip_score": cells::number(b, "round_trip_score", row).unwrap_or(score),
-            });
+            let stats = RegionScore {
+                score,
+                success_rate: cells::number(b, "success_rate", row).unwrap_or(score),
+                round_trip_score: cells::number(b, "round_trip_score", row).unwrap_or(score),
+            };
             out.entry(o).or_default().insert(label.clone(), stats);
         }
     }
-    Ok(json!(out))
+    Ok(out)
 }
 
 /// The leaderboard's weights of success rate and round-trip score (AI jobs).
@@ -150,17 +213,17 @@ struct ProbeStats {
 }
 
 impl ProbeStats {
-    fn figures(&self) -> Value {
+    fn figures(&self) -> RegionScore {
         let score = if self.success_rate == 0.0 {
             0.0
         } else {
             WEIGHT_SUCCESS * self.success_rate + WEIGHT_ROUND_TRIP * self.round_trip_score
         };
-        json!({
-            "score": score,
-            "success_rate": self.success_rate,
-            "round_trip_score": self.round_trip_score,
-        })
+        RegionScore {
+            score,
+            success_rate: self.success_rate,
+            round_trip_score: self.round_trip_score,
+        }
     }
 }
 
@@ -213,7 +276,7 @@ fn score_round_trips(rows: Vec<(String, String, f64, Option<f64>)>) -> Vec<Probe
 }
 
 /// `/api/raw_stats`: the individual probes of one orchestrator, by region.
-pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result<Value> {
+pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result<BTreeMap<String, Vec<RawStat>>> {
     let Some(orchestrator) = q
         .orchestrator
         .as_deref()
@@ -227,7 +290,7 @@ pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result
     let since = seconds("since", q.since.as_deref(), now_ms - 24 * 3_600_000)?;
     let until = seconds("until", q.until.as_deref(), now_ms)?;
     let region = q.region.as_deref().filter(|r| !r.is_empty()).map(str::to_uppercase);
-    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<RawStat>> = BTreeMap::new();
     let job_specific = q.pipeline.as_deref().is_some_and(|p| !p.is_empty());
     if job_specific
         || !catalog
@@ -236,7 +299,7 @@ pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result
             .iter()
             .any(|t| t == tables::NODE_TELEMETRY.name)
     {
-        return Ok(json!(out));
+        return Ok(out);
     }
     let batches = catalog
         .serve(
@@ -262,36 +325,43 @@ pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false);
             let errors = if ok {
-                json!([])
+                Vec::new()
             } else {
-                json!([{ "error_code": "PROBE-FAILED", "count": 1 }])
+                vec![ErrorCount {
+                    error_code: "PROBE-FAILED".into(),
+                    count: 1,
+                }]
             };
-            out.entry(r.clone()).or_default().push(json!({
-                "region": r,
-                "orchestrator": o.to_lowercase(),
-                "success_rate": if ok { 1.0 } else { 0.0 },
-                "round_trip_time": cells::number(b, "latency_ms", row).map_or(0.0, |ms| ms / 1000.0),
-                "errors": errors,
-                "timestamp": (t / 1000.0).floor() as i64,
-            }));
+            out.entry(r.clone()).or_default().push(RawStat {
+                region: r,
+                orchestrator: o.to_lowercase(),
+                success_rate: if ok { 1.0 } else { 0.0 },
+                round_trip_time: cells::number(b, "latency_ms", row).map_or(0.0, |ms| ms / 1000.0),
+                errors,
+                timestamp: (t / 1000.0).floor() as i64,
+            });
         }
     }
-    Ok(json!(out))
+    Ok(out)
 }
 
 /// `/api/regions`: the region labels this server reports under.
-pub fn regions(regions: &Regions) -> Value {
+pub fn regions(regions: &Regions) -> RegionList {
     let mut labels: BTreeSet<String> = regions.by_gateway.values().map(|r| r.to_uppercase()).collect();
     labels.insert(regions.default_region.to_uppercase());
-    let list: Vec<Value> = labels
+    let regions = labels
         .into_iter()
-        .map(|id| json!({ "id": id, "name": id, "type": "ai" }))
+        .map(|id| Region {
+            name: id.clone(),
+            id,
+            kind: "ai".into(),
+        })
         .collect();
-    json!({ "regions": list })
+    RegionList { regions }
 }
 
 /// `/api/pipelines`: every pipeline and its models that orchestrators advertise.
-pub async fn pipelines(catalog: &Catalog) -> Result<Value> {
+pub async fn pipelines(catalog: &Catalog) -> Result<PipelineList> {
     let mut by_pipeline: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     if catalog
         .table_names()
@@ -308,11 +378,14 @@ pub async fn pipelines(catalog: &Catalog) -> Result<Value> {
             }
         }
     }
-    let list: Vec<Value> = by_pipeline
+    let pipelines = by_pipeline
         .into_iter()
-        .map(|(id, models)| json!({ "id": id, "models": models }))
+        .map(|(id, models)| PipelineModels {
+            id,
+            models: models.into_iter().collect(),
+        })
         .collect();
-    Ok(json!({ "pipelines": list }))
+    Ok(PipelineList { pipelines })
 }
 
 #[cfg(test)]
@@ -337,7 +410,7 @@ mod tests {
         assert!((rt[2] - 0.8f64.powf(1.5)).abs() < 1e-12, "{rt:?}");
         assert_eq!(rt[3], 0.0, "no latency evidence scores 0 for round trip");
         let figures = scored[1].figures();
-        assert!((figures["score"].as_f64().unwrap() - (0.65 * 0.5 + 0.35 * 0.8)).abs() < 1e-12);
-        assert_eq!(scored[2].figures()["score"], json!(0.0), "nothing succeeded: score 0");
+        assert!((figures.score - (0.65 * 0.5 + 0.35 * 0.8)).abs() < 1e-12);
+        assert_eq!(scored[2].figures().score, 0.0, "nothing succeeded: score 0");
     }
 }

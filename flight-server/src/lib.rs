@@ -55,7 +55,8 @@ pub mod snapshot;
 pub mod tls;
 
 pub use catalog::Catalog;
-pub use error::{Error, Result};
+pub use error::{Error, Reason, Result};
+pub use http::openapi;
 pub use limits::QueryLimits;
 pub use naap_net::ConnLimits;
 pub use perf_stats::Regions;

@@ -29,9 +29,20 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{DataFrame, Expr, cast, col, lit};
 use datafusion::scalar::ScalarValue;
 use naap_sql::serving;
-use serde_json::{Map, Value, json};
 
 use crate::{Catalog, Error, Result};
+
+/// One orchestrator's figures under one region label, each 0..1: what
+/// go-livepeer (`score`) and the Explorer (all three) read.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RegionScore {
+    pub score: f64,
+    pub success_rate: f64,
+    pub round_trip_score: f64,
+}
+
+/// `{"0x<orchestrator>": {"<REGION>": {score, success_rate, round_trip_score}}}`.
+pub type ScoresByRegion = BTreeMap<String, BTreeMap<String, RegionScore>>;
 
 /// Which region label each gateway's sessions count for.
 #[derive(Debug, Clone)]
@@ -169,7 +180,7 @@ async fn scores_at(ctx: &SessionContext, window_ms: i64) -> Result<Scores> {
 }
 
 /// The feed's JSON for `rule` version `version`.
-pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32) -> Result<Value> {
+pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32) -> Result<ScoresByRegion> {
     let Some(found) = catalog.rules().find(rule, version).cloned() else {
         return Err(Error::Refused {
             detail: format!("no rule {rule} version {version}"),
@@ -178,7 +189,7 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
     let output = found.header.output.clone();
     let tables = catalog.table_names().await?;
     if !tables.contains(&output) {
-        return Ok(json!({}));
+        return Ok(ScoresByRegion::new());
     }
     let ctx = catalog.session().await?;
     let version_lit = lit(i32::try_from(version).unwrap_or(i32::MAX));
@@ -198,7 +209,7 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
             (!c.is_empty() && !c.is_null(0)).then(|| c.value(0))
         });
     let Some(latest_ms) = latest_ms else {
-        return Ok(json!({}));
+        return Ok(ScoresByRegion::new());
     };
     let network = scores_at(&ctx, latest_ms).await?;
     let inputs = found
@@ -215,7 +226,7 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
             .await
             .map(|t| t.schema().has_column_with_unqualified_name("gateway"))
             .unwrap_or(false);
-    let mut body = Map::new();
+    let mut body = ScoresByRegion::new();
     for region in regions.labels() {
         let regional = if regional_input && !regions.by_gateway.is_empty() {
             regional_scores(catalog, regions, &found, &inputs, latest_ms, &region).await?
@@ -224,18 +235,17 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
         };
         for (orchestrator, network_value) in &network {
             let (score, success, round_trip) = regional.get(orchestrator).unwrap_or(network_value);
-            let mut entry = Map::new();
-            entry.insert("score".into(), json!(score));
-            entry.insert("success_rate".into(), json!(success.unwrap_or(*score)));
-            entry.insert("round_trip_score".into(), json!(round_trip.unwrap_or(*score)));
+            let entry = RegionScore {
+                score: *score,
+                success_rate: success.unwrap_or(*score),
+                round_trip_score: round_trip.unwrap_or(*score),
+            };
             body.entry(orchestrator.clone())
-                .or_insert_with(|| Value::Object(Map::new()))
-                .as_object_mut()
-                .expect("inserted as an object")
-                .insert(region.clone(), Value::Object(entry));
+                .or_default()
+                .insert(region.clone(), entry);
         }
     }
-    Ok(Value::Object(body))
+    Ok(body)
 }
 
 /// The table the feed's statements read a rule's rows from.

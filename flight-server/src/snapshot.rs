@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use arrow::array::{BooleanArray, RecordBatch};
 use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing::{debug, warn};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{Catalog, Error, Result, cells};
 use naap_sql::{serving, tables};
@@ -35,7 +37,7 @@ pub struct Snapshot {
     /// The versions of the tables it was computed from (`none` for an empty lake).
     pub version: String,
     pub batch: Option<RecordBatch>,
-    pub rows: Vec<Map<String, Value>>,
+    pub rows: Vec<ScoreRow>,
     /// All rows as a JSON array, encoded once: the unfiltered lookup costs
     /// no serialization.
     pub json: bytes::Bytes,
@@ -55,18 +57,39 @@ pub struct Seen {
     pub pipelines: BTreeSet<(String, String)>,
 }
 
+/// One row of the `scores` view: an orchestrator's newest window of one
+/// rule version, with the rule's measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScoreRow {
+    pub orchestrator: String,
+    pub rule: String,
+    pub rule_version: i64,
+    pub window_start: String,
+    pub window_end: String,
+    /// 0..100; absent without evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The rule's other columns; a null one is absent.
+    #[serde(flatten)]
+    pub measures: Map<String, Value>,
+}
+
 /// Which rows a lookup wants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ScoreFilter {
+    /// Only this rule (uptime, sla)
     pub rule: Option<String>,
+    /// Only this rule version
     pub version: Option<i64>,
+    /// Only this orchestrator (any case)
     pub orchestrator: Option<String>,
-    /// Orchestrators whose nodes reported from this region (any case).
+    /// Orchestrators whose nodes reported from this region (any case)
     pub region: Option<String>,
-    /// Orchestrators that advertised or served this pipeline …
+    /// Orchestrators that advertised or served this pipeline
     pub pipeline: Option<String>,
-    /// … and model.
+    /// Orchestrators that advertised or served this model
     pub model: Option<String>,
 }
 
@@ -104,9 +127,8 @@ impl ScoreFilter {
         }
     }
 
-    fn keeps(&self, row: &Map<String, Value>, seen: &BTreeMap<String, Seen>) -> bool {
-        let orchestrator = row.get("orchestrator").and_then(Value::as_str);
-        let attributes = orchestrator.and_then(|o| seen.get(o));
+    fn keeps(&self, row: &ScoreRow, seen: &BTreeMap<String, Seen>) -> bool {
+        let attributes = seen.get(&row.orchestrator);
         let in_region = self
             .region
             .as_ref()
@@ -120,23 +142,15 @@ impl ScoreFilter {
             });
         in_region
             && serves
-            && self
-                .rule
-                .as_ref()
-                .is_none_or(|r| row.get("rule").and_then(Value::as_str) == Some(r))
-            && self
-                .version
-                .is_none_or(|v| row.get("rule_version").and_then(Value::as_i64) == Some(v))
-            && self
-                .orchestrator
-                .as_ref()
-                .is_none_or(|o| orchestrator == Some(o.as_str()))
+            && self.rule.as_ref().is_none_or(|r| row.rule == *r)
+            && self.version.is_none_or(|v| row.rule_version == v)
+            && self.orchestrator.as_ref().is_none_or(|o| row.orchestrator == *o)
     }
 }
 
 impl Snapshot {
     /// The rows `filter` keeps.
-    pub fn rows(&self, filter: &ScoreFilter) -> Vec<&Map<String, Value>> {
+    pub fn rows(&self, filter: &ScoreFilter) -> Vec<&ScoreRow> {
         self.rows.iter().filter(|r| filter.keeps(r, &self.seen)).collect()
     }
 
@@ -295,11 +309,14 @@ mod tests {
 
     #[test]
     fn region_and_pipeline_filters_read_what_each_orchestrator_was_seen_doing() {
-        let row = |o: &str| {
-            let mut m = Map::new();
-            m.insert("orchestrator".into(), Value::from(o));
-            m.insert("rule".into(), Value::from("uptime"));
-            m
+        let row = |o: &str| ScoreRow {
+            orchestrator: o.into(),
+            rule: "uptime".into(),
+            rule_version: 1,
+            window_start: "2026-12-01T10:00:00".into(),
+            window_end: "2026-12-01T10:01:00".into(),
+            score: Some(90.0),
+            measures: Map::new(),
         };
         let mut seen = BTreeMap::new();
         seen.insert(

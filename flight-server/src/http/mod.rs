@@ -1,27 +1,29 @@
 //! HTTP: health, scores, the dashboard and its files; the routes that
-//! query the lake are in [`queried`].
+//! query the lake are in [`queried`], and the list of routes with their
+//! OpenAPI document in [`api`].
 
+mod api;
 mod queried;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use crate::admission::Queries;
 use crate::auth::Auth;
 use crate::perf_stats::Regions;
-use crate::snapshot::{ScoreFilter, Snapshots};
-use crate::{Catalog, Error};
+use crate::snapshot::{ScoreFilter, ScoreRow, Snapshots};
+use crate::{Catalog, Error, Reason};
 
 #[derive(Clone)]
 struct AppState {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     snapshots: Arc<Snapshots>,
+    /// `/openapi.json`, encoded once.
+    openapi: bytes::Bytes,
 }
 
 /// Resolves the request's role from `Authorization` (see [`crate::auth`]),
@@ -61,29 +63,18 @@ pub(crate) async fn serve(
     limits: naap_net::ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let routes = api::Routes::new();
+    let openapi = match routes.document().to_pretty_json() {
+        Ok(json) => bytes::Bytes::from(json),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding the OpenAPI document");
+            bytes::Bytes::from_static(b"{}")
+        }
+    };
     // Routes that query the lake run on the query threads, one slot each.
-    let queried = Router::new()
-        .route("/orch-perf-stats", get(queried::orch_perf_stats))
-        .route("/v1/select", get(queried::select))
-        .route("/v1/overview", get(queried::overview))
-        .route("/v1/orchestrators", get(queried::orchestrators))
-        .route("/v1/orchestrators/{address}", get(queried::orchestrator))
-        .route("/v1/quarantine", get(queried::quarantine_summary))
-        .route("/api/aggregated_stats", get(queried::aggregated_stats))
-        .route("/api/raw_stats", get(queried::raw_stats))
-        .route("/api/pipelines", get(queried::explorer_pipelines))
-        .route("/v1/quarantine/recent", get(queried::quarantine_recent))
-        .route("/orch-webhook", get(queried::orch_webhook))
-        .route_layer(axum::middleware::from_fn_with_state(queries.clone(), admitted));
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/scores", get(scores))
-        .route("/v1/rules", get(queried::rules))
-        .route("/", get(dashboard_page))
-        .route("/assets/{file}", get(dashboard_asset))
-        .route("/api/regions", get(queried::explorer_regions))
+    let queried =
+        axum::Router::from(routes.queried).route_layer(axum::middleware::from_fn_with_state(queries.clone(), admitted));
+    let app = axum::Router::from(routes.plain)
         .merge(queried)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -91,6 +82,7 @@ pub(crate) async fn serve(
             catalog: Arc::clone(queries.catalog()),
             regions,
             snapshots,
+            openapi,
         })
         .layer(axum::middleware::from_fn_with_state(auth, authorize))
         .layer(axum::middleware::from_fn(bounded_request))
@@ -98,21 +90,26 @@ pub(crate) async fn serve(
     naap_net::serve_http(connections, app, limits, shutdown).await;
 }
 
+/// The HTTP API's OpenAPI 3.1 document, as `/openapi.json` answers it.
+pub fn openapi() -> Result<String, serde_json::Error> {
+    api::Routes::new().document().to_pretty_json()
+}
+
 /// The JSON error body of every non-2xx answer: a stable `reason` and a
 /// sentence for people.
-pub(crate) fn problem(status: StatusCode, reason: &str, error: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "reason": reason, "error": error })),
-    )
-        .into_response()
+pub(crate) fn problem(status: StatusCode, reason: Reason, error: &str) -> Response {
+    let body = api::Problem {
+        reason,
+        error: error.to_owned(),
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
     let path = uri.path().chars().take(200).collect::<String>();
     problem(
         StatusCode::NOT_FOUND,
-        "not_found",
+        Reason::NotFound,
         &format!("no such path: {path}; see /openapi.json"),
     )
 }
@@ -120,7 +117,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 async fn method_not_allowed(method: axum::http::Method) -> Response {
     problem(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Reason::MethodNotAllowed,
         &format!("{method} is not served here; this API is read-only (GET)"),
     )
 }
@@ -132,7 +129,7 @@ async fn bounded_request(request: axum::extract::Request, next: axum::middleware
     if target > MAX_URI_BYTES {
         return problem(
             StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            Reason::UriTooLong,
             &format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
         );
     }
@@ -144,14 +141,14 @@ async fn bounded_request(request: axum::extract::Request, next: axum::middleware
     if headers > MAX_HEADER_BYTES {
         return problem(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            Reason::HeadersTooLarge,
             &format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES}"),
         );
     }
     if axum::body::HttpBody::size_hint(request.body()).lower() > MAX_BODY_BYTES {
         return problem(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            Reason::TooLarge,
             &format!("the request body is larger than {MAX_BODY_BYTES} bytes; no route reads one"),
         );
     }
@@ -191,6 +188,10 @@ where
     }
 }
 
+/// Liveness
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "ok", content_type = "text/plain", body = String),
+))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -207,24 +208,42 @@ async fn count(request: axum::extract::Request, next: axum::middleware::Next) ->
     response
 }
 
+/// The server's own metrics, Prometheus text format
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "metrics", content_type = "text/plain; version=0.0.4", body = String),
+))]
 async fn metrics(State(AppState { snapshots, .. }): State<AppState>) -> Response {
     let snapshot = snapshots.get();
     let text = crate::metrics::METRICS.render(&snapshot.version, snapshot.rows.len());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// The OpenAPI 3.1 document of this API (written by hand, checked by a test).
-async fn openapi() -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("../../assets/openapi.json"),
-    )
-        .into_response()
+/// This document
+///
+/// OpenAPI 3.1, generated from the handlers (see [`api`]).
+#[utoipa::path(get, path = "/openapi.json", responses(
+    (status = 200, description = "OpenAPI 3.1", body = serde_json::Value),
+))]
+async fn openapi_document(State(AppState { openapi, .. }): State<AppState>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi).into_response()
 }
 
-/// Latest score per orchestrator and rule version, as a JSON array of rows.
+/// Latest score per orchestrator, rule and version, from the in-memory snapshot
+///
 /// Served from the in-memory snapshot (see [`crate::snapshot`]); the ETag
 /// names the commit, so `If-None-Match` answers `304` until the next one.
+#[utoipa::path(get, path = "/v1/scores",
+    params(
+        ScoreFilter,
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "rows; the ETag names the commit", body = [ScoreRow],
+            headers(("ETag" = String, description = "The versions of the tables the rows come from"))),
+        (status = 304, description = "unchanged since the ETag given"),
+        (status = 400, response = api::BadRequest),
+    ),
+)]
 async fn scores(
     State(AppState { snapshots, .. }): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -284,14 +303,31 @@ const ASSETS: [(&str, &str, &str); 3] = [
 fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, kind, body)) => ([(axum::http::header::CONTENT_TYPE, *kind)], *body).into_response(),
-        None => problem(StatusCode::NOT_FOUND, "not_found", &format!("no such file: {name}")),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            Reason::NotFound,
+            &format!("no such file: {name}"),
+        ),
     }
 }
 
+/// The dashboard (HTML; its files are under /assets/)
+#[utoipa::path(get, path = "/", responses(
+    (status = 200, description = "page", content_type = "text/html", body = String),
+))]
 async fn dashboard_page() -> Response {
     asset("index.html")
 }
 
+/// The dashboard's files
+#[utoipa::path(get, path = "/assets/{file}",
+    params(("file" = String, Path, description = "index.html, app.js or style.css")),
+    responses(
+        (status = 200, description = "the file", content(
+            (String = "text/html"), (String = "text/javascript"), (String = "text/css"))),
+        (status = 404, response = api::NotFound),
+    ),
+)]
 async fn dashboard_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     asset(&file)
 }
