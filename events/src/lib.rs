@@ -45,6 +45,8 @@ pub mod framing;
 pub mod gateway_tables;
 pub mod ids;
 pub mod ipc;
+pub mod job_tables;
+pub mod jobs;
 pub mod lake_types;
 pub mod livepeer;
 pub mod samples;

@@ -53,6 +53,12 @@ pub const GATEWAY_EVENTS: Table = table("gateway_events", Writer::Raw, "event_ti
 pub const CAPABILITY_SNAPSHOTS: Table = table("capability_snapshots", Writer::Raw, "event_time");
 pub const DISCOVERY_RESULTS: Table = table("discovery_results", Writer::Raw, "event_time");
 pub const PAYMENT_EVENTS: Table = table("payment_events", Writer::Raw, "event_time");
+pub const AI_BATCH_EVENTS: Table = table("ai_batch_events", Writer::Raw, "event_time");
+pub const LLM_EVENTS: Table = table("llm_events", Writer::Raw, "event_time");
+pub const BYOC_JOB_EVENTS: Table = table("byoc_job_events", Writer::Raw, "event_time");
+pub const BYOC_AUTH_EVENTS: Table = table("byoc_auth_events", Writer::Raw, "event_time");
+pub const BYOC_PAYMENT_EVENTS: Table = table("byoc_payment_events", Writer::Raw, "event_time");
+pub const WORKER_EVENTS: Table = table("worker_events", Writer::Raw, "event_time");
 pub const SESSIONS: Table = table("sessions", Writer::Seal, "window_start");
 pub const ORCHESTRATOR_HOURLY: Table = table("orchestrator_hourly", Writer::Seal, "window_start");
 pub const SLA_INPUTS_HOURLY: Table = table("sla_inputs_hourly", Writer::Seal, "window_start");
@@ -62,7 +68,7 @@ pub const PAYMENTS: Table = table("payments", Writer::Seal, "window_start");
 pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
 
 /// Every lake table.
-pub const ALL: [Table; 20] = [
+pub const ALL: [Table; 26] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -76,6 +82,12 @@ pub const ALL: [Table; 20] = [
     CAPABILITY_SNAPSHOTS,
     DISCOVERY_RESULTS,
     PAYMENT_EVENTS,
+    AI_BATCH_EVENTS,
+    LLM_EVENTS,
+    BYOC_JOB_EVENTS,
+    BYOC_AUTH_EVENTS,
+    BYOC_PAYMENT_EVENTS,
+    WORKER_EVENTS,
     SESSIONS,
     ORCHESTRATOR_HOURLY,
     SLA_INPUTS_HOURLY,
