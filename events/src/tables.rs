@@ -65,10 +65,12 @@ pub const SLA_INPUTS_HOURLY: Table = table("sla_inputs_hourly", Writer::Seal, "w
 pub const GPU_INVENTORY: Table = table("gpu_inventory", Writer::Seal, "window_start");
 pub const DISCOVERY_LATENCY: Table = table("discovery_latency", Writer::Seal, "window_start");
 pub const PAYMENTS: Table = table("payments", Writer::Seal, "window_start");
+pub const AI_REQUESTS: Table = table("ai_requests", Writer::Seal, "window_start");
+pub const LLM_REQUESTS: Table = table("llm_requests", Writer::Seal, "window_start");
 pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
 
 /// Every lake table.
-pub const ALL: [Table; 26] = [
+pub const ALL: [Table; 28] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -94,6 +96,8 @@ pub const ALL: [Table; 26] = [
     GPU_INVENTORY,
     DISCOVERY_LATENCY,
     PAYMENTS,
+    AI_REQUESTS,
+    LLM_REQUESTS,
     SLA_HOURLY,
 ];
 

@@ -6,7 +6,8 @@
 //! any other table) and, once the event-time watermark of every partition
 //! has passed an hour's end plus the settle time and the allowed lateness,
 //! *seals* the hour: it runs `sql/aggregates/{sessions, orchestrator_hourly,
-//! sla_inputs_hourly, gpu_inventory, discovery_latency, payments}.sql` over
+//! sla_inputs_hourly, gpu_inventory, discovery_latency, payments,
+//! ai_requests, llm_requests}.sql` over
 //! the gateway rows
 //! around the hour (the lake's plus this commit's pending ones), then every
 //! rule over `sla_inputs_hourly` (NaaP's status hours) with its 7-day
@@ -24,6 +25,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
 use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
+use naap_events::tables;
 use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW, SLA_INPUTS};
 use tracing::info;
 
@@ -143,7 +145,15 @@ impl Sealer<'_> {
         register(ctx, SEAL_WINDOW, &window.schema(), vec![window])?;
         let around = (hour - lookback_ms, hour + HOUR_MS + settle_ms + 1);
         for (table, schema) in gateway_tables::schemas() {
-            let (from, to) = if table == GATEWAY_EVENTS_TABLE || table == CAPABILITY_SNAPSHOTS_TABLE {
+            // Tables whose rows of one session or request span hours are
+            // read around the hour; the others only in it.
+            let spanning = [
+                GATEWAY_EVENTS_TABLE,
+                CAPABILITY_SNAPSHOTS_TABLE,
+                tables::AI_BATCH_EVENTS.name,
+                tables::LLM_EVENTS.name,
+            ];
+            let (from, to) = if spanning.contains(&table) {
                 around
             } else {
                 (hour, hour + HOUR_MS)

@@ -20,13 +20,15 @@ use naap_events::tables;
 pub const SEAL_WINDOW: &str = "seal_window";
 
 /// Hourly aggregates, in dependency order.
-pub const HOURLY_AGGREGATES: [&str; 6] = [
+pub const HOURLY_AGGREGATES: [&str; 8] = [
     tables::SESSIONS.name,
     tables::ORCHESTRATOR_HOURLY.name,
     SLA_INPUTS,
     tables::GPU_INVENTORY.name,
     tables::DISCOVERY_LATENCY.name,
     tables::PAYMENTS.name,
+    tables::AI_REQUESTS.name,
+    tables::LLM_REQUESTS.name,
 ];
 
 pub const HOUR_MS: i64 = 3_600_000;

@@ -107,7 +107,7 @@ macro_rules! embed {
     };
 }
 
-const AGGREGATES: [(&str, &str); 8] = embed!(
+const AGGREGATES: [(&str, &str); 10] = embed!(
     "aggregates/telemetry_1m.sql",
     "aggregates/telemetry_1m_merge.sql",
     "aggregates/sessions.sql",
@@ -116,6 +116,8 @@ const AGGREGATES: [(&str, &str); 8] = embed!(
     "aggregates/gpu_inventory.sql",
     "aggregates/discovery_latency.sql",
     "aggregates/payments.sql",
+    "aggregates/ai_requests.sql",
+    "aggregates/llm_requests.sql",
 );
 
 const RULES: [(&str, &str); 2] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql");

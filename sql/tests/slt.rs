@@ -7,7 +7,8 @@
 //! `orchestrator_hourly`, …), and every rule as a view `<rule>_v<version>`.
 //!
 //! `cargo test -p naap-sql --test slt -- --complete` rewrites the expected
-//! results in place for review instead of checking them.
+//! results in place for review instead of checking them; other arguments
+//! run only the files whose path contains one of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,9 +155,12 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let complete = std::env::args().any(|a| a == "--complete");
+    // Other arguments pick files by part of their path: `-- ai_requests --complete`.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     slt_files(root, &mut files);
+    files.retain(|f| only.is_empty() || only.iter().any(|o| f.to_string_lossy().contains(o.as_str())));
     files.sort();
     let mut failed = 0;
     for file in &files {

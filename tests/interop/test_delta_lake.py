@@ -87,6 +87,16 @@ def test_job_tables_read_the_same_through_three_readers(naap_bin, tmp_path):
     assert str(balance) == "250000.000", balance
     workers = polars_frame(lake, "worker_events")
     assert ["Qwen/Qwen2.5-7B-Instruct"] in workers["models"].to_list()
+    # The sealed hour: NaaP's six jobs, and the LLM figures read faithfully
+    # (TTFT over streams, tokens/s over requests with tokens).
+    requests = arrow_table(lake, "ai_requests").to_pylist()
+    assert sorted(r["request_id"] for r in requests) == sorted(
+        ["a3f91c07", "5be20d94", "c41d7e2b", "0e7b3a58", "7d25f6e1", "e93a04bc"])
+    llm = table_path(lake, "llm_requests")
+    ttft, tps, broken = con.execute(
+        f"SELECT avg(ttft_ms), avg(tokens_per_second), count(*) FILTER (WHERE outcome = 'broken') "
+        f"FROM delta_scan('{llm}')").fetchone()
+    assert (ttft, round(tps, 9), broken) == (374.5, round(71.60937953776829, 9), 1)
 
 
 def late_input(naap_bin, tmp_path):
