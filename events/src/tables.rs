@@ -67,10 +67,12 @@ pub const DISCOVERY_LATENCY: Table = table("discovery_latency", Writer::Seal, "w
 pub const PAYMENTS: Table = table("payments", Writer::Seal, "window_start");
 pub const AI_REQUESTS: Table = table("ai_requests", Writer::Seal, "window_start");
 pub const LLM_REQUESTS: Table = table("llm_requests", Writer::Seal, "window_start");
+pub const BYOC_ATTEMPTS: Table = table("byoc_attempts", Writer::Seal, "window_start");
+pub const BYOC_JOBS: Table = table("byoc_jobs", Writer::Seal, "window_start");
 pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
 
 /// Every lake table.
-pub const ALL: [Table; 28] = [
+pub const ALL: [Table; 30] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -98,6 +100,8 @@ pub const ALL: [Table; 28] = [
     PAYMENTS,
     AI_REQUESTS,
     LLM_REQUESTS,
+    BYOC_ATTEMPTS,
+    BYOC_JOBS,
     SLA_HOURLY,
 ];
 

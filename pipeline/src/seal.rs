@@ -7,7 +7,7 @@
 //! has passed an hour's end plus the settle time and the allowed lateness,
 //! *seals* the hour: it runs `sql/aggregates/{sessions, orchestrator_hourly,
 //! sla_inputs_hourly, gpu_inventory, discovery_latency, payments,
-//! ai_requests, llm_requests}.sql` over
+//! ai_requests, llm_requests, byoc_attempts, byoc_jobs}.sql` over
 //! the gateway rows
 //! around the hour (the lake's plus this commit's pending ones), then every
 //! rule over `sla_inputs_hourly` (NaaP's status hours) with its 7-day
@@ -152,6 +152,9 @@ impl Sealer<'_> {
                 CAPABILITY_SNAPSHOTS_TABLE,
                 tables::AI_BATCH_EVENTS.name,
                 tables::LLM_EVENTS.name,
+                tables::BYOC_JOB_EVENTS.name,
+                tables::BYOC_AUTH_EVENTS.name,
+                tables::BYOC_PAYMENT_EVENTS.name,
             ];
             let (from, to) = if spanning.contains(&table) {
                 around

@@ -20,7 +20,7 @@ use naap_events::tables;
 pub const SEAL_WINDOW: &str = "seal_window";
 
 /// Hourly aggregates, in dependency order.
-pub const HOURLY_AGGREGATES: [&str; 8] = [
+pub const HOURLY_AGGREGATES: [&str; 10] = [
     tables::SESSIONS.name,
     tables::ORCHESTRATOR_HOURLY.name,
     SLA_INPUTS,
@@ -29,6 +29,8 @@ pub const HOURLY_AGGREGATES: [&str; 8] = [
     tables::PAYMENTS.name,
     tables::AI_REQUESTS.name,
     tables::LLM_REQUESTS.name,
+    tables::BYOC_ATTEMPTS.name,
+    tables::BYOC_JOBS.name,
 ];
 
 pub const HOUR_MS: i64 = 3_600_000;

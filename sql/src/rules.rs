@@ -107,7 +107,7 @@ macro_rules! embed {
     };
 }
 
-const AGGREGATES: [(&str, &str); 10] = embed!(
+const AGGREGATES: [(&str, &str); 12] = embed!(
     "aggregates/telemetry_1m.sql",
     "aggregates/telemetry_1m_merge.sql",
     "aggregates/sessions.sql",
@@ -118,6 +118,8 @@ const AGGREGATES: [(&str, &str); 10] = embed!(
     "aggregates/payments.sql",
     "aggregates/ai_requests.sql",
     "aggregates/llm_requests.sql",
+    "aggregates/byoc_attempts.sql",
+    "aggregates/byoc_jobs.sql",
 );
 
 const RULES: [(&str, &str); 2] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql");

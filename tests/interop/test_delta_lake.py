@@ -97,6 +97,15 @@ def test_job_tables_read_the_same_through_three_readers(naap_bin, tmp_path):
         f"SELECT avg(ttft_ms), avg(tokens_per_second), count(*) FILTER (WHERE outcome = 'broken') "
         f"FROM delta_scan('{llm}')").fetchone()
     assert (ttft, round(tps, 9), broken) == (374.5, round(71.60937953776829, 9), 1)
+    # BYOC: every job once, across its attempts, with why it failed. NaaP
+    # sees three "jobs" (completed attempts), two of them successes.
+    jobs = sorted((r["started_at"], r["attempts"], r["outcome"]) for r in arrow_table(lake, "byoc_jobs").to_pylist())
+    assert [(attempts, outcome) for _, attempts, outcome in jobs] == [
+        (1, "ok"), (2, "ok"), (1, "transport_error"), (1, "insufficient_balance"), (1, "auth_failed"),
+        (0, "no_orchestrators")], jobs
+    attempts = arrow_table(lake, "byoc_attempts").to_pylist()
+    assert sorted(a["outcome"] for a in attempts) == sorted(
+        ["ok", "no_capacity", "ok", "transport_error", "insufficient_balance", "auth_failed"])
 
 
 def late_input(naap_bin, tmp_path):
