@@ -7,8 +7,8 @@
 --   the hour. A job is one job_orchestrator_discovery_result (its envelope
 --   id is job_id) and the attempts a gateway submits for that capability
 --   until its next discovery; an attempt gathers, from the same gateway and
---   orchestrator until the next attempt, the gateway's completion and what
---   the orchestrator relayed. outcome: ok (a 2xx relayed to the end),
+--   orchestrator until the job's or the gateway's next attempt there, the
+--   gateway's completion and what the orchestrator relayed. outcome: ok (a 2xx relayed to the end),
 --   transport_error, auth_failed (signature refused), insufficient_balance,
 --   no_capacity, worker_error, or no_answer (an HTTP error the gateway does
 --   not report: nothing came back). A relayed credential failure names no
@@ -40,15 +40,26 @@ jobs AS (
   FROM unique_events
   WHERE subtype = 'job_orchestrator_discovery_result'
 ),
+every_submit AS (
+  SELECT *,
+    lead(event_time) OVER (PARTITION BY gateway, orchestrator_address ORDER BY event_time, event_id)
+      AS next_to_same_orchestrator
+  FROM unique_events
+  WHERE subtype = 'job_gateway_submitted'
+),
 submitted AS (
   SELECT j.job_id, j.gateway, j.capability, s.event_time AS submitted_at, s.attempt_index,
     s.request_id, s.orchestrator_address, s.orchestrator_url,
-    lead(s.event_time) OVER (PARTITION BY j.job_id ORDER BY s.event_time, s.event_id) AS next_attempt_at,
+    -- What an attempt gathers ends at the job's next attempt or the
+    -- gateway's next attempt on the same orchestrator, whichever is first.
+    least(
+      lead(s.event_time) OVER (PARTITION BY j.job_id ORDER BY s.event_time, s.event_id),
+      s.next_to_same_orchestrator) AS next_attempt_at,
     CAST(row_number() OVER (PARTITION BY j.job_id ORDER BY s.event_time, s.event_id) AS BIGINT) - 1 AS position
   FROM jobs j
   CROSS JOIN seal_window w
-  JOIN unique_events s
-    ON s.gateway = j.gateway AND s.capability = j.capability AND s.subtype = 'job_gateway_submitted'
+  JOIN every_submit s
+    ON s.gateway = j.gateway AND s.capability = j.capability
     AND s.event_time >= j.started_at AND (j.next_job_at IS NULL OR s.event_time < j.next_job_at)
   WHERE j.started_at >= w.window_start AND j.started_at < w.window_end
     AND s.event_time <= w.horizon_end
