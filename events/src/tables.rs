@@ -69,10 +69,14 @@ pub const AI_REQUESTS: Table = table("ai_requests", Writer::Seal, "window_start"
 pub const LLM_REQUESTS: Table = table("llm_requests", Writer::Seal, "window_start");
 pub const BYOC_ATTEMPTS: Table = table("byoc_attempts", Writer::Seal, "window_start");
 pub const BYOC_JOBS: Table = table("byoc_jobs", Writer::Seal, "window_start");
+pub const BYOC_WORKERS: Table = table("byoc_workers", Writer::Seal, "window_start");
+pub const REQUESTS_HOURLY: Table = table("requests_hourly", Writer::Seal, "window_start");
+pub const BYOC_AUTH_HOURLY: Table = table("byoc_auth_hourly", Writer::Seal, "window_start");
+pub const BYOC_PAYMENTS_HOURLY: Table = table("byoc_payments_hourly", Writer::Seal, "window_start");
 pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
 
 /// Every lake table.
-pub const ALL: [Table; 30] = [
+pub const ALL: [Table; 34] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -102,6 +106,10 @@ pub const ALL: [Table; 30] = [
     LLM_REQUESTS,
     BYOC_ATTEMPTS,
     BYOC_JOBS,
+    BYOC_WORKERS,
+    REQUESTS_HOURLY,
+    BYOC_AUTH_HOURLY,
+    BYOC_PAYMENTS_HOURLY,
     SLA_HOURLY,
 ];
 

@@ -39,6 +39,9 @@ pub struct Catalog {
     /// The rule versions this server knows, and the one of each it serves.
     rules: naap_sql::RuleSet,
     served: naap_sql::Served,
+    /// Gateway and hourly tables as they will be, for reading those no
+    /// commit has written yet as empty (see [`LakeSchema`]).
+    unwritten: tokio::sync::OnceCell<Arc<crate::lake_schema::Unwritten>>,
 }
 
 impl Catalog {
@@ -51,6 +54,7 @@ impl Catalog {
             limits,
             served: rules.newest(),
             rules,
+            unwritten: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -161,10 +165,23 @@ impl Catalog {
             .into_iter()
             .filter(|t| t != QUARANTINE_TABLE || role == Role::Admin)
             .collect();
+        let unwritten = self
+            .unwritten
+            .get_or_try_init(|| async {
+                naap_sql::hourly::schemas()
+                    .await
+                    .map(|all| Arc::new(all.into_iter().map(|(n, s)| (n.to_owned(), s)).collect()))
+                    .map_err(|source| Error::Catalog {
+                        table: "hourly aggregates".into(),
+                        source,
+                    })
+            })
+            .await?;
         let schema = LakeSchema::new(
             self.lake.clone(),
             Arc::clone(&self.tables),
             &readable,
+            Arc::clone(unwritten),
             // Only the settings: the session itself would hold its own
             // catalog, and so this schema, in a cycle.
             Arc::new(SessionStateBuilder::new().with_config(scan_config).build()),

@@ -7,7 +7,12 @@ use serde_json::{Value, json};
 
 /// The cell as JSON; `None` for null, a missing column or an unsupported type.
 pub(crate) fn json(batch: &RecordBatch, column: &str, row: usize) -> Option<Value> {
-    let c = batch.column_by_name(column)?;
+    value(batch.column_by_name(column)?.as_ref(), row)
+}
+
+/// Element `row` of `c` as JSON (lists as arrays, their null elements as
+/// null); `None` for null or an unsupported type.
+fn value(c: &dyn Array, row: usize) -> Option<Value> {
     if c.is_null(row) {
         return None;
     }
@@ -20,6 +25,10 @@ pub(crate) fn json(batch: &RecordBatch, column: &str, row: usize) -> Option<Valu
         DataType::Utf8 => json!(c.as_string::<i32>().value(row)),
         DataType::Utf8View => json!(c.as_string_view().value(row)),
         DataType::LargeUtf8 => json!(c.as_string::<i64>().value(row)),
+        DataType::List(_) => {
+            let items = c.as_list::<i32>().value(row);
+            Value::Array((0..items.len()).map(|i| value(items.as_ref(), i).unwrap_or(Value::Null)).collect())
+        }
         _ => return None,
     })
 }

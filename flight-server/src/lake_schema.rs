@@ -77,6 +77,12 @@ impl OpenTables {
     }
 }
 
+/// Schemas of the gateway and hourly tables, by name: a statement naming
+/// one that no commit has written yet reads it as empty (a fresh lake, or
+/// one whose gateways send no BYOC events) instead of failing. Listings
+/// show only the tables that exist.
+pub(crate) type Unwritten = HashMap<String, arrow::datatypes::SchemaRef>;
+
 /// The lake schema of one session.
 #[derive(Debug)]
 pub(crate) struct LakeSchema {
@@ -84,6 +90,7 @@ pub(crate) struct LakeSchema {
     tables: Arc<OpenTables>,
     /// Served name → lake table name, of the tables this session may read.
     names: HashMap<String, String>,
+    unwritten: Arc<Unwritten>,
     /// Views, and tables once resolved (one version per session).
     resolved: MemorySchemaProvider,
     /// A state with the session's settings, for how its scans read Parquet.
@@ -95,12 +102,14 @@ impl LakeSchema {
         lake: naap_sql::Lake,
         tables: Arc<OpenTables>,
         lake_tables: &[String],
+        unwritten: Arc<Unwritten>,
         session: Arc<SessionState>,
     ) -> Self {
         Self {
             lake,
             tables,
             names: lake_tables.iter().map(|t| (served_name(t), t.clone())).collect(),
+            unwritten,
             resolved: MemorySchemaProvider::new(),
             session,
         }
@@ -146,11 +155,11 @@ impl SchemaProvider for LakeSchema {
             return self.provider(&t, name).await.map(Some);
         }
         let Some(table) = self.names.get(name) else {
-            return Ok(None);
+            return Ok(self.unwritten(name));
         };
         match self.tables.newest(&self.lake, table).await.map_err(external)? {
             Some(t) => self.provider(&t, name).await.map(Some),
-            None => Ok(None),
+            None => Ok(self.unwritten(name)),
         }
     }
 
@@ -163,7 +172,19 @@ impl SchemaProvider for LakeSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.names.contains_key(name) || self.resolved.table_exist(name) || self.versioned(name).is_some()
+        self.names.contains_key(name)
+            || self.resolved.table_exist(name)
+            || self.versioned(name).is_some()
+            || self.unwritten.contains_key(name)
+    }
+}
+
+impl LakeSchema {
+    /// `name` as an empty table, if it is a gateway or hourly table.
+    fn unwritten(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        let schema = self.unwritten.get(name)?;
+        let empty = datafusion::datasource::MemTable::try_new(Arc::clone(schema), vec![vec![]]).ok()?;
+        Some(Arc::new(empty))
     }
 }
 

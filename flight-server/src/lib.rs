@@ -49,6 +49,8 @@ mod limits;
 pub mod metrics;
 mod operators;
 pub mod perf_stats;
+pub mod requests;
+mod requests_rows;
 mod prepared;
 pub mod router;
 pub mod snapshot;
@@ -205,4 +207,12 @@ fn connection_limits(limits: ConnLimits, queries: QueryLimits) -> ConnLimits {
         limits.idle_timeout = floor;
     }
     limits
+}
+
+/// The time now, in Unix ms.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

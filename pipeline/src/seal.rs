@@ -155,6 +155,7 @@ impl Sealer<'_> {
                 tables::BYOC_JOB_EVENTS.name,
                 tables::BYOC_AUTH_EVENTS.name,
                 tables::BYOC_PAYMENT_EVENTS.name,
+                tables::WORKER_EVENTS.name,
             ];
             let (from, to) = if spanning.contains(&table) {
                 around

@@ -1,7 +1,7 @@
 -- name: byoc_jobs
 -- version: 1
 -- owner: naap maintainers
--- inputs: byoc_job_events, byoc_attempts, seal_window
+-- inputs: byoc_job_events, byoc_attempts, byoc_workers, seal_window
 -- output: byoc_jobs
 -- description: one row per BYOC job whose discovery falls in the hour (the
 --   discovery's envelope id is job_id), across its attempts (byoc_attempts
@@ -9,7 +9,10 @@
 --   outcome is its last attempt's, or no_orchestrators when discovery kept
 --   none. Unlike NaaP, which counts each completed attempt as a job and so
 --   sees neither HTTP errors nor jobs that never completed, every job
---   counts once.
+--   counts once. model and price_per_unit are those of the runners the
+--   last attempt's orchestrator had for the capability in the hour, when
+--   they agree (NaaP takes whatever worker event of that orchestrator came
+--   last, an exhaustion's empty model included).
 WITH discoveries AS (
   SELECT * FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY event_time) AS copy
@@ -32,6 +35,13 @@ per_job AS (
     sum(charged_wei) AS charged_wei
   FROM byoc_attempts
   GROUP BY job_id
+),
+runner_offer AS (
+  SELECT orchestrator_address, capability,
+    CASE WHEN count(DISTINCT model) = 1 THEN max(model) END AS model,
+    CASE WHEN count(DISTINCT price_per_unit) = 1 THEN max(price_per_unit) END AS price_per_unit
+  FROM byoc_workers
+  GROUP BY orchestrator_address, capability
 )
 SELECT
   w.window_start,
@@ -52,6 +62,8 @@ SELECT
   END AS outcome,
   p.last_orchestrator AS orchestrator_address,
   p.last_orchestrator_url AS orchestrator_url,
+  o.model,
+  o.price_per_unit,
   p.last_http_status AS http_status,
   p.duration_ms,
   coalesce(p.streaming, false) AS streaming,
@@ -60,4 +72,5 @@ SELECT
 FROM discoveries d
 CROSS JOIN seal_window w
 LEFT JOIN per_job p ON p.job_id = d.event_id
+LEFT JOIN runner_offer o ON o.orchestrator_address = p.last_orchestrator AND o.capability = d.capability
 WHERE d.event_time >= w.window_start AND d.event_time < w.window_end

@@ -20,7 +20,7 @@ use naap_events::tables;
 pub const SEAL_WINDOW: &str = "seal_window";
 
 /// Hourly aggregates, in dependency order.
-pub const HOURLY_AGGREGATES: [&str; 10] = [
+pub const HOURLY_AGGREGATES: [&str; 14] = [
     tables::SESSIONS.name,
     tables::ORCHESTRATOR_HOURLY.name,
     SLA_INPUTS,
@@ -30,7 +30,11 @@ pub const HOURLY_AGGREGATES: [&str; 10] = [
     tables::AI_REQUESTS.name,
     tables::LLM_REQUESTS.name,
     tables::BYOC_ATTEMPTS.name,
+    tables::BYOC_WORKERS.name,
     tables::BYOC_JOBS.name,
+    tables::REQUESTS_HOURLY.name,
+    tables::BYOC_AUTH_HOURLY.name,
+    tables::BYOC_PAYMENTS_HOURLY.name,
 ];
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -101,4 +105,24 @@ pub async fn register_views(ctx: &SessionContext) -> Result<()> {
     ctx.deregister_table(SLA_INPUTS)?;
     ctx.register_table(SLA_INPUTS, Arc::new(ViewTable::new(plan, Some(union))))?;
     Ok(())
+}
+
+/// The schema of every gateway table and hourly aggregate as the pipeline
+/// writes them (less the `date`/`hour` partition columns): what a reader
+/// may assume of one that no commit has written yet.
+pub async fn schemas() -> Result<Vec<(&'static str, SchemaRef)>> {
+    let ctx = crate::session::context();
+    let empty = |schema: SchemaRef| datafusion::datasource::MemTable::try_new(schema, vec![vec![]]).map(Arc::new);
+    let mut out = Vec::new();
+    for (name, schema) in naap_events::gateway_tables::schemas() {
+        ctx.register_table(name, empty(Arc::clone(&schema))?)?;
+        out.push((name, schema));
+    }
+    ctx.register_table(SEAL_WINDOW, empty(seal_window_schema())?)?;
+    register_views(&ctx).await?;
+    for name in HOURLY_AGGREGATES {
+        let schema = ctx.table(name).await?.schema().as_arrow().clone();
+        out.push((name, Arc::new(schema)));
+    }
+    Ok(out)
 }

@@ -107,7 +107,7 @@ macro_rules! embed {
     };
 }
 
-const AGGREGATES: [(&str, &str); 12] = embed!(
+const AGGREGATES: [(&str, &str); 16] = embed!(
     "aggregates/telemetry_1m.sql",
     "aggregates/telemetry_1m_merge.sql",
     "aggregates/sessions.sql",
@@ -119,7 +119,11 @@ const AGGREGATES: [(&str, &str); 12] = embed!(
     "aggregates/ai_requests.sql",
     "aggregates/llm_requests.sql",
     "aggregates/byoc_attempts.sql",
+    "aggregates/byoc_workers.sql",
     "aggregates/byoc_jobs.sql",
+    "aggregates/requests_hourly.sql",
+    "aggregates/byoc_auth_hourly.sql",
+    "aggregates/byoc_payments_hourly.sql",
 );
 
 const RULES: [(&str, &str); 2] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql");

@@ -94,6 +94,15 @@ serving!(
     PERF_STATS_LATEST = "perf_stats_latest",
     PERF_STATS_SCORES = "perf_stats_scores",
     PERF_STATS_REGIONAL_INPUTS = "perf_stats_regional_inputs",
+    REQUESTS_SUMMARY = "requests_summary",
+    REQUESTS_KPI = "requests_kpi",
+    REQUESTS_LLM_SUMMARY = "requests_llm_summary",
+    REQUESTS_AI_JOBS = "requests_ai_jobs",
+    REQUESTS_BYOC_JOBS = "requests_byoc_jobs",
+    REQUESTS_BYOC_WORKERS = "requests_byoc_workers",
+    REQUESTS_BYOC_AUTH = "requests_byoc_auth",
+    REQUESTS_MODELS = "requests_models",
+    REQUESTS_ORCHESTRATORS = "requests_orchestrators",
 );
 
 /// The statement named `name`.

@@ -20,7 +20,7 @@ use utoipa::{Modify, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, queried};
+use super::{AppState, queried, requests};
 use crate::Reason;
 
 /// The body of every answer that is not a success.
@@ -156,7 +156,18 @@ impl Routes {
             .routes(routes!(queried::aggregated_stats))
             .routes(routes!(queried::raw_stats))
             .routes(routes!(queried::explorer_pipelines))
-            .routes(routes!(queried::orch_webhook));
+            .routes(routes!(queried::orch_webhook))
+            .routes(routes!(requests::ai_batch_summary))
+            .routes(routes!(requests::ai_batch_jobs))
+            .routes(routes!(requests::llm_summary))
+            .routes(routes!(requests::byoc_summary))
+            .routes(routes!(requests::byoc_jobs))
+            .routes(routes!(requests::byoc_workers))
+            .routes(routes!(requests::byoc_auth))
+            .routes(routes!(requests::models))
+            .routes(routes!(requests::orchestrators))
+            .routes(routes!(requests::dashboard_kpi))
+            .routes(routes!(requests::dashboard_pipelines));
         answers_too(
             queried.get_openapi_mut(),
             &[("503", "Busy"), ("504", "TimedOut"), ("500", "Internal")],
@@ -241,7 +252,7 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 19, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 30, "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, item) in paths {
             let responses = &item["get"]["responses"];
             assert!(responses["200"].is_object(), "{path}: no 200");

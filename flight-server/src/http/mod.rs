@@ -4,6 +4,7 @@
 
 mod api;
 mod queried;
+mod requests;
 
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ use crate::dashboard::{OrchestratorDetail, OrchestratorList, Overview};
 use crate::explorer::{PipelineList, RawStat, RegionList};
 use crate::perf_stats::RegionScore;
 use crate::router::Selection;
-use crate::{Error, cells, dashboard, explorer, perf_stats, router};
+use crate::{Error, cells, dashboard, explorer, now_ms, perf_stats, router};
 
 /// The header naming the rule versions an answer used.
 const RULES_HEADER: HeaderName = HeaderName::from_static("naap-rules");
@@ -349,13 +349,6 @@ pub(super) async fn raw_stats(
     Params(q): Params<explorer::StatsQuery>,
 ) -> Result<Response, Error> {
     Ok(axum::Json(explorer::raw_stats(&catalog, &q, now_ms()).await?).into_response())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 /// Explorer leaderboard regions

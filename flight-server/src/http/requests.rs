@@ -1,0 +1,303 @@
+//! The request analytics routes: NaaP's `/v1/requests/*` paths, and the
+//! `requests` part of `/v1/dashboard/kpi` and `/v1/dashboard/pipelines`,
+//! with NaaP's parameters and shapes (plain lists as bare arrays, job lists
+//! as `{data, pagination, meta}`). See [`crate::requests`].
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{AppState, Params, api};
+use crate::requests::{
+    self, AiJob, AuthSummary, ByocJob, CapabilitySummary, Family, Kpis, LlmSummary, ModelOffer, OrchestratorOffer,
+    Page, Paging, Summary, Window, WorkerSummary,
+};
+use crate::{Error, now_ms};
+
+/// A time window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct Range {
+    /// RFC 3339; default: 24 hours before end
+    #[param(example = "2026-04-15T12:00:00Z")]
+    start: Option<String>,
+    /// RFC 3339; default: now
+    end: Option<String>,
+}
+
+impl Range {
+    fn window(&self) -> Result<Window, Error> {
+        Window::parse(self.start.as_deref(), self.end.as_deref(), now_ms())
+    }
+}
+
+/// A time window and one page of a job list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct JobsQuery {
+    /// RFC 3339; default: 24 hours before end
+    start: Option<String>,
+    /// RFC 3339; default: now
+    end: Option<String>,
+    /// Rows per page
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 50)]
+    limit: Option<String>,
+    /// The next_cursor of the page before
+    cursor: Option<String>,
+    /// Only this pipeline (AI batch) or capability (BYOC)
+    pipeline: Option<String>,
+    /// Only this capability (BYOC)
+    capability: Option<String>,
+    /// Refused: page with limit and cursor
+    #[param(value_type = Option<i64>)]
+    offset: Option<String>,
+    /// Refused: page with limit and cursor
+    #[param(value_type = Option<i64>)]
+    page: Option<String>,
+    /// Refused: page with limit and cursor
+    #[param(value_type = Option<i64>)]
+    page_size: Option<String>,
+}
+
+impl JobsQuery {
+    fn window_and_paging(&self) -> Result<(Window, Paging), Error> {
+        let window = Window::parse(self.start.as_deref(), self.end.as_deref(), now_ms())?;
+        let paging = Paging::parse(
+            self.limit.as_deref(),
+            self.cursor.as_deref(),
+            &[
+                ("offset", self.offset.is_some()),
+                ("page", self.page.is_some()),
+                ("page_size", self.page_size.is_some()),
+            ],
+        )?;
+        Ok((window, paging))
+    }
+}
+
+fn json(body: impl Serialize) -> Response {
+    axum::Json(body).into_response()
+}
+
+/// AI batch requests per pipeline
+///
+/// Over the sealed hours from the one `start` falls in to `end`.
+#[utoipa::path(get, path = "/v1/requests/ai-batch/summary", params(Range), responses(
+    (status = 200, description = "pipelines, busiest first", body = [Summary]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn ai_batch_summary(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::summary(&catalog, q.window()?, Family::AiBatch).await?))
+}
+
+/// AI batch requests, newest first, one page
+#[utoipa::path(get, path = "/v1/requests/ai-batch/jobs", params(JobsQuery), responses(
+    (status = 200, description = "a page of requests", body = Page<AiJob>),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn ai_batch_jobs(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<JobsQuery>,
+) -> Result<Response, Error> {
+    let (window, paging) = q.window_and_paging()?;
+    Ok(json(requests::ai_jobs(&catalog, window, q.pipeline.clone(), &paging, now_ms()).await?))
+}
+
+/// LLM requests per requested model: success, TTFT, tokens per second
+#[utoipa::path(get, path = "/v1/requests/ai-batch/llm-summary", params(Range), responses(
+    (status = 200, description = "models, busiest first", body = [LlmSummary]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn llm_summary(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::llm_summary(&catalog, q.window()?).await?))
+}
+
+/// BYOC jobs per capability, each job once across its attempts
+#[utoipa::path(get, path = "/v1/requests/byoc/summary", params(Range), responses(
+    (status = 200, description = "capabilities, busiest first", body = [CapabilitySummary]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn byoc_summary(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    let rows = requests::summary(&catalog, q.window()?, Family::Byoc).await?;
+    Ok(json(rows.into_iter().map(CapabilitySummary::from).collect::<Vec<_>>()))
+}
+
+/// BYOC jobs, newest first, one page
+#[utoipa::path(get, path = "/v1/requests/byoc/jobs", params(JobsQuery), responses(
+    (status = 200, description = "a page of jobs", body = Page<ByocJob>),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn byoc_jobs(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<JobsQuery>,
+) -> Result<Response, Error> {
+    let (window, paging) = q.window_and_paging()?;
+    let capability = q.capability.clone().or_else(|| q.pipeline.clone());
+    Ok(json(requests::byoc_jobs(&catalog, window, capability, &paging, now_ms()).await?))
+}
+
+/// BYOC runners per capability, each once however many gateways drained its events
+#[utoipa::path(get, path = "/v1/requests/byoc/workers", params(Range), responses(
+    (status = 200, description = "capabilities", body = [WorkerSummary]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn byoc_workers(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::byoc_workers(&catalog, q.window()?).await?))
+}
+
+/// BYOC authentication per capability, failures and stream webhooks included
+#[utoipa::path(get, path = "/v1/requests/byoc/auth", params(Range), responses(
+    (status = 200, description = "capabilities", body = [AuthSummary]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn byoc_auth(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::byoc_auth(&catalog, q.window()?).await?))
+}
+
+/// Every (pipeline, model) offered or asked for, AI batch and BYOC
+#[utoipa::path(get, path = "/v1/requests/models", params(Range), responses(
+    (status = 200, description = "models", body = [ModelOffer]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn models(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::models(&catalog, q.window()?).await?))
+}
+
+/// Orchestrators with AI batch or BYOC offers
+#[utoipa::path(get, path = "/v1/requests/orchestrators", params(Range), responses(
+    (status = 200, description = "orchestrators", body = [OrchestratorOffer]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn orchestrators(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::orchestrators(&catalog, q.window()?).await?))
+}
+
+/// The dashboard's trailing window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DashboardQuery {
+    /// 1h to 30d, like 24h or 7d
+    #[param(default = "24h")]
+    window: Option<String>,
+    /// RFC 3339: instead of window, from here (default: 24 hours before end)
+    start: Option<String>,
+    /// RFC 3339: instead of window, to here (default: now)
+    end: Option<String>,
+    /// Rows per list (pipelines)
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 50)]
+    limit: Option<String>,
+}
+
+impl DashboardQuery {
+    fn window(&self) -> Result<Window, Error> {
+        if self.start.is_some() || self.end.is_some() {
+            if self.window.is_some() {
+                return Err(Error::Refused {
+                    detail: "give window, or start and end, not both".into(),
+                });
+            }
+            return Window::parse(self.start.as_deref(), self.end.as_deref(), now_ms());
+        }
+        Window::trailing(self.window.as_deref(), now_ms())
+    }
+
+    /// The window asked for, as written.
+    fn label(&self) -> String {
+        match (&self.window, &self.start) {
+            (Some(w), _) => w.clone(),
+            (None, None) if self.end.is_none() => "24h".into(),
+            _ => "custom".into(),
+        }
+    }
+}
+
+/// The answer of `/v1/dashboard/kpi`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DashboardKpi {
+    /// The window asked for (`custom` for start and end).
+    window: String,
+    /// RFC 3339.
+    start: String,
+    end: String,
+    requests: Kpis,
+}
+
+/// Dashboard KPIs: AI batch and BYOC requests over a trailing window
+///
+/// The streaming KPIs are in `/v1/overview`.
+#[utoipa::path(get, path = "/v1/dashboard/kpi", params(DashboardQuery), responses(
+    (status = 200, description = "KPIs", body = DashboardKpi),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn dashboard_kpi(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<DashboardQuery>,
+) -> Result<Response, Error> {
+    let window = q.window()?;
+    Ok(json(DashboardKpi {
+        window: q.label(),
+        start: requests::rfc3339(window.start_ms),
+        end: requests::rfc3339(window.end_ms),
+        requests: requests::kpi(&catalog, window).await?,
+    }))
+}
+
+/// The `requests` part of `/v1/dashboard/pipelines`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RequestPipelines {
+    by_pipeline: Vec<Summary>,
+    by_capability: Vec<CapabilitySummary>,
+}
+
+/// The answer of `/v1/dashboard/pipelines`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DashboardPipelines {
+    window: String,
+    requests: RequestPipelines,
+}
+
+/// Dashboard pipelines: AI batch pipelines and BYOC capabilities, busiest first
+#[utoipa::path(get, path = "/v1/dashboard/pipelines", params(DashboardQuery), responses(
+    (status = 200, description = "pipelines", body = DashboardPipelines),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn dashboard_pipelines(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<DashboardQuery>,
+) -> Result<Response, Error> {
+    let window = q.window()?;
+    let limit = Paging::parse(q.limit.as_deref(), None, &[])?.limit as usize;
+    let mut by_pipeline = requests::summary(&catalog, window, Family::AiBatch).await?;
+    by_pipeline.truncate(limit);
+    let mut by_capability = requests::summary(&catalog, window, Family::Byoc).await?;
+    by_capability.truncate(limit);
+    Ok(json(DashboardPipelines {
+        window: q.label(),
+        requests: RequestPipelines {
+            by_pipeline,
+            by_capability: by_capability.into_iter().map(CapabilitySummary::from).collect(),
+        },
+    }))
+}
