@@ -27,7 +27,11 @@ fn value(c: &dyn Array, row: usize) -> Option<Value> {
         DataType::LargeUtf8 => json!(c.as_string::<i64>().value(row)),
         DataType::List(_) => {
             let items = c.as_list::<i32>().value(row);
-            Value::Array((0..items.len()).map(|i| value(items.as_ref(), i).unwrap_or(Value::Null)).collect())
+            Value::Array(
+                (0..items.len())
+                    .map(|i| value(items.as_ref(), i).unwrap_or(Value::Null))
+                    .collect(),
+            )
         }
         _ => return None,
     })

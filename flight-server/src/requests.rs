@@ -40,7 +40,10 @@ impl Window {
     /// before `now_ms`.
     pub fn parse(start: Option<&str>, end: Option<&str>, now_ms: i64) -> Result<Window> {
         let end_ms = end.map(|v| instant("end", v)).transpose()?.unwrap_or(now_ms);
-        let start_ms = start.map(|v| instant("start", v)).transpose()?.unwrap_or(end_ms - DAY_MS);
+        let start_ms = start
+            .map(|v| instant("start", v))
+            .transpose()?
+            .unwrap_or(end_ms - DAY_MS);
         if start_ms >= end_ms {
             return Err(refused("start must be before end"));
         }
@@ -81,7 +84,11 @@ fn instant(name: &str, value: &str) -> Result<i64> {
         .ok()
         .filter(|_| rfc3339)
         .map(|ns| ns.div_euclid(1_000_000))
-        .ok_or_else(|| refused(format!("{name} {value:?} is not an RFC 3339 time like 2026-04-15T12:00:00Z")))
+        .ok_or_else(|| {
+            refused(format!(
+                "{name} {value:?} is not an RFC 3339 time like 2026-04-15T12:00:00Z"
+            ))
+        })
 }
 
 /// Where a page starts and how long it is.

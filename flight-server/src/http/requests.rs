@@ -104,7 +104,9 @@ pub(super) async fn ai_batch_jobs(
     Params(q): Params<JobsQuery>,
 ) -> Result<Response, Error> {
     let (window, paging) = q.window_and_paging()?;
-    Ok(json(requests::ai_jobs(&catalog, window, q.pipeline.clone(), &paging, now_ms()).await?))
+    Ok(json(
+        requests::ai_jobs(&catalog, window, q.pipeline.clone(), &paging, now_ms()).await?,
+    ))
 }
 
 /// LLM requests per requested model: success, TTFT, tokens per second
@@ -143,7 +145,9 @@ pub(super) async fn byoc_jobs(
 ) -> Result<Response, Error> {
     let (window, paging) = q.window_and_paging()?;
     let capability = q.capability.clone().or_else(|| q.pipeline.clone());
-    Ok(json(requests::byoc_jobs(&catalog, window, capability, &paging, now_ms()).await?))
+    Ok(json(
+        requests::byoc_jobs(&catalog, window, capability, &paging, now_ms()).await?,
+    ))
 }
 
 /// BYOC runners per capability, each once however many gateways drained its events
