@@ -73,10 +73,11 @@ pub const BYOC_WORKERS: Table = table("byoc_workers", Writer::Seal, "window_star
 pub const REQUESTS_HOURLY: Table = table("requests_hourly", Writer::Seal, "window_start");
 pub const BYOC_AUTH_HOURLY: Table = table("byoc_auth_hourly", Writer::Seal, "window_start");
 pub const BYOC_PAYMENTS_HOURLY: Table = table("byoc_payments_hourly", Writer::Seal, "window_start");
+pub const JOBS_HOURLY: Table = table("jobs_hourly", Writer::Seal, "window_start");
 pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
 
 /// Every lake table.
-pub const ALL: [Table; 34] = [
+pub const ALL: [Table; 35] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -111,6 +112,7 @@ pub const ALL: [Table; 34] = [
     BYOC_AUTH_HOURLY,
     BYOC_PAYMENTS_HOURLY,
     SLA_HOURLY,
+    JOBS_HOURLY,
 ];
 
 /// The table called `name`, if naap writes one.

@@ -125,25 +125,24 @@ fn collect_scores(batches: &[RecordBatch]) -> Scores {
 
 /// A rule's rows in the shape `perf_stats_scores` reads: orchestrator,
 /// window_start, score (the rule's `<rule>_score` or `score`, 0..100),
-/// weight (requested sessions where the rule has them, else 1), and the
-/// success and latency parts where it has them (else null).
+/// weight (requested sessions, or jobs tried, where the rule has them,
+/// else 1), and the success and latency parts where it has them (else
+/// null).
 fn in_feed_shape(rows: DataFrame, rule: &str) -> Result<DataFrame> {
     let has = |c: &str| rows.schema().has_column_with_unqualified_name(c);
     let double = |e: Expr| cast(e, DataType::Float64);
     let own = format!("{rule}_score");
     let score = if has(&own) { col(own.as_str()) } else { col("score") };
-    let sla = ["requested_sessions", "startup_success_rate", "latency_score"]
-        .iter()
-        .all(|c| has(c));
     let none = || lit(ScalarValue::Float64(None));
-    let (weight, success, round_trip) = if sla {
-        (
-            double(col("requested_sessions")),
-            double(col("startup_success_rate")),
-            double(col("latency_score")),
-        )
-    } else {
-        (lit(1.0), none(), none())
+    // The first column present of each: the SLA's, then the jobs rule's.
+    let first = |names: &[&str]| names.iter().find(|c| has(c)).map(|c| double(col(*c)));
+    let (weight, success, round_trip) = match (
+        first(&["requested_sessions", "selected_jobs"]),
+        first(&["startup_success_rate", "success_rate"]),
+        first(&["latency_score"]),
+    ) {
+        (Some(weight), Some(success), Some(round_trip)) => (weight, success, round_trip),
+        _ => (lit(1.0), none(), none()),
     };
     rows.select(vec![
         col("orchestrator"),

@@ -187,7 +187,10 @@ impl Sealer<'_> {
         history.extend(self.sealed_hourly.iter().cloned());
         register(ctx, SLA_INPUTS, &schema, history)?;
         let mut scored: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-        for rule in self.rules.over(SLA_INPUTS) {
+        // Rules over the hour's other aggregate see its network-wide
+        // cohorts, no history.
+        let rules = self.rules.over(SLA_INPUTS);
+        for rule in rules.into_iter().chain(self.rules.over(tables::REQUESTS_HOURLY.name)) {
             let what = || Error::sql(rule.file.to_owned());
             let df = naap_sql::rules::score(ctx, &rule, naap_sql::rules::Scope::WindowStart(hour))
                 .await

@@ -126,7 +126,7 @@ const AGGREGATES: [(&str, &str); 16] = embed!(
     "aggregates/byoc_payments_hourly.sql",
 );
 
-const RULES: [(&str, &str); 2] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql");
+const RULES: [(&str, &str); 3] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql", "rules/jobs/v1.sql");
 
 const VIEWS: [(&str, &str); 1] = embed!("views/scores_latest.sql");
 
@@ -408,7 +408,7 @@ mod tests {
         assert!(matches!(set.load(&v2), Err(RuleError::Exists { version: 2, .. })));
         assert_eq!(set.newest().version("sla"), Some(2));
         served.choose(&set, "sla=2").unwrap();
-        assert_eq!(served.to_string(), "sla=2,uptime=1");
+        assert_eq!(served.to_string(), "jobs=1,sla=2,uptime=1");
         for bad in ["sla", "nope=1", "sla=x", "sla=0"] {
             assert!(served.choose(&set, bad).is_err(), "{bad}");
         }

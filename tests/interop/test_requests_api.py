@@ -192,3 +192,18 @@ def test_a_lake_without_these_families_answers_empty(naap_bin, serve_lake, tmp_p
             assert path in ("/v1/requests/models", "/v1/requests/orchestrators") or answer == [], (path, answer)
         elif "data" in answer:
             assert answer["data"] == [] and answer["pagination"]["has_more"] is False, (path, answer)
+
+
+def test_the_perf_stats_feed_ranks_orchestrators_by_the_jobs_rule(fixture_api):
+    api = fixture_api
+    status, body = api.fetch("/orch-perf-stats", {"rule": "jobs", "version": "1"})
+    assert status == 200, body
+    feed = json.loads(body)
+    # O1 served both its chat jobs and refused the image job's balance
+    # (2 of 3, weighted by jobs tried); O2 failed both it was tried for. AI
+    # batch orchestrators are named by URL until resolved.
+    o1, o2 = feed[O1], feed[O2]
+    region = next(iter(o1))
+    assert o1[region]["score"] > o2[region]["score"] > 0, feed
+    assert o1[region]["success_rate"] == pytest.approx(2 / 3) and o2[region]["success_rate"] == 0.0
+    assert any(k.startswith("https://orch-a.") for k in feed), sorted(feed)

@@ -11,6 +11,7 @@ mod capabilities;
 mod e2e;
 mod faults;
 mod kafka;
+mod kafka_topics;
 mod late;
 mod layout;
 mod trust;
