@@ -30,7 +30,7 @@ struct Spread<'a> {
 /// and returns the lake.
 async fn spread_equals_replay(brokers: &str, spread: Spread<'_>, dir: &Path) -> std::path::PathBuf {
     let sample_path = format!("{}/data/livepeer/{}", env!("CARGO_MANIFEST_DIR"), spread.sample);
-    let sample = std::fs::read_to_string(&sample_path).unwrap();
+    let sample = std::fs::read_to_string(&sample_path).expect("the sample is in the checkout");
     let reference = dir.join("reference");
     run_ok(
         naap()
@@ -69,8 +69,8 @@ async fn spread_equals_replay(brokers: &str, spread: Spread<'_>, dir: &Path) -> 
     // Alternating partitions, so one session's or job's events are spread
     // over all four.
     for (i, line) in sent.iter().enumerate() {
-        let event: serde_json::Value = serde_json::from_str(line).unwrap();
-        let family = event["type"].as_str().unwrap();
+        let event: serde_json::Value = serde_json::from_str(line).expect("the sample is JSON");
+        let family = event["type"].as_str().expect("every event names its family");
         let topic = if spread.first_topic.contains(&family) {
             &first
         } else {
