@@ -52,11 +52,14 @@ fn prepare_lake_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 /// 65 events a go-livepeer gateway published on 2026-01-08 (one live AI stream).
 const RECORDED_GATEWAY_EVENTS: &str = include_str!("../data/livepeer/gateway-events-sample.ndjson");
 
-/// Replays the recorded gateway events into the lake first, so that the SLA
-/// tables and the perf-stats feed have a real session to show.
-async fn replay_recorded_gateway_events(lake: &Lake) -> anyhow::Result<()> {
-    let path = std::env::temp_dir().join(format!("naap-demo-gateway-events-{}.ndjson", std::process::id()));
-    std::fs::write(&path, RECORDED_GATEWAY_EVENTS).with_context(|| format!("writing {}", path.display()))?;
+/// Replays go-livepeer gateway events (NDJSON) into the lake, sealing
+/// their hours, and says what it wrote.
+async fn replay_gateway_events(lake: &Lake, what: &str, ndjson: &str, tables_shown: &[&str]) -> anyhow::Result<()> {
+    // Each input its own file name: the lake's commit record tracks what
+    // it read by source.
+    let slug: String = what.split_whitespace().next().unwrap_or("events").to_owned();
+    let path = std::env::temp_dir().join(format!("naap-demo-{slug}-gateway-events-{}.ndjson", std::process::id()));
+    std::fs::write(&path, ndjson).with_context(|| format!("writing {}", path.display()))?;
     let mut config = PipelineConfig::new(lake.clone());
     config.format = naap_pipeline::InputFormat::LivepeerJson;
     config.finalize_at_end = true;
@@ -67,18 +70,47 @@ async fn replay_recorded_gateway_events(lake: &Lake) -> anyhow::Result<()> {
         })
         .await;
     let _ = std::fs::remove_file(&path);
-    let report = report.context("replaying the recorded go-livepeer events")?;
+    let report = report.with_context(|| format!("replaying the {what}"))?;
+    let written: Vec<String> = tables_shown
+        .iter()
+        .map(|t| format!("{t} {}", report.rows_written.get(*t).copied().unwrap_or_default()))
+        .collect();
     println!(
-        "[naap demo] replayed {} recorded go-livepeer gateway events: sessions {}, sla_hourly {}",
+        "[naap demo] replayed {} {what}: {}",
         report.events_in,
-        report.rows_written.get("sessions").copied().unwrap_or_default(),
-        report
-            .rows_written
-            .get(tables::SLA_HOURLY.name)
-            .copied()
-            .unwrap_or_default(),
+        written.join(", ")
     );
     Ok(())
+}
+
+/// The recorded live session first, so that the SLA tables and the
+/// perf-stats feed have a real session to show; then the last three hours
+/// of simulated AI batch, LLM and BYOC work, for the request API and the
+/// dashboard's request panels.
+async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Result<()> {
+    replay_gateway_events(
+        lake,
+        "recorded go-livepeer gateway events",
+        RECORDED_GATEWAY_EVENTS,
+        &["sessions", tables::SLA_HOURLY.name],
+    )
+    .await?;
+    let now = heartbeat::now_ms().div_euclid(60_000) * 60_000;
+    let span = 3 * 3_600_000;
+    let lines = naap_emitter::simulate_jobs::events(orchestrators, now - span, span, 42);
+    let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    replay_gateway_events(
+        lake,
+        "simulated AI batch, LLM and BYOC gateway events",
+        &ndjson,
+        &[
+            tables::AI_REQUESTS.name,
+            tables::BYOC_JOBS.name,
+            tables::BYOC_WORKERS.name,
+            tables::JOBS_HOURLY.name,
+        ],
+    )
+    .await
 }
 
 /// The node agent's sample configuration, as an operator would start from.
@@ -159,13 +191,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  curl -s 'http://{http}/v1/select?pipeline=live-video-to-video&model=streamdiffusion-sdxl-faceid'   # the reference router"
     );
     println!("  curl -s 'http://{http}/orch-perf-stats?rule=sla&version=1'   # go-livepeer's -orchPerfStatsUrl feed");
+    println!(
+        "  curl -s http://{http}/v1/requests/ai-batch/llm-summary   # AI batch, LLM and BYOC requests (NaaP's API)"
+    );
 
     let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
     let server_task = tokio::spawn(server.run(async {
         let _ = stop_server_rx.await;
     }));
 
-    replay_recorded_gateway_events(&lake).await?;
+    replay_gateway_history(&lake, args.orchestrators).await?;
 
     let mut config = PipelineConfig::new(lake);
     config.commit_interval = Duration::from_secs(1);

@@ -39,6 +39,11 @@ pub struct EmitArgs {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// With --simulate, --from and --output: write the go-livepeer gateway
+    /// events of AI batch, LLM and BYOC work of the simulated orchestrators
+    /// (NDJSON, for `naap replay --format livepeer-json`) instead of telemetry.
+    #[arg(long, requires_all = ["simulate", "from", "output"])]
+    pub gateway_jobs: bool,
     /// Print the simulated network (addresses, regions, outage profiles) as JSON and exit.
     #[arg(long, requires = "simulate")]
     pub describe: bool,
@@ -346,6 +351,13 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
             ..Default::default()
         });
         println!("{}", serde_json::to_string_pretty(&describe(&sim))?);
+        return Ok(());
+    }
+    if let (true, Some(n), Some(from), Some(path)) = (args.gateway_jobs, args.simulate, &args.from, &args.output) {
+        let lines = crate::simulate_jobs::events(n, parse_time(from)?, args.span.as_millis() as i64, args.seed);
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {} go-livepeer gateway events to {}", lines.len(), path.display());
         return Ok(());
     }
     let signer = signer(&args)?;

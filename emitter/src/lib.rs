@@ -32,6 +32,7 @@ pub mod logging;
 pub mod probe;
 pub mod publish;
 pub mod simulate;
+pub mod simulate_jobs;
 pub mod sink;
 pub mod spool;
 

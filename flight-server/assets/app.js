@@ -94,6 +94,56 @@ async function refreshOverview() {
   renderTable();
 }
 
+// Rows of a plain table, or one row saying there are none.
+function fillTable(id, items, columns) {
+  const body = document.querySelector("#" + id + " tbody");
+  if (!items.length) {
+    const td = cell("no requests in the last 24 hours");
+    td.colSpan = columns.length;
+    const tr = document.createElement("tr");
+    tr.appendChild(td);
+    body.replaceChildren(tr);
+    return;
+  }
+  body.replaceChildren(...items.map((item) => {
+    const tr = document.createElement("tr");
+    columns.forEach(([value, cls]) => tr.appendChild(cell(value(item), cls)));
+    return tr;
+  }));
+}
+
+async function refreshRequests() {
+  const [kpi, models, work] = await Promise.all([
+    getJson("/v1/dashboard/kpi"),
+    getJson("/v1/requests/ai-batch/llm-summary"),
+    getJson("/v1/requests/by-orchestrator"),
+  ]);
+  const { ai_batch: ai, byoc } = kpi.requests;
+  document.getElementById("rq-ai-jobs").textContent = ai.total_jobs;
+  document.getElementById("rq-ai-success").textContent = pct(ai.success_rate);
+  document.getElementById("rq-byoc-jobs").textContent = byoc.total_jobs;
+  document.getElementById("rq-byoc-success").textContent = pct(byoc.success_rate);
+  fillTable("rq-models", models, [
+    [(m) => m.model],
+    [(m) => m.total_requests, "num"],
+    [(m) => pct(m.success_rate), "num"],
+    [(m) => fmt(m.p50_ttft_ms, 0), "num"],
+    [(m) => fmt(m.p95_ttft_ms, 0), "num"],
+    [(m) => fmt(m.p50_tokens_per_sec), "num"],
+    [(m) => fmt(m.avg_tokens_per_sec), "num"],
+  ]);
+  fillTable("rq-orchestrators", work, [
+    [(w) => w.orchestrator],
+    [(w) => w.family],
+    [(w) => w.total_jobs, "num"],
+    [(w) => pct(w.success_rate), "num"],
+    [(w) => fmt(w.p50_duration_ms, 0), "num"],
+    [(w) => fmt(w.p95_duration_ms, 0), "num"],
+    [(w) => fmt(w.p50_ttft_ms, 0), "num"],
+    [(w) => fmt(w.p50_tokens_per_sec), "num"],
+  ]);
+}
+
 function lineChart(title, points, yMax) {
   const box = document.createElement("div");
   box.className = "chart";
@@ -175,7 +225,7 @@ async function refresh() {
   try {
     await loadVersions();
     if (route) await refreshOrchestrator(route[1]);
-    else await refreshOverview();
+    else await Promise.all([refreshOverview(), refreshRequests()]);
     status.textContent = "updated " + new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC";
   } catch (e) {
     status.textContent = "could not refresh: " + e.message;

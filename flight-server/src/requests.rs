@@ -295,6 +295,10 @@ pub async fn orchestrators(catalog: &Catalog, window: Window) -> Result<Vec<Orch
     rows(catalog, serving::REQUESTS_ORCHESTRATORS, window, Vec::new()).await
 }
 
+pub async fn by_orchestrator(catalog: &Catalog, window: Window) -> Result<Vec<OrchestratorWork>> {
+    rows(catalog, serving::REQUESTS_BY_ORCHESTRATOR, window, Vec::new()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,3 +241,20 @@ pub struct OrchestratorOffer {
     /// RFC 3339.
     pub last_seen: Option<String>,
 }
+
+/// One orchestrator's work of one family (`/v1/requests/by-orchestrator`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrchestratorWork {
+    /// The on-chain address (BYOC) or service URL (AI batch).
+    pub orchestrator: String,
+    /// ai-batch or byoc.
+    pub family: String,
+    /// Jobs tried there.
+    pub total_jobs: i64,
+    pub success_rate: Option<f64>,
+    pub p50_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
+    pub p50_ttft_ms: Option<f64>,
+    pub p95_ttft_ms: Option<f64>,
+    pub p50_tokens_per_sec: Option<f64>,
+}

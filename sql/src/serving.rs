@@ -103,6 +103,7 @@ serving!(
     REQUESTS_BYOC_AUTH = "requests_byoc_auth",
     REQUESTS_MODELS = "requests_models",
     REQUESTS_ORCHESTRATORS = "requests_orchestrators",
+    REQUESTS_BY_ORCHESTRATOR = "requests_by_orchestrator",
 );
 
 /// The statement named `name`.

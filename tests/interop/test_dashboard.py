@@ -3,6 +3,7 @@
 table out of the rendered DOM; screenshots are kept as test artifacts."""
 import json
 import os
+from datetime import datetime, timedelta, timezone
 import shutil
 import subprocess
 import urllib.request
@@ -76,8 +77,18 @@ def test_the_dashboard_renders_the_lake(naap_bin, serve_lake, tmp_path):
          "--output", str(messages)])
     run([naap_bin, "replay", "--input", str(messages), "--lake", str(lake)])
     run([naap_bin, "replay", "--input", str(SAMPLE), "--format", "livepeer-json", "--lake", str(lake)])
+    # Three simulated orchestrators' AI batch, LLM and BYOC work of the last
+    # three hours, for the request panels.
+    jobs = tmp_path / "jobs.ndjson"
+    start = (datetime.now(timezone.utc) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:00Z")
+    run([naap_bin, "emit", "--simulate", "3", "--gateway-jobs", "--from", start, "--span", "3h",
+         "--output", str(jobs)])
+    run([naap_bin, "replay", "--input", str(jobs), "--format", "livepeer-json", "--lake", str(lake)])
     flight_port, http_port = serve_lake(lake)
     base = f"http://127.0.0.1:{http_port}"
+    with urllib.request.urlopen(f"{base}/v1/dashboard/kpi", timeout=30) as answer:
+        kpi = json.load(answer)["requests"]
+    assert kpi["ai_batch"]["total_jobs"] > 100 and kpi["byoc"]["total_jobs"] > 50, kpi
     with urllib.request.urlopen(f"{base}/v1/orchestrators", timeout=30) as answer:
         api = {r["orchestrator"]: r for r in json.load(answer)["orchestrators"]}
     assert len(api) == 5
@@ -96,6 +107,12 @@ def test_the_dashboard_renders_the_lake(naap_bin, serve_lake, tmp_path):
             assert table.rows[address][1] == f"{row['score']:.1f}" and table.rows[address][2] == "uptime v1"
     # The overview cards.
     assert 'id="ov-orchestrators">5<' in dom, dom[:3000]
+    # The request panels: the KPIs, the LLM model, every simulated orchestrator.
+    assert f'id="rq-ai-jobs">{kpi["ai_batch"]["total_jobs"]}<' in dom, dom[-4000:]
+    assert f'id="rq-byoc-jobs">{kpi["byoc"]["total_jobs"]}<' in dom
+    assert "<td>meta-llama/Meta-Llama-3.1-8B-Instruct</td>" in dom, dom[-4000:]
+    for i in range(3):
+        assert f"<td>https://orch-{i}.sim.naap.example:8935</td>" in dom, dom[-4000:]
     chromium(browser, tmp_path / "profile", f"{base}/", f"--screenshot={artifacts / 'dashboard.png'}",
              "--window-size=1280,800")
     assert (artifacts / "dashboard.png").stat().st_size > 10_000

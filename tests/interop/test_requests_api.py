@@ -27,6 +27,7 @@ QWEN, LLAMA, FLUX = "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruc
 PATHS = ["/v1/requests/ai-batch/summary", "/v1/requests/ai-batch/jobs", "/v1/requests/ai-batch/llm-summary",
          "/v1/requests/byoc/summary", "/v1/requests/byoc/jobs", "/v1/requests/byoc/workers",
          "/v1/requests/byoc/auth", "/v1/requests/models", "/v1/requests/orchestrators",
+         "/v1/requests/by-orchestrator",
          "/v1/dashboard/kpi", "/v1/dashboard/pipelines"]
 
 
@@ -147,6 +148,11 @@ def test_models_orchestrators_and_dashboard(fixture_api):
     assert orchestrators[O2]["capabilities"] == [f"{CHAT}:{LLAMA}"]
     assert orchestrators[O2]["last_seen"] == "2026-04-15T12:50:05.117Z"
     assert orchestrators[O1]["gpu_count"] == 0
+    work = {(w["orchestrator"], w["family"]): w for w in api.get("/v1/requests/by-orchestrator")}
+    assert (work[(O1, "byoc")]["total_jobs"], work[(O1, "byoc")]["p50_ttft_ms"]) == (3, None)
+    assert work[(O1, "byoc")]["success_rate"] == pytest.approx(2 / 3)
+    orch_a = next(w for (o, f), w in work.items() if f == "ai-batch" and o.startswith("https://orch-a."))
+    assert orch_a["total_jobs"] == 3 and orch_a["p50_ttft_ms"] == pytest.approx(361, rel=0.02)
     kpi = api.get("/v1/dashboard/kpi", HOUR)
     ai, byoc = kpi["requests"]["ai_batch"], kpi["requests"]["byoc"]
     assert (ai["total_jobs"], ai["selected_jobs"], ai["no_orch_jobs"]) == (6, 5, 1)

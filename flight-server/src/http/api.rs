@@ -166,6 +166,7 @@ impl Routes {
             .routes(routes!(requests::byoc_auth))
             .routes(routes!(requests::models))
             .routes(routes!(requests::orchestrators))
+            .routes(routes!(requests::by_orchestrator))
             .routes(routes!(requests::dashboard_kpi))
             .routes(routes!(requests::dashboard_pipelines));
         answers_too(
@@ -252,7 +253,7 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 30, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 31, "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, item) in paths {
             let responses = &item["get"]["responses"];
             assert!(responses["200"].is_object(), "{path}: no 200");

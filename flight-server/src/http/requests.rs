@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{AppState, Params, api};
 use crate::requests::{
     self, AiJob, AuthSummary, ByocJob, CapabilitySummary, Family, Kpis, LlmSummary, ModelOffer, OrchestratorOffer,
-    Page, Paging, Summary, Window, WorkerSummary,
+    OrchestratorWork, Page, Paging, Summary, Window, WorkerSummary,
 };
 use crate::{Error, now_ms};
 
@@ -196,6 +196,20 @@ pub(super) async fn orchestrators(
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
     Ok(json(requests::orchestrators(&catalog, q.window()?).await?))
+}
+
+/// AI batch and BYOC work per orchestrator: jobs, success, duration, TTFT and tokens/s percentiles
+///
+/// naap's own (NaaP has no such endpoint); the dashboard's request panel.
+#[utoipa::path(get, path = "/v1/requests/by-orchestrator", params(Range), responses(
+    (status = 200, description = "orchestrators, busiest first", body = [OrchestratorWork]),
+    (status = 400, response = api::BadRequest),
+))]
+pub(super) async fn by_orchestrator(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(q): Params<Range>,
+) -> Result<Response, Error> {
+    Ok(json(requests::by_orchestrator(&catalog, q.window()?).await?))
 }
 
 /// The dashboard's trailing window.
