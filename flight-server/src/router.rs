@@ -34,6 +34,7 @@ use naap_sql::{serving, tables};
 
 /// The rule whose scores rank candidates.
 const SLA: &str = "sla";
+const JOBS: &str = "jobs";
 
 /// The weights of the ranking (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
@@ -210,7 +211,8 @@ impl SelectParams {
 /// The router's answer: the choices and the evidence they rest on.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Selection {
-    /// The rule whose scores rank the candidates (`sla`).
+    /// The rule whose scores rank the candidates: `sla` for live pipelines,
+    /// `jobs` for AI batch pipelines and BYOC capabilities.
     #[schema(value_type = String)]
     pub rule: &'static str,
     /// Its version (the server's --rule).
@@ -231,15 +233,19 @@ pub async fn answer(
     default_n: usize,
 ) -> Result<Selection> {
     let req = params.request(default_n);
-    let (candidates, window_start) = candidates(catalog, regions, &req).await?;
+    let Ranked {
+        candidates,
+        window_start,
+        rule,
+    } = candidates(catalog, regions, &req).await?;
     let weights = Weights::default();
     let choices = match params.seed {
         Some(seed) => select(candidates, &req, &weights, &mut rand::rngs::StdRng::seed_from_u64(seed)),
         None => select(candidates, &req, &weights, &mut rand::rng()),
     };
     Ok(Selection {
-        rule: SLA,
-        rule_version: catalog.served().version(SLA),
+        rule,
+        rule_version: catalog.served().version(rule),
         window_start,
         weights,
         explore: req.explore,
@@ -248,25 +254,35 @@ pub async fn answer(
     })
 }
 
-/// The candidates for `req` from the lake, and the sealed hour their scores
-/// come from (`None` when no hour is scored yet).
-pub async fn candidates(
-    catalog: &Catalog,
-    regions: &Regions,
-    req: &SelectRequest,
-) -> Result<(Vec<Candidate>, Option<String>)> {
+/// The candidates of a request, and what ranks them.
+pub struct Ranked {
+    pub candidates: Vec<Candidate>,
+    /// Start of the sealed hour the scores come from (`None` when no hour
+    /// is scored yet).
+    pub window_start: Option<String>,
+    /// The rule whose scores they are: `sla` for live pipelines, `jobs` for
+    /// AI batch pipelines and BYOC capabilities that the SLA does not score.
+    pub rule: &'static str,
+}
+
+/// The candidates for `req` from the lake: orchestrators advertising the
+/// pipeline and model, and those with a BYOC runner of it.
+pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectRequest) -> Result<Ranked> {
     let tables = catalog.table_names().await?;
     let has = |t: &str| tables.iter().any(|n| n == t);
-    if !has(tables::CAPABILITY_SNAPSHOTS.name) {
-        return Ok((Vec::new(), None));
-    }
     let key = || {
         vec![
             ScalarValue::Utf8(Some(req.pipeline.clone())),
             ScalarValue::Utf8(Some(req.model.clone())),
         ]
     };
-    let caps = catalog.serve(serving::ROUTER_CANDIDATES, key()).await?;
+    let mut caps = Vec::new();
+    if has(tables::CAPABILITY_SNAPSHOTS.name) {
+        caps.extend(catalog.serve(serving::ROUTER_CANDIDATES, key()).await?);
+    }
+    if has(tables::BYOC_WORKERS.name) {
+        caps.extend(catalog.serve(serving::ROUTER_BYOC_CANDIDATES, key()).await?);
+    }
     let mut by_address: BTreeMap<String, Candidate> = BTreeMap::new();
     let mut operating: HashMap<String, String> = HashMap::new();
     for b in &caps {
@@ -287,6 +303,13 @@ pub async fn candidates(
             });
         }
     }
+    if by_address.is_empty() {
+        return Ok(Ranked {
+            candidates: Vec::new(),
+            window_start: None,
+            rule: SLA,
+        });
+    }
     let mut hour = None;
     if let (true, Some(sla_version)) = (has(tables::SLA_HOURLY.name), catalog.served().version(SLA)) {
         let scores = catalog
@@ -302,6 +325,30 @@ pub async fn candidates(
                 {
                     c.score = Some(s / 100.0);
                     hour = cells::text(b, "hour", row);
+                }
+            }
+        }
+    }
+    let mut rule = SLA;
+    if let (None, true, Some(version)) = (&hour, has(tables::JOBS_HOURLY.name), catalog.served().version(JOBS)) {
+        let scores = catalog
+            .serve(
+                serving::ROUTER_JOBS_SCORES,
+                [key(), vec![crate::dashboard::int(version)]].concat(),
+            )
+            .await?;
+        for b in &scores {
+            for row in 0..b.num_rows() {
+                let (Some(o), Some(s)) = (cells::text(b, "orchestrator", row), cells::number(b, "jobs_score", row))
+                else {
+                    continue;
+                };
+                // AI batch rows name the service URL.
+                let address = operating.get(&o).cloned().unwrap_or(o);
+                if let Some(c) = by_address.get_mut(&address) {
+                    c.score = Some(s / 100.0);
+                    hour = cells::text(b, "hour", row);
+                    rule = JOBS;
                 }
             }
         }
@@ -361,7 +408,11 @@ pub async fn candidates(
             }
         }
     }
-    Ok((by_address.into_values().collect(), hour))
+    Ok(Ranked {
+        candidates: by_address.into_values().collect(),
+        window_start: hour,
+        rule,
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 --   (orchestrator address, capability, worker URL) attached at some time in
 --   the hour, that is registered before the hour's end (back to the seal
 --   lookback) and not unregistered before it began. An orchestrator event
---   counts once however many gateways drained it (worker_event_id). Model,
+--   counts once however many gateways drained it (worker_event_id);
+--   last_seen_at is the latest drain of its registration or its
+--   unregistration. Model,
 --   options and price are the runner's latest registration's; state is the
 --   runner's at the hour's end: gone once unregistered (by its URL, or by
 --   capability alone when the URL is empty), saturated after a
@@ -19,7 +21,8 @@ WITH events AS (
   SELECT e.* FROM (
     SELECT *,
       row_number() OVER (PARTITION BY worker_event_id ORDER BY event_time, gateway) AS copy,
-      count(*) OVER (PARTITION BY worker_event_id) AS copies
+      count(*) OVER (PARTITION BY worker_event_id) AS copies,
+      max(event_time) OVER (PARTITION BY worker_event_id) AS last_copy_at
     FROM worker_events
   ) e
   CROSS JOIN seal_window w
@@ -92,6 +95,7 @@ SELECT
   CAST(r.price_per_unit AS DOUBLE) / CAST(greatest(r.price_scaling, 1) AS DOUBLE) AS price_wei_per_second,
   r.event_time AS registered_at,
   u.unregistered_at,
+  greatest(r.last_copy_at, coalesce(u.unregistered_at, r.last_copy_at)) AS last_seen_at,
   u.unregister_reason,
   CASE
     WHEN u.unregistered_at IS NOT NULL THEN 'gone'

@@ -15,7 +15,7 @@ WITH offers AS (
     AND CAST(CAST(event_time AS TIMESTAMP(3)) AS BIGINT) < $2
   UNION ALL
   SELECT orchestrator_address, orchestrator_url, capability || ':' || coalesce(model, ''), CAST(NULL AS VARCHAR),
-    greatest(registered_at, coalesce(unregistered_at, registered_at))
+    last_seen_at
   FROM byoc_workers
   WHERE orchestrator_address IS NOT NULL
     AND CAST(CAST(window_start AS TIMESTAMP(3)) AS BIGINT) >= $1

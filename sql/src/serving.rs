@@ -86,6 +86,8 @@ serving!(
     ROUTER_SCORES = "router_scores",
     ROUTER_PRICES = "router_prices",
     ROUTER_DISCOVERY_LATENCY = "router_discovery_latency",
+    ROUTER_BYOC_CANDIDATES = "router_byoc_candidates",
+    ROUTER_JOBS_SCORES = "router_jobs_scores",
     SNAPSHOT_REGIONS = "snapshot_regions",
     SNAPSHOT_ADVERTISED = "snapshot_advertised",
     SNAPSHOT_SCORED = "snapshot_scored",

@@ -67,8 +67,10 @@ class Api:
 def fixture_api(naap_bin, serve_lake, tmp_path):
     lake = tmp_path / "lake"
     run([naap_bin, "replay", "--input", str(SAMPLE), "--format", "livepeer-json", "--lake", str(lake)])
-    _, http_port = serve_lake(lake)
-    return Api(http_port)
+    flight_port, http_port = serve_lake(lake)
+    api = Api(http_port)
+    api.flight = f"grpc://127.0.0.1:{flight_port}"
+    return api
 
 
 def test_ai_batch_endpoints_give_naaps_figures_and_the_faithful_llm_ones(fixture_api):
@@ -147,6 +149,8 @@ def test_models_orchestrators_and_dashboard(fixture_api):
     assert orchestrators[O1]["capabilities"] == [f"{CHAT}:{QWEN}", f"{IMAGE}:{FLUX}"]
     assert orchestrators[O2]["capabilities"] == [f"{CHAT}:{LLAMA}"]
     assert orchestrators[O2]["last_seen"] == "2026-04-15T12:50:05.117Z"
+    # The second gateway's copy of O1's registration is when it was last seen.
+    assert orchestrators[O1]["last_seen"] == "2026-04-15T12:00:07.902Z"
     assert orchestrators[O1]["gpu_count"] == 0
     work = {(w["orchestrator"], w["family"]): w for w in api.get("/v1/requests/by-orchestrator")}
     assert (work[(O1, "byoc")]["total_jobs"], work[(O1, "byoc")]["p50_ttft_ms"]) == (3, None)
@@ -213,3 +217,31 @@ def test_the_perf_stats_feed_ranks_orchestrators_by_the_jobs_rule(fixture_api):
     assert o1[region]["score"] > o2[region]["score"] > 0, feed
     assert o1[region]["success_rate"] == pytest.approx(2 / 3) and o2[region]["success_rate"] == 0.0
     assert any(k.startswith("https://orch-a.") for k in feed), sorted(feed)
+
+
+def test_the_router_ranks_byoc_runners_by_the_jobs_rule(fixture_api):
+    api = fixture_api
+    selection = api.get("/v1/select", {"pipeline": CHAT, "model": QWEN, "seed": "1"})
+    assert (selection["rule"], selection["rule_version"]) == ("jobs", 1), selection
+    # O1 runs the only Qwen chat runner; O2's runner is gone by the hour's
+    # end. Both its jobs succeeded; with 2 duration samples its latency part
+    # is shrunk toward 0.5: 100 × (0.7 + 0.3 × 0.6) = 88.
+    [choice] = selection["choices"]
+    assert (choice["address"], choice["reason"]) == (O1, "ranked"), choice
+    assert choice["uri"].startswith("https://orch-a.") and choice["score"] == pytest.approx(0.88)
+    assert selection["window_start"].startswith("2026-04-15")
+
+
+def test_every_new_table_is_served_over_flight_sql(fixture_api):
+    import adbc_driver_flightsql.dbapi as flightsql
+    rows = {"ai_batch_events": 12, "llm_events": 6, "byoc_job_events": 23, "byoc_auth_events": 4,
+            "byoc_payment_events": 9, "worker_events": 6, "ai_requests": 6, "llm_requests": 3, "byoc_attempts": 6,
+            "byoc_jobs": 6, "byoc_workers": 3, "requests_hourly": 9, "byoc_auth_hourly": 4,
+            "byoc_payments_hourly": 7, "jobs_hourly": 7}
+    with flightsql.connect(fixture_api.flight) as conn, conn.cursor() as cur:
+        for table, count in rows.items():
+            cur.execute(f"SELECT count(*) FROM {table}")
+            assert cur.fetchone()[0] == count, table
+        cur.execute("SELECT ddsketch_quantile(ddsketch_merge(ttft_sketch), 0.5) FROM requests_hourly "
+                    "WHERE pipeline = 'llm'")
+        assert cur.fetchone()[0] == pytest.approx(361, rel=0.02)
