@@ -144,9 +144,11 @@ pub struct AiJob {
     pub orch_url: Option<String>,
     /// selected, no_orch or unknown.
     pub selection_outcome: String,
-    /// Not resolved yet: always null.
+    /// The on-chain address, from the newest capability snapshot naming orch_url.
+    pub orch_address: Option<String>,
+    /// The GPU that snapshot lists for the pipeline and model.
     pub gpu_model_name: Option<String>,
-    /// Not resolved yet: always unresolved.
+    /// resolved (a snapshot names orch_url) or unresolved.
     pub attribution_status: String,
     pub error_type: Option<String>,
 }

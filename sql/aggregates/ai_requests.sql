@@ -1,7 +1,7 @@
 -- name: ai_requests
 -- version: 1
 -- owner: naap maintainers
--- inputs: ai_batch_events, seal_window
+-- inputs: ai_batch_events, capability_snapshots, seal_window
 -- output: ai_requests
 -- description: one row per AI batch request whose completed event falls in
 --   the hour (NaaP's "job"), keyed by gateway and request id (ids are the
@@ -10,7 +10,11 @@
 --   follows NaaP: selected when an orchestrator was tried, no_orch when none
 --   was and the error is no_orchestrators, else unknown. For a streaming
 --   LLM request, success means the stream started (see llm_requests). An
---   event delivered twice counts once.
+--   event delivered twice counts once. orchestrator_address is resolved
+--   from the newest capability snapshot (back to the seal lookback, not
+--   after the completion) that names the orchestrator URL, and
+--   gpu_model_name from its entry for the request's pipeline and model:
+--   attribution_status resolved, or unresolved without such a snapshot.
 WITH events AS (
   SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY event_time) AS copy
   FROM ai_batch_events
@@ -33,6 +37,29 @@ received AS (
     AND e.subtype = 'ai_batch_request_received'
     AND e.event_time <= c.event_time
   GROUP BY c.gateway, c.request_id
+),
+-- The snapshot that names each selected request's orchestrator URL.
+attributed AS (
+  SELECT c.gateway, c.request_id, s.address, s.pipeline, s.model_id, s.gpu_name,
+    row_number() OVER (
+      PARTITION BY c.gateway, c.request_id
+      ORDER BY s.event_time DESC, (s.pipeline = c.pipeline AND s.model_id = c.model_id) DESC, s.gpu_name
+    ) AS nearest
+  FROM completed c
+  CROSS JOIN seal_window w
+  JOIN capability_snapshots s
+    ON s.orch_uri = c.orchestrator_url AND s.event_time <= c.event_time AND s.event_time >= w.lookback_start
+  WHERE c.latest = 1
+),
+gpus AS (
+  SELECT c.gateway, c.request_id, min(s.gpu_name) AS gpu_name
+  FROM completed c
+  JOIN attributed a ON a.gateway = c.gateway AND a.request_id = c.request_id AND a.nearest = 1
+  JOIN capability_snapshots s
+    ON s.address = a.address AND s.orch_uri = c.orchestrator_url AND s.pipeline = c.pipeline
+    AND s.model_id = c.model_id AND s.event_time <= c.event_time
+  WHERE c.latest = 1
+  GROUP BY c.gateway, c.request_id
 )
 SELECT
   w.window_start,
@@ -47,6 +74,9 @@ SELECT
   c.tries,
   c.duration_ms,
   c.orchestrator_url,
+  a.address AS orchestrator_address,
+  g.gpu_name AS gpu_model_name,
+  CASE WHEN a.address IS NOT NULL THEN 'resolved' ELSE 'unresolved' END AS attribution_status,
   CASE
     WHEN c.orchestrator_url IS NOT NULL THEN 'selected'
     WHEN NOT c.success AND c.error_type = 'no_orchestrators' THEN 'no_orch'
@@ -58,5 +88,7 @@ SELECT
   c.latency_score
 FROM completed c
 CROSS JOIN seal_window w
+LEFT JOIN attributed a ON a.gateway = c.gateway AND a.request_id = c.request_id AND a.nearest = 1
+LEFT JOIN gpus g ON g.gateway = c.gateway AND g.request_id = c.request_id
 LEFT JOIN received r ON r.gateway = c.gateway AND r.request_id = c.request_id
 WHERE c.latest = 1

@@ -23,7 +23,7 @@ WITH ai AS (
     'ai-batch' AS family,
     a.pipeline,
     a.model_id AS model,
-    CAST(NULL AS VARCHAR) AS orchestrator_address,
+    a.orchestrator_address,
     a.orchestrator_url,
     a.gateway,
     count(*) AS jobs,
@@ -47,7 +47,7 @@ WITH ai AS (
   FROM ai_requests a
   LEFT JOIN llm_requests l
     ON l.window_start = a.window_start AND l.gateway = a.gateway AND l.request_id = a.request_id
-  GROUP BY a.window_start, a.window_end, a.pipeline, a.model_id, a.orchestrator_url, a.gateway
+  GROUP BY a.window_start, a.window_end, a.pipeline, a.model_id, a.orchestrator_address, a.orchestrator_url, a.gateway
 ),
 byoc AS (
   SELECT

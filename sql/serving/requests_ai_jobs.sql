@@ -24,8 +24,9 @@ SELECT
   duration_ms,
   orchestrator_url AS orch_url,
   selection_outcome,
-  CAST(NULL AS VARCHAR) AS gpu_model_name,
-  'unresolved' AS attribution_status,
+  orchestrator_address AS orch_address,
+  gpu_model_name,
+  attribution_status,
   error_type,
   completed_ms,
   cursor_key
