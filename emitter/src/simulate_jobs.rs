@@ -5,7 +5,8 @@
 //! development checkout), quirks included: relayed and drained events carry
 //! no `data.type`, addresses come EIP-55 from some paths and lowercase from
 //! others, wei balances are strings with three decimals, and a second
-//! gateway drains a runner's registration again under the same id.
+//! gateway drains a runner's registration again under the same id, and a
+//! stream now and then breaks after its first chunk.
 //!
 //! Orchestrator `i` (from 0) is slower and fails more the larger `i` is,
 //! so scores rank them; orchestrator 0's BYOC runner is free (no payment
@@ -218,6 +219,23 @@ fn llm_request(ev: &mut Events, o: &Orchestrator, at: i64, minute: i64) {
         "type": if streaming { "llm_stream_completed" } else { "llm_request_completed" }});
     if streaming {
         done["ttft_ms"] = json!(ttft);
+    }
+    // A stream of a slower orchestrator breaks after its first chunk now
+    // and then (five times its failure rate): usage zero, finish_reason
+    // error, though the batch event said success when the stream started.
+    if streaming && ev.rng.random::<f64>() < 5.0 * o.failure_rate {
+        for (key, value) in [
+            ("completion_tokens", json!(0)),
+            ("prompt_tokens", json!(0)),
+            ("total_tokens", json!(0)),
+            ("tokens_per_second", json!(0)),
+            ("token_utilization", json!(0)),
+            ("latency_score", json!(0)),
+            ("finish_reason", json!("error")),
+            ("error", json!("unexpected EOF")),
+        ] {
+            done[key] = value;
+        }
     }
     ev.push("ai_llm_request", end, gateway, done);
 }
