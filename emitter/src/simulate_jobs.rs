@@ -8,9 +8,10 @@
 //! gateway drains a runner's registration again under the same id, and a
 //! stream now and then breaks after its first chunk.
 //!
-//! Orchestrator `i` (from 0) is slower and fails more the larger `i` is,
-//! so scores rank them; orchestrator 0's BYOC runner is free (no payment
-//! events). The same seed gives the same events.
+//! Of N orchestrators, orchestrator `i` (from 0) is slower (up to 3×) and
+//! fails more (up to 12 %) the larger `i / N` is, so scores rank them;
+//! orchestrator 0's BYOC runner is free (no payment events). The same seed
+//! gives the same events.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,22 +38,24 @@ struct Orchestrator {
 }
 
 impl Orchestrator {
-    fn new(i: usize) -> Self {
-        let hex: String = (0..40)
-            .map(|k| {
-                let digit = (i * 7 + k * 13 + 3) % 16;
-                let c = char::from_digit(digit as u32, 16).unwrap_or('0');
-                if k % 3 == 0 { c.to_ascii_uppercase() } else { c }
-            })
+    /// Orchestrator `i` of `n`: slowness and failures grow with `i / n`.
+    fn new(i: usize, n: usize) -> Self {
+        // A distinct address per orchestrator, mixed case as EIP-55 writes it.
+        let bits = (i as u128 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        let hex: String = format!("{:032x}{:08x}", bits, i)
+            .chars()
+            .enumerate()
+            .map(|(k, c)| if k % 3 == 0 { c.to_ascii_uppercase() } else { c })
             .collect();
+        let share = if n > 1 { i as f64 / (n - 1) as f64 } else { 0.0 };
         Orchestrator {
             checksummed: format!("0x{hex}"),
             url: format!("https://orch-{i}.sim.naap.example:8935"),
             runner: format!("http://byoc-runner-{i}.sim.naap.example:9000"),
             model: CHAT_MODELS[i % CHAT_MODELS.len()],
-            price: if i == 0 { 0 } else { 1000 + 250 * i as i64 },
-            slowness: 1.0 + 0.5 * i as f64,
-            failure_rate: 0.03 * i as f64,
+            price: if i == 0 { 0 } else { 1000 + 250 * (i as i64 % 8) },
+            slowness: 1.0 + 2.0 * share,
+            failure_rate: 0.12 * share,
         }
     }
 
@@ -101,7 +104,8 @@ impl Events {
 /// The events of `orchestrators` (at least 1) from `from_ms` for `span_ms`,
 /// sorted by publish time.
 pub fn events(orchestrators: usize, from_ms: i64, span_ms: i64, seed: u64) -> Vec<String> {
-    let orchs: Vec<Orchestrator> = (0..orchestrators.max(1)).map(Orchestrator::new).collect();
+    let n = orchestrators.max(1);
+    let orchs: Vec<Orchestrator> = (0..n).map(|i| Orchestrator::new(i, n)).collect();
     let mut ev = Events {
         rng: StdRng::seed_from_u64(seed),
         lines: Vec::new(),
@@ -112,8 +116,10 @@ pub fn events(orchestrators: usize, from_ms: i64, span_ms: i64, seed: u64) -> Ve
     let minutes = (span_ms / 60_000).max(1);
     for m in 0..minutes {
         let at = from_ms + m * 60_000 + 10_000;
-        let o = &orchs[(m as usize) % orchs.len()];
+        // Each request picks its orchestrator at random.
+        let o = &orchs[ev.rng.random_range(0..n)];
         image_request(&mut ev, o, at, m);
+        let o = &orchs[ev.rng.random_range(0..n)];
         if m % 2 == 0 {
             llm_request(&mut ev, o, at + 20_000, m);
         } else {
@@ -330,6 +336,11 @@ mod tests {
 
     #[test]
     fn every_event_decodes_and_the_same_seed_gives_the_same_events() {
+        let addresses: std::collections::BTreeSet<String> = (0..50)
+            .map(|i| Orchestrator::new(i, 50).checksummed.to_ascii_lowercase())
+            .collect();
+        assert_eq!(addresses.len(), 50, "every orchestrator has its own address");
+        assert!(addresses.iter().all(|a| a.len() == 42 && a.starts_with("0x")));
         let lines = events(4, 1_776_254_400_000, 3_600_000, 7);
         assert_eq!(lines, events(4, 1_776_254_400_000, 3_600_000, 7));
         assert!(lines.len() > 300, "{}", lines.len());
