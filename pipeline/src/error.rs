@@ -71,6 +71,15 @@ impl From<naap_sql::TableError> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether this is the object store (or a table read through it)
+    /// failing, which may pass: not bad input, not a bug.
+    pub(crate) fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            Error::Lake(_) | Error::Store { .. } | Error::Delta { .. } | Error::Parquet { .. }
+        )
+    }
+
     pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(datafusion::error::DataFusionError) -> Error {
         let what = what.into();
         move |source| Error::Sql { what, source }

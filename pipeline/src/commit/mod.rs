@@ -222,7 +222,17 @@ impl Run {
     async fn commit(&mut self, metrics: &Metrics, stop: &mut watch::Receiver<bool>) -> Result<()> {
         let dirty = self.input.has_pending() || self.input.closes_something() || self.sealable().is_some();
         let compacted = if self.compaction_due() {
-            self.compaction().await?
+            match self.compaction().await {
+                Ok(compacted) => compacted,
+                // Compaction only tidies what is committed already: a store
+                // that fails it now (an outage) is tried at the next pass,
+                // and the commit goes on without it.
+                Err(e) if e.is_storage() => {
+                    warn!(error = %e, "compaction pass failed; trying again at the next pass");
+                    files::Rewrite::default()
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             files::Rewrite::default()
         };

@@ -121,7 +121,9 @@ impl Tables {
             loop {
                 match self.apply_to(table, record).await {
                     Ok(()) => break,
-                    Err(e @ (Error::Store { .. } | Error::Delta { .. })) if delay < Duration::from_secs(60) => {
+                    // A table not opened yet is listed first: that listing
+                    // failing (Error::Lake) is the store failing too.
+                    Err(e) if e.is_storage() && delay < Duration::from_secs(60) => {
                         tracing::warn!(table, seq = record.seq, error = %e, "cannot commit to the table yet; retrying");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(10));
