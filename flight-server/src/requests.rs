@@ -86,7 +86,7 @@ fn instant(name: &str, value: &str) -> Result<i64> {
         .map(|ns| ns.div_euclid(1_000_000))
         .ok_or_else(|| {
             refused(format!(
-                "{name} {value:?} is not an RFC 3339 time like 2026-04-15T12:00:00Z"
+                "{name} {value:?} is not an RFC 3339 time between 1677 and 2262 like 2026-04-15T12:00:00Z"
             ))
         })
 }
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!((w.start_ms, w.end_ms), (NOW - DAY_MS, NOW));
         let w = Window::parse(Some("2026-04-15T12:00:00Z"), Some("2026-04-15T13:00:00+00:00"), NOW).unwrap();
         assert_eq!((w.start_ms, w.end_ms), (NOW - HOUR_MS, NOW));
-        for bad in ["yesterday", "2026-04-15", "1776254400", ""] {
+        for bad in ["yesterday", "2026-04-15", "1776254400", "", "9999-12-31T23:59:59Z"] {
             let e = Window::parse(Some(bad), None, NOW).unwrap_err().to_string();
             assert!(e.contains("start") && e.contains("RFC 3339"), "{e}");
         }

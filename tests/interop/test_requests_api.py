@@ -178,7 +178,10 @@ def test_bad_parameters_are_refused_with_a_reason(fixture_api):
     for path, params, word in [
         ("/v1/requests/ai-batch/summary", {"start": "yesterday"}, "start"),
         ("/v1/requests/byoc/workers", {"start": HOUR["end"], "end": HOUR["start"]}, "before"),
+        ("/v1/requests/ai-batch/summary", {"end": "9999-12-31T23:59:59Z"}, "2262"),
         ("/v1/requests/ai-batch/jobs", {"limit": "0"}, "limit"),
+        ("/v1/requests/ai-batch/jobs", {"limit": "99999999999999999999999"}, "limit"),
+        ("/v1/requests/ai-batch/jobs", [("limit", "1"), ("limit", "2")], "limit"),
         ("/v1/requests/ai-batch/jobs", {"limit": "1001"}, "limit"),
         ("/v1/requests/byoc/jobs", {"offset": "10"}, "offset"),
         ("/v1/requests/byoc/jobs", {"page_size": "10"}, "page_size"),
