@@ -42,6 +42,10 @@ pub enum Command {
     /// every table (a running pipeline compacts and vacuums on its own,
     /// every --compact-every).
     Compact(CompactArgs),
+    /// Score every hour of a lake with rule versions (built in or from a
+    /// file) and measure how well each score predicts the next hour's
+    /// session outcomes.
+    Backtest(crate::backtest::BacktestArgs),
     /// Print the HTTP API's OpenAPI 3.1 document (what `naap serve`
     /// answers at /openapi.json), e.g. to generate a client.
     Openapi,
@@ -284,6 +288,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Compact(args) => compact(args).await,
+        Command::Backtest(args) => crate::backtest::run(args).await,
         Command::Openapi => {
             println!("{}", naap_flight_server::openapi()?);
             Ok(())

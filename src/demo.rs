@@ -57,8 +57,8 @@ const RECORDED_GATEWAY_EVENTS: &str = include_str!("../data/livepeer/gateway-eve
 async fn replay_gateway_events(lake: &Lake, what: &str, ndjson: &str, tables_shown: &[&str]) -> anyhow::Result<()> {
     // Each input its own file name: the lake's commit record tracks what
     // it read by source.
-    let slug: String = what.split_whitespace().next().unwrap_or("events").to_owned();
-    let path = std::env::temp_dir().join(format!("naap-demo-{slug}-gateway-events-{}.ndjson", std::process::id()));
+    let slug: String = what.split_whitespace().collect::<Vec<_>>().join("-");
+    let path = std::env::temp_dir().join(format!("naap-demo-{slug}-{}.ndjson", std::process::id()));
     std::fs::write(&path, ndjson).with_context(|| format!("writing {}", path.display()))?;
     let mut config = PipelineConfig::new(lake.clone());
     config.format = naap_pipeline::InputFormat::LivepeerJson;
@@ -84,9 +84,10 @@ async fn replay_gateway_events(lake: &Lake, what: &str, ndjson: &str, tables_sho
 }
 
 /// The recorded live session first, so that the SLA tables and the
-/// perf-stats feed have a real session to show; then the last three hours
-/// of simulated AI batch, LLM and BYOC work, for the request API and the
-/// dashboard's request panels.
+/// perf-stats feed have a real session to show; then six hours of
+/// simulated live video (backtested, for the dashboard's backtest page);
+/// then the last three hours of simulated AI batch, LLM and BYOC work, for
+/// the request API and the dashboard's request panels.
 async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Result<()> {
     replay_gateway_events(
         lake,
@@ -96,8 +97,28 @@ async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Re
     )
     .await?;
     let now = heartbeat::now_ms().div_euclid(60_000) * 60_000;
-    let span = 3 * 3_600_000;
-    let lines = naap_emitter::simulate_jobs::events(orchestrators, now - span, span, 42);
+    let jobs_span = 3 * 3_600_000;
+    // Live video for the hours before the jobs, and an hour apart from
+    // them: a replay seals every hour it reads (the last sessions run on
+    // past the simulated span), and a later input's events in a sealed
+    // hour would be late.
+    let live_span = DEMO_LIVE_HOURS * 3_600_000;
+    let live = naap_emitter::simulate_live::events(&naap_emitter::simulate_live::LiveConfig {
+        orchestrators,
+        from_ms: (now - jobs_span).div_euclid(3_600_000) * 3_600_000 - live_span - 3_600_000,
+        span_ms: live_span,
+        sessions_per_hour: 4.0,
+        seed: 42,
+    });
+    let ndjson: String = live.iter().map(|l| format!("{l}\n")).collect();
+    replay_gateway_events(
+        lake,
+        "simulated live-video gateway events",
+        &ndjson,
+        &["sessions", tables::SLA_HOURLY.name],
+    )
+    .await?;
+    let lines = naap_emitter::simulate_jobs::events(orchestrators, now - jobs_span, jobs_span, 42);
     let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
     replay_gateway_events(
         lake,
@@ -110,7 +131,48 @@ async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Re
             tables::JOBS_HOURLY.name,
         ],
     )
-    .await
+    .await?;
+    // The backtest page is a view of the demo, not the demo: say why it is
+    // empty rather than stop everything else.
+    if let Err(e) = backtest(lake).await {
+        eprintln!("[naap demo] backtest skipped: {e:#}");
+    }
+    Ok(())
+}
+
+/// Hours of simulated live video the demo replays (and backtests).
+const DEMO_LIVE_HOURS: i64 = 6;
+
+/// Backtests the served SLA version over the simulated live hours, so the
+/// dashboard's backtest page has a run to show.
+async fn backtest(lake: &Lake) -> anyhow::Result<()> {
+    let rules = naap_sql::RuleSet::embedded();
+    let version = naap_sql::Served::default().version("sla").unwrap_or(1);
+    let sla = rules.find("sla", version).context("the built-in SLA rule")?.clone();
+    let config = naap_backtest::Config {
+        lake: lake.clone(),
+        from_ms: None,
+        to_ms: None,
+        horizon_hours: 1,
+        top_k: 3,
+        resamples: 1000,
+        seed: 42,
+        router_rule: sla.clone(),
+    };
+    let report = naap_backtest::run(&config, &[naap_backtest::Candidate::new(sla)?], &mut |_| {}).await?;
+    naap_backtest::write(lake, &report).await?;
+    let rho = report.rules[0]
+        .groups
+        .iter()
+        .filter_map(|g| g.metric("spearman_startup_success").and_then(|m| m.value))
+        .map(|v| format!("{v:+.2}"))
+        .collect::<Vec<_>>();
+    println!(
+        "[naap demo] backtested sla v{version} over {} simulated hours (ρ with next-hour startup success per model: {}); see the dashboard's Backtests page",
+        report.hours_scored,
+        rho.join(", ")
+    );
+    Ok(())
 }
 
 /// The node agent's sample configuration, as an operator would start from.
@@ -185,7 +247,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "  duckdb -c \"SELECT count(*) FROM read_parquet('{lake_dir}/lake/telemetry_1m/**/*.parquet', hive_partitioning=1)\""
     );
-    println!("  open http://{http}/   # the dashboard");
+    println!("  open http://{http}/   # the dashboard (and http://{http}/#/backtests)");
+    println!("  naap backtest --lake {lake_dir}/lake --rule sla=1   # does the score predict the next hour?");
     println!("  curl -s http://{http}/v1/scores");
     println!(
         "  curl -s 'http://{http}/v1/select?pipeline=live-video-to-video&model=streamdiffusion-sdxl-faceid'   # the reference router"

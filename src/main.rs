@@ -1,5 +1,6 @@
 //! `naap`: the command line. Parses flags and hands over to the crates.
 
+mod backtest;
 mod cli;
 mod demo;
 mod serve;

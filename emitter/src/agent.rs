@@ -44,6 +44,15 @@ pub struct EmitArgs {
     /// (NDJSON, for `naap replay --format livepeer-json`) instead of telemetry.
     #[arg(long, requires_all = ["simulate", "from", "output"])]
     pub gateway_jobs: bool,
+    /// With --simulate, --from and --output: write the go-livepeer gateway
+    /// events of live-video sessions (NDJSON) from orchestrators whose
+    /// latent reliability and speed persist from hour to hour, drift and
+    /// fail in outages: data with a known truth for `naap backtest`.
+    #[arg(long, requires_all = ["simulate", "from", "output"], conflicts_with = "gateway_jobs")]
+    pub gateway_live: bool,
+    /// With --gateway-live: sessions per orchestrator and hour, on average.
+    #[arg(long, default_value_t = 4.0, requires = "gateway_live")]
+    pub sessions_per_hour: f64,
     /// Print the simulated network (addresses, regions, outage profiles) as JSON and exit.
     #[arg(long, requires = "simulate")]
     pub describe: bool,
@@ -342,6 +351,30 @@ fn signer(args: &EmitArgs) -> anyhow::Result<Option<naap_events::signing::Signer
     Ok(Some(signer))
 }
 
+/// `naap emit --simulate N --gateway-live`: live-video gateway events to a file.
+fn write_live(orchestrators: usize, from_ms: i64, args: &EmitArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    if !(args.sessions_per_hour.is_finite() && args.sessions_per_hour > 0.0) {
+        bail!("--sessions-per-hour must be a positive number");
+    }
+    let config = crate::simulate_live::LiveConfig {
+        orchestrators,
+        from_ms,
+        span_ms: args.span.as_millis() as i64,
+        sessions_per_hour: args.sessions_per_hour,
+        seed: args.seed,
+    };
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let lines = crate::simulate_live::write(&config, &mut out)
+        .and_then(|n| std::io::Write::flush(&mut out).map(|()| n))
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "wrote {lines} go-livepeer live-video gateway events of {orchestrators} orchestrators to {}",
+        path.display()
+    );
+    Ok(())
+}
+
 /// `naap emit` / `naap-emit`.
 pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
     if let (true, Some(n)) = (args.describe, args.simulate) {
@@ -359,6 +392,9 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {} go-livepeer gateway events to {}", lines.len(), path.display());
         return Ok(());
+    }
+    if let (true, Some(n), Some(from), Some(path)) = (args.gateway_live, args.simulate, &args.from, &args.output) {
+        return write_live(n, parse_time(from)?, &args, path);
     }
     let signer = signer(&args)?;
     if args.simulate.is_none() && args.output.is_none() {

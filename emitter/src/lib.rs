@@ -33,6 +33,7 @@ pub mod probe;
 pub mod publish;
 pub mod simulate;
 pub mod simulate_jobs;
+pub mod simulate_live;
 pub mod sink;
 pub mod spool;
 

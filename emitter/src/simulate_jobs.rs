@@ -40,16 +40,9 @@ struct Orchestrator {
 impl Orchestrator {
     /// Orchestrator `i` of `n`: slowness and failures grow with `i / n`.
     fn new(i: usize, n: usize) -> Self {
-        // A distinct address per orchestrator, mixed case as EIP-55 writes it.
-        let bits = (i as u128 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-        let hex: String = format!("{:032x}{:08x}", bits, i)
-            .chars()
-            .enumerate()
-            .map(|(k, c)| if k % 3 == 0 { c.to_ascii_uppercase() } else { c })
-            .collect();
         let share = if n > 1 { i as f64 / (n - 1) as f64 } else { 0.0 };
         Orchestrator {
-            checksummed: format!("0x{hex}"),
+            checksummed: address(i),
             url: format!("https://orch-{i}.sim.naap.example:8935"),
             runner: format!("http://byoc-runner-{i}.sim.naap.example:9000"),
             model: CHAT_MODELS[i % CHAT_MODELS.len()],
@@ -69,14 +62,45 @@ impl Orchestrator {
     }
 }
 
+/// Simulated orchestrator `i`'s on-chain address: distinct per
+/// orchestrator, mixed case as EIP-55 writes it. Every simulated family
+/// names orchestrator `i` by it.
+pub(crate) fn address(i: usize) -> String {
+    let bits = (i as u128 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    let hex: String = format!("{:032x}{:08x}", bits, i)
+        .chars()
+        .enumerate()
+        .map(|(k, c)| if k % 3 == 0 { c.to_ascii_uppercase() } else { c })
+        .collect();
+    format!("0x{hex}")
+}
+
 /// Writes the events in publish order.
-struct Events {
-    rng: StdRng,
-    lines: Vec<(i64, String)>,
+pub(crate) struct Events {
+    pub(crate) rng: StdRng,
+    pub(crate) lines: Vec<(i64, String)>,
 }
 
 impl Events {
-    fn id(&mut self) -> String {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The lines published before `before_ms`, in publish order, taken out.
+    pub(crate) fn take_before(&mut self, before_ms: i64) -> Vec<String> {
+        self.lines.sort_by_key(|(at, _)| *at);
+        let later = self.lines.partition_point(|(at, _)| *at < before_ms);
+        let rest = self.lines.split_off(later);
+        std::mem::replace(&mut self.lines, rest)
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect()
+    }
+
+    pub(crate) fn id(&mut self) -> String {
         let a: u128 = self.rng.random();
         let h = format!("{a:032x}");
         format!(
@@ -89,7 +113,7 @@ impl Events {
         )
     }
 
-    fn push(&mut self, family: &str, at_ms: i64, gateway: &str, data: Value) {
+    pub(crate) fn push(&mut self, family: &str, at_ms: i64, gateway: &str, data: Value) {
         let envelope = json!({
             "id": self.id(),
             "type": family,
@@ -106,10 +130,7 @@ impl Events {
 pub fn events(orchestrators: usize, from_ms: i64, span_ms: i64, seed: u64) -> Vec<String> {
     let n = orchestrators.max(1);
     let orchs: Vec<Orchestrator> = (0..n).map(|i| Orchestrator::new(i, n)).collect();
-    let mut ev = Events {
-        rng: StdRng::seed_from_u64(seed),
-        lines: Vec::new(),
-    };
+    let mut ev = Events::new(seed);
     for o in &orchs {
         drain_registration(&mut ev, o, from_ms + 5_000);
     }
@@ -126,8 +147,7 @@ pub fn events(orchestrators: usize, from_ms: i64, span_ms: i64, seed: u64) -> Ve
             byoc_job(&mut ev, o, at + 20_000, m);
         }
     }
-    ev.lines.sort_by_key(|(at, _)| *at);
-    ev.lines.into_iter().map(|(_, line)| line).collect()
+    ev.take_before(i64::MAX)
 }
 
 /// A runner registers; two gateways drain the same orchestrator event.

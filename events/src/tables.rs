@@ -16,6 +16,9 @@ pub enum Writer {
     Window,
     /// Sealing a UTC hour of gateway events (and the rules over it).
     Seal,
+    /// A command run by hand over the lake (`naap backtest`): one file per
+    /// run, appended.
+    Command,
 }
 
 /// One lake table.
@@ -75,9 +78,10 @@ pub const BYOC_AUTH_HOURLY: Table = table("byoc_auth_hourly", Writer::Seal, "win
 pub const BYOC_PAYMENTS_HOURLY: Table = table("byoc_payments_hourly", Writer::Seal, "window_start");
 pub const JOBS_HOURLY: Table = table("jobs_hourly", Writer::Seal, "window_start");
 pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
+pub const BACKTESTS: Table = table("backtests", Writer::Command, "run_at");
 
 /// Every lake table.
-pub const ALL: [Table; 35] = [
+pub const ALL: [Table; 36] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -113,6 +117,7 @@ pub const ALL: [Table; 35] = [
     BYOC_PAYMENTS_HOURLY,
     SLA_HOURLY,
     JOBS_HOURLY,
+    BACKTESTS,
 ];
 
 /// The table called `name`, if naap writes one.

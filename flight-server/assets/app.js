@@ -220,11 +220,14 @@ async function refreshOrchestrator(address) {
 async function refresh() {
   const status = document.getElementById("status");
   const route = location.hash.match(/^#\/o\/(0x[0-9a-fA-F]{40})$/);
-  document.getElementById("overview-view").hidden = !!route;
+  const backtests = location.hash === "#/backtests";
+  document.getElementById("overview-view").hidden = !!route || backtests;
   document.getElementById("orchestrator-view").hidden = !route;
+  document.getElementById("backtests-view").hidden = !backtests;
   try {
     await loadVersions();
     if (route) await refreshOrchestrator(route[1]);
+    else if (backtests) await refreshBacktests();
     else await Promise.all([refreshOverview(), refreshRequests()]);
     status.textContent = "updated " + new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC";
   } catch (e) {

@@ -45,20 +45,7 @@ async fn read_hours(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<RecordBatch>> {
-    let Some(t) = naap_sql::delta::open(lake, table).await? else {
-        return Ok(Vec::new());
-    };
-    let mut hours = Vec::new();
-    let mut hour = hour_of(from_ms);
-    while hour < to_ms {
-        hours.push(hour);
-        hour += HOUR_MS;
-    }
-    let files: Vec<naap_sql::ActiveFile> = naap_sql::delta::active_files(&t, table)?
-        .into_iter()
-        .filter(|f| hours.iter().any(|h| f.in_hour(*h)))
-        .collect();
-    let rows = naap_sql::delta::read_files(lake, table, &files).await?;
+    let rows = naap_sql::delta::read_hours(lake, table, from_ms, to_ms).await?;
     let schema = nullable(schema);
     Ok(rows
         .iter()

@@ -205,7 +205,28 @@ pub async fn read_files(lake: &Lake, table: &str, files: &[ActiveFile]) -> Resul
     Ok(out)
 }
 
-fn store_error(lake: &Lake, source: object_store::Error) -> LakeError {
+/// Every row of `table` in the UTC hour partitions [from_ms, to_ms) of its
+/// newest version, as written (lake types, no partition columns); none
+/// before the table's first commit.
+pub async fn read_hours(lake: &Lake, table: &str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>, TableError> {
+    let Some(t) = open(lake, table).await? else {
+        return Ok(Vec::new());
+    };
+    const HOUR_MS: i64 = 3_600_000;
+    let mut hours = Vec::new();
+    let mut hour = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    while hour < to_ms {
+        hours.push(partition_values(hour));
+        hour += HOUR_MS;
+    }
+    let files: Vec<ActiveFile> = active_files(&t, table)?
+        .into_iter()
+        .filter(|f| hours.contains(&f.partition))
+        .collect();
+    read_files(lake, table, &files).await
+}
+
+pub(crate) fn store_error(lake: &Lake, source: object_store::Error) -> LakeError {
     LakeError::Store {
         location: lake.to_string(),
         source,

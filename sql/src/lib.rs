@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod append;
 pub mod delta;
 pub mod hourly;
 pub mod lake;

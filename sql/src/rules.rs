@@ -130,6 +130,9 @@ const RULES: [(&str, &str); 3] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql
 
 const VIEWS: [(&str, &str); 1] = embed!("views/scores_latest.sql");
 
+/// What `naap backtest` compares scores with.
+const BACKTEST: [(&str, &str); 1] = embed!("backtest/outcomes.sql");
+
 /// Coarser windows of `telemetry_1m`, each level from the one before.
 const ROLLUPS: [(&str, &str); 3] = embed!(
     "views/telemetry_5m.sql",
@@ -365,6 +368,14 @@ pub fn rollups() -> Vec<Rule> {
     parse_all(&ROLLUPS)
 }
 
+/// The backtest's query called `name` (`sql/backtest/<name>.sql`).
+pub fn backtest(name: &str) -> Rule {
+    parse_all(&BACKTEST)
+        .into_iter()
+        .find(|r| r.header.name == name)
+        .unwrap_or_else(|| panic!("backtest query {name} is embedded by this crate"))
+}
+
 /// The aggregate with `name`; the set is fixed at build time.
 pub fn aggregate(name: &str) -> Rule {
     aggregates()
@@ -382,6 +393,7 @@ mod tests {
             .iter()
             .chain(RULES.iter())
             .chain(VIEWS.iter())
+            .chain(BACKTEST.iter())
             .chain(ROLLUPS.iter())
         {
             let rule = Rule::parse(file, sql).unwrap();

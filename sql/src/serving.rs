@@ -106,6 +106,9 @@ serving!(
     REQUESTS_MODELS = "requests_models",
     REQUESTS_ORCHESTRATORS = "requests_orchestrators",
     REQUESTS_BY_ORCHESTRATOR = "requests_by_orchestrator",
+    BACKTEST_RUNS = "backtest_runs",
+    BACKTEST_SUMMARY = "backtest_summary",
+    BACKTEST_HOURLY = "backtest_hourly",
 );
 
 /// The statement named `name`.

@@ -20,7 +20,7 @@ use utoipa::{Modify, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, queried, requests};
+use super::{AppState, backtests, queried, requests};
 use crate::Reason;
 
 /// The body of every answer that is not a success.
@@ -168,7 +168,8 @@ impl Routes {
             .routes(routes!(requests::orchestrators))
             .routes(routes!(requests::by_orchestrator))
             .routes(routes!(requests::dashboard_kpi))
-            .routes(routes!(requests::dashboard_pipelines));
+            .routes(routes!(requests::dashboard_pipelines))
+            .routes(routes!(backtests::backtests));
         answers_too(
             queried.get_openapi_mut(),
             &[("503", "Busy"), ("504", "TimedOut"), ("500", "Internal")],
@@ -253,7 +254,7 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 31, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 32, "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, item) in paths {
             let responses = &item["get"]["responses"];
             assert!(responses["200"].is_object(), "{path}: no 200");

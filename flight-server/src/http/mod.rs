@@ -3,6 +3,7 @@
 //! OpenAPI document in [`api`].
 
 mod api;
+mod backtests;
 mod queried;
 mod requests;
 
@@ -283,7 +284,7 @@ async fn scores(
 }
 
 /// The dashboard's files, bundled in the binary: it works on a closed network.
-const ASSETS: [(&str, &str, &str); 3] = [
+const ASSETS: [(&str, &str, &str); 4] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -293,6 +294,11 @@ const ASSETS: [(&str, &str, &str); 3] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/app.js"),
+    ),
+    (
+        "backtests.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/backtests.js"),
     ),
     (
         "style.css",
@@ -322,7 +328,7 @@ async fn dashboard_page() -> Response {
 
 /// The dashboard's files
 #[utoipa::path(get, path = "/assets/{file}",
-    params(("file" = String, Path, description = "index.html, app.js or style.css")),
+    params(("file" = String, Path, description = "index.html, app.js, backtests.js or style.css")),
     responses(
         (status = 200, description = "the file", content(
             (String = "text/html"), (String = "text/javascript"), (String = "text/css"))),
