@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{cast, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
 use naap_sql::hourly::{HOUR_MS, SLA_INPUTS};
@@ -34,7 +34,7 @@ impl Inputs {
         let schema = schemas
             .into_iter()
             .find(|(name, _)| *name == SLA_INPUTS)
-            .map(|(_, s)| nullable(&s))
+            .map(|(_, s)| naap_sql::hourly::nullable(&s))
             .ok_or_else(|| Error::NoData(format!("no schema for {SLA_INPUTS}")))?;
         let rows = naap_sql::delta::read_hours(lake, SLA_INPUTS, from_ms, to_ms).await?;
         let mut by_hour: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
@@ -69,16 +69,6 @@ impl Inputs {
         ctx.register_table(SLA_INPUTS, Arc::new(table))?;
         Ok(())
     }
-}
-
-fn nullable(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<Field>>(),
-    ))
 }
 
 /// `column` (a timestamp) as epoch milliseconds.

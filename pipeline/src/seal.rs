@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SessionContext;
 use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
@@ -46,27 +46,17 @@ async fn read_hours(
     to_ms: i64,
 ) -> Result<Vec<RecordBatch>> {
     let rows = naap_sql::delta::read_hours(lake, table, from_ms, to_ms).await?;
-    let schema = nullable(schema);
+    let schema = naap_sql::hourly::nullable(schema);
     Ok(rows
         .iter()
         .map(|b| naap_events::lake_types::from_lake(b, &schema))
         .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
-fn nullable(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<Field>>(),
-    ))
-}
-
 /// Registers `batches` as table `name` (all columns nullable, so rows read
 /// back from Parquet and rows fresh from SQL mix freely).
 fn register(ctx: &SessionContext, name: &str, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
-    let schema = nullable(schema);
+    let schema = naap_sql::hourly::nullable(schema);
     let batches = batches
         .into_iter()
         .filter(|b| b.num_rows() > 0)

@@ -87,13 +87,7 @@ pub async fn register_views(ctx: &SessionContext) -> Result<()> {
         let sealed = format!("{SLA_INPUTS}_sealed");
         let view_name = if name == SLA_INPUTS { sealed.as_str() } else { name };
         if name == SLA_INPUTS {
-            let fields: Vec<Field> = plan
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect();
-            let history = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+            let history = datafusion::datasource::MemTable::try_new(nullable(plan.schema().inner()), vec![vec![]])?;
             ctx.deregister_table(SLA_INPUTS_HISTORY)?;
             ctx.register_table(SLA_INPUTS_HISTORY, Arc::new(history))?;
         }
@@ -125,4 +119,16 @@ pub async fn schemas() -> Result<Vec<(&'static str, SchemaRef)>> {
         out.push((name, Arc::new(schema)));
     }
     Ok(out)
+}
+
+/// `schema` with every field nullable: the hourly inputs as the scoring
+/// harness registers them (a sealed hour may lack any column's values).
+pub fn nullable(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<Field>>(),
+    ))
 }
