@@ -29,6 +29,7 @@ use naap_events::tables;
 use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW, SLA_INPUTS};
 use tracing::info;
 
+use crate::commit::tables::Tables;
 use crate::{Error, Result};
 
 /// Start of the UTC hour holding `t`.
@@ -36,16 +37,8 @@ pub(crate) fn hour_of(t: i64) -> i64 {
     t.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-/// Every row of `table` in the hour partitions [from_ms, to_ms) of its
-/// newest Delta version, as `schema`.
-async fn read_hours(
-    lake: &naap_sql::Lake,
-    table: &str,
-    schema: &SchemaRef,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<RecordBatch>> {
-    let rows = naap_sql::delta::read_hours(lake, table, from_ms, to_ms).await?;
+/// Lake rows as `schema` (all columns nullable).
+fn from_lake(rows: &[RecordBatch], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let schema = naap_sql::hourly::nullable(schema);
     Ok(rows
         .iter()
@@ -91,7 +84,9 @@ pub(crate) struct SealSpan {
 /// Seals one or more hours within a single commit.
 pub(crate) struct Sealer<'a> {
     pub ctx: &'a SessionContext,
-    pub lake: &'a naap_sql::Lake,
+    /// The lake's tables, kept open across hours and commits (loading a
+    /// table's log afresh for every hour made sealing slower as the lake grew).
+    pub tables: &'a mut Tables,
     pub rules: &'a naap_sql::RuleSet,
     pub span: SealSpan,
     /// Gateway rows of this commit, not yet in the lake, by table.
@@ -103,13 +98,13 @@ pub(crate) struct Sealer<'a> {
 impl Sealer<'_> {
     /// Lake rows of `table` in [from, to) plus this commit's pending rows.
     async fn input(
-        &self,
+        &mut self,
         table: &'static str,
         schema: &SchemaRef,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RecordBatch>> {
-        let mut rows = read_hours(self.lake, table, schema, from_ms, to_ms).await?;
+        let mut rows = from_lake(&self.tables.read_hours(table, from_ms, to_ms).await?, schema)?;
         rows.extend(self.pending.get(table).into_iter().flatten().cloned());
         Ok(rows)
     }
@@ -160,7 +155,8 @@ impl Sealer<'_> {
             .last()
             .map(RecordBatch::schema)
             .expect("the sla_inputs_hourly aggregate ran above");
-        let mut history = read_hours(self.lake, SLA_INPUTS, &schema, day - 7 * 24 * HOUR_MS, hour).await?;
+        let history = self.tables.read_hours(SLA_INPUTS, day - 7 * 24 * HOUR_MS, hour).await?;
+        let mut history = from_lake(&history, &schema)?;
         history.extend(self.sealed_hourly.iter().cloned());
         register(ctx, SLA_INPUTS, &schema, history)?;
         let mut scored: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();

@@ -209,9 +209,22 @@ pub async fn read_files(lake: &Lake, table: &str, files: &[ActiveFile]) -> Resul
 /// newest version, as written (lake types, no partition columns); none
 /// before the table's first commit.
 pub async fn read_hours(lake: &Lake, table: &str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>, TableError> {
-    let Some(t) = open(lake, table).await? else {
-        return Ok(Vec::new());
-    };
+    match open(lake, table).await? {
+        Some(t) => read_hours_of(lake, &t, table, from_ms, to_ms).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`read_hours`] of a table already opened (at the version it was loaded
+/// or last refreshed at): a process that reads one table again and again
+/// keeps it open and refreshes it, instead of loading its log each time.
+pub async fn read_hours_of(
+    lake: &Lake,
+    t: &DeltaTable,
+    table: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<RecordBatch>, TableError> {
     const HOUR_MS: i64 = 3_600_000;
     let mut hours = Vec::new();
     let mut hour = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
@@ -219,7 +232,7 @@ pub async fn read_hours(lake: &Lake, table: &str, from_ms: i64, to_ms: i64) -> R
         hours.push(partition_values(hour));
         hour += HOUR_MS;
     }
-    let files: Vec<ActiveFile> = active_files(&t, table)?
+    let files: Vec<ActiveFile> = active_files(t, table)?
         .into_iter()
         .filter(|f| hours.contains(&f.partition))
         .collect();

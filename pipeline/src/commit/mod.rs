@@ -25,7 +25,7 @@ mod recovery;
 mod rewrite;
 mod sealing;
 mod state_files;
-mod tables;
+pub(crate) mod tables;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

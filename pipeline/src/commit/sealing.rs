@@ -6,6 +6,7 @@ use arrow::array::RecordBatch;
 use datafusion::execution::context::SessionContext;
 
 use super::files::{SEALED_GROUP, Staged};
+use super::tables::Tables;
 use crate::manifest::Manifest;
 use crate::seal::{SealSpan, Sealer, hour_of};
 use crate::source::PartitionKey;
@@ -104,10 +105,11 @@ impl Sealing {
         config: &PipelineConfig,
         (hours, limit): (Vec<i64>, i64),
         pending: BTreeMap<&'static str, Vec<RecordBatch>>,
+        tables: &mut Tables,
     ) -> Result<Vec<Staged>> {
         let mut sealer = Sealer {
             ctx,
-            lake: &config.lake,
+            tables,
             rules: &config.rules,
             span: SealSpan {
                 settle_ms: super::ms(config.session_settle),

@@ -24,6 +24,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use arrow::array::RecordBatch;
+
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::CommitConflictError;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
@@ -88,6 +90,16 @@ impl Tables {
             self.open.insert(table.to_owned(), t);
         }
         Ok(self.open.get(table))
+    }
+
+    /// Rows of `table` in the UTC hour partitions [from_ms, to_ms) of its
+    /// newest version (lake types); none before its first commit.
+    pub(crate) async fn read_hours(&mut self, table: &str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordBatch>> {
+        let lake = self.lake.clone();
+        let Some(t) = self.current(table).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(naap_sql::delta::read_hours_of(&lake, t, table, from_ms, to_ms).await?)
     }
 
     /// The newest record `table` holds (0: none).
