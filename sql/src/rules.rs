@@ -1,8 +1,10 @@
 //! The SQL files of `sql/`, embedded at build time, with their headers.
 //!
-//! A rule lives at `sql/rules/<name>/v<N>.sql`. A released version is never
-//! edited: a change is a new file `v<N+1>.sql`, and every version keeps
-//! running side by side, each writing rows that name their rule and version.
+//! A rule lives at `sql/rules/<name>/v<N>.sql`. A released version never
+//! changes what it computes: a change is a new file `v<N+1>.sql`, and every
+//! version keeps running side by side, each writing rows that name their
+//! rule and version. Only a rewrite for speed touches a released file, with
+//! every expected result of its `.slt` unchanged.
 
 use std::collections::BTreeMap;
 

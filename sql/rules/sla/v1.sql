@@ -71,12 +71,22 @@ rates AS (
     CASE WHEN status_samples > 0 THEN output_fps_sum / status_samples END AS avg_output_fps
   FROM cur
 ),
+-- The benchmark depends only on (pipeline, model, day): computed once per
+-- cohort and day, not per orchestrator and hour (a rewrite for speed; every
+-- result in v1.slt is the one the per-row form gave).
+cohort_days AS (
+  SELECT DISTINCT
+    pipeline,
+    model,
+    date_trunc('day', window_start) AS benchmark_to,
+    date_trunc('day', window_start) - INTERVAL '7 days' AS benchmark_from
+  FROM rates
+),
 benchmark AS (
   SELECT
-    c.window_start,
-    c.orchestrator,
-    c.pipeline,
-    c.model,
+    d.pipeline,
+    d.model,
+    d.benchmark_to,
     count(b.avg_prompt_to_first_frame_ms) AS ptff_benchmark_rows,
     ddsketch_quantile(ddsketch_agg(b.avg_prompt_to_first_frame_ms), 0.5) AS ptff_p50,
     ddsketch_quantile(ddsketch_agg(b.avg_prompt_to_first_frame_ms), 0.9) AS ptff_p90,
@@ -86,14 +96,14 @@ benchmark AS (
     count(b.avg_output_fps) AS fps_benchmark_rows,
     ddsketch_quantile(ddsketch_agg(b.avg_output_fps), 0.1) AS fps_p10,
     ddsketch_quantile(ddsketch_agg(b.avg_output_fps), 0.5) AS fps_p50
-  FROM rates c
+  FROM cohort_days d
   LEFT JOIN rates b
-    ON b.pipeline = c.pipeline
-    AND b.model = c.model
+    ON b.pipeline = d.pipeline
+    AND b.model = d.model
     AND b.pipeline <> ''
-    AND b.window_start >= date_trunc('day', c.window_start) - INTERVAL '7 days'
-    AND b.window_start < date_trunc('day', c.window_start)
-  GROUP BY c.window_start, c.orchestrator, c.pipeline, c.model
+    AND b.window_start >= d.benchmark_from
+    AND b.window_start < d.benchmark_to
+  GROUP BY d.pipeline, d.model, d.benchmark_to
 ),
 raw AS (
   SELECT
@@ -124,8 +134,7 @@ raw AS (
     END AS fps_raw
   FROM rates r
   JOIN benchmark k
-    ON k.window_start = r.window_start
-    AND k.orchestrator = r.orchestrator
+    ON k.benchmark_to = date_trunc('day', r.window_start)
     AND k.pipeline = r.pipeline
     AND k.model = r.model
 ),
