@@ -99,7 +99,10 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
-step "cargo test (unit, SQL logic, integration)"
+step "cargo test (unit, SQL logic, integration; each fuzz target for \$NAAP_FUZZ_SECONDS)"
+# The fuzz targets (decoders, Flight commands, the SQL guard) mutate valid
+# inputs for a bounded time each; SECURITY.md records an hour-long run.
+export NAAP_FUZZ_SECONDS=${NAAP_FUZZ_SECONDS:-10}
 cargo test --workspace
 step "the node agent's crate (no DataFusion) and its systemd unit"
 if cargo tree -p naap-emitter -e normal --prefix none | grep -E '^(datafusion|deltalake|parquet|naap-(sql|pipeline|flight-server)) '; then

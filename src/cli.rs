@@ -124,6 +124,10 @@ pub struct WindowArgs {
     /// How long after a window ends its late events are still accepted.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub allowed_lateness: Duration,
+    /// Events dated more than this after this machine's clock are
+    /// quarantined (`time_in_future`) instead of moving the watermark.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_future_skew: Duration,
     /// Longest time between two commits (a pause of 100 ms in the input
     /// commits sooner).
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
@@ -325,6 +329,7 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> anyhow::Result<PipelineCo
     let mut config = PipelineConfig::new(lake);
     config.signatures = signatures(window)?;
     config.allowed_lateness = window.allowed_lateness;
+    config.max_future_skew = window.max_future_skew;
     config.commit_interval = window.commit_interval;
     config.format = window.format.into();
     config.session_settle = window.session_settle;

@@ -216,6 +216,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .create_topic(DEFAULT_TOPIC, args.partitions, 1)
         .context("creating the demo topic")?;
     let brokers = cluster.bootstrap_servers();
+    // Shared by every run of the pipeline and reported by the server.
+    let metrics = std::sync::Arc::new(naap_pipeline::Metrics::default());
 
     let server = naap_flight_server::Server::bind(naap_flight_server::ServerConfig {
         lake: lake.clone(),
@@ -228,6 +230,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         tls: None,
         rules: Default::default(),
         served: Default::default(),
+        companion: Some(std::sync::Arc::new(crate::watch::PipelineView(std::sync::Arc::clone(
+            &metrics,
+        )))),
     })
     .await?;
     let (flight, http) = (server.flight_addr(), server.http_addr());
@@ -267,14 +272,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut config = PipelineConfig::new(lake);
     config.commit_interval = Duration::from_secs(1);
-    let pipeline = Pipeline::new(config);
-    let metrics = pipeline.metrics();
-    let stop_pipeline = pipeline.stopper();
-    let pipeline_task = tokio::spawn(pipeline.run(SourceSpec::Kafka {
-        brokers: brokers.clone(),
-        topics: vec![DEFAULT_TOPIC.to_owned()],
-        options: KafkaOptions::default(),
-    }));
+    let (stop_pipeline, stop_rx) = tokio::sync::watch::channel(false);
+    let pipeline_task = tokio::spawn(crate::watch::supervise(
+        config,
+        SourceSpec::Kafka {
+            brokers: brokers.clone(),
+            topics: vec![DEFAULT_TOPIC.to_owned()],
+            options: KafkaOptions::default(),
+        },
+        std::sync::Arc::clone(&metrics),
+        stop_rx,
+    ));
 
     let sim = Simulation::new(SimulationConfig {
         orchestrators: args.orchestrators,

@@ -4,9 +4,16 @@ mod backtest;
 mod cli;
 mod demo;
 mod serve;
+mod watch;
 
 use clap::Parser;
 use naap_emitter::{config_file, logging};
+
+/// Memory a finished query freed goes back to the system within seconds
+/// (jemalloc's background thread purges what the allocating threads left;
+/// glibc's malloc kept each query's peak, so RSS ratcheted up under load).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

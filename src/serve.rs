@@ -89,6 +89,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         rules,
         served,
+        companion: None,
     })
     .await?;
     println!(
@@ -139,10 +140,14 @@ pub struct LimitArgs {
     /// Most bytes of bound parameters one Flight DoPut may send.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_put_bytes: usize,
-    /// Connections each listener (Flight, HTTP) holds at once; one more is
-    /// closed at once (at most a quarter of the open-files limit).
+    /// Connections each listener (Flight, HTTP) holds at once (at most an
+    /// eighth of the open-files limit); more wait, parked, as many again.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+    /// Connections one client address (IPv4, or IPv6 /64) holds at once on
+    /// each listener [default: a quarter of --max-connections].
+    #[arg(long)]
+    pub max_connections_per_address: Option<usize>,
     /// Time from a connection's start to its first byte, and (HTTP/1) to the
     /// end of each request's headers.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -172,6 +177,7 @@ impl LimitArgs {
     pub fn conn_limits(&self) -> naap_flight_server::ConnLimits {
         naap_flight_server::ConnLimits {
             max_connections: self.max_connections,
+            max_per_address: self.max_connections_per_address,
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
         }

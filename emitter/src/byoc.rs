@@ -39,6 +39,8 @@ pub const MAX_EVENT_BYTES: usize = crate::byoc_batch::MAX_MESSAGE_BYTES - crate:
 /// Connections of the endpoint: containers on this host, a few each.
 const CONNECTIONS: naap_net::ConnLimits = naap_net::ConnLimits {
     max_connections: 128,
+    // Loopback only: every client has the one address.
+    max_per_address: Some(128),
     header_read_timeout: Duration::from_secs(5),
     idle_timeout: Duration::from_secs(60),
 };
@@ -404,6 +406,13 @@ impl Endpoint {
             .route("/v1/events", get(list_schemas))
             .route("/v1/events/{name}", post(post_events))
             .fallback(|| async { refuse(StatusCode::NOT_FOUND, "not_found", "POST /v1/events/<name>".into()) })
+            .method_not_allowed_fallback(|| async {
+                refuse(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "GET /v1/events lists the events; POST /v1/events/<name> sends them".into(),
+                )
+            })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(state);
         let connections = naap_net::accept(self.listener, CONNECTIONS.within_descriptor_limit(), "byoc");
@@ -422,9 +431,22 @@ fn refuse(status: StatusCode, reason: &str, error: String) -> Response {
 
 async fn post_events(
     State(state): State<AppState>,
-    UrlPath(name): UrlPath<String>,
-    body: axum::body::Bytes,
+    name: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    // Refusals are JSON like every other answer, the body limit's too.
+    let name = match name {
+        Ok(UrlPath(name)) => name,
+        Err(e) => return refuse(e.status(), "bad_request", e.body_text()),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let error = format!("the body is larger than {MAX_BODY_BYTES} bytes, the most this endpoint reads");
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", error);
+        }
+        Err(e) => return refuse(e.status(), "bad_request", e.body_text()),
+    };
     let validated = match state.registry.validate(&name, &body, state.max_batch) {
         Ok(v) => v,
         Err(e) => {

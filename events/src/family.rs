@@ -66,6 +66,20 @@ impl Family {
         }
     }
 
+    /// Float columns whose values are forwarded as a producer reports them,
+    /// where NaN and the infinities are values (a Prometheus sample's):
+    /// every other float column is a measurement and must be finite.
+    pub fn non_finite_columns(self) -> &'static [&'static str] {
+        match self {
+            Family::MetricSampleV1 => &["value"],
+            Family::NodeTelemetryV1
+            | Family::GpuSampleV1
+            | Family::HostSampleV1
+            | Family::ProbeResultV1
+            | Family::CustomEventV1 => &[],
+        }
+    }
+
     /// Looks a family up from its header values; `None` for anything unknown.
     pub fn from_headers(name: &str, version: &str) -> Option<Family> {
         let version: u32 = version.trim().parse().ok()?;

@@ -32,6 +32,109 @@ use arrow::error::ArrowError;
 /// The zone every lake timestamp is stored in.
 pub const LAKE_TIME_ZONE: &str = "UTC";
 
+/// The instants an event may carry, in Unix ms: those every engine reading
+/// the lake holds at nanosecond precision (1677-09-21 to 2262-04-11), less a
+/// margin for the hours, days and weeks computed from them. 1678-01-01 up
+/// to, not including, 2262-01-01.
+pub const EVENT_TIME_MS: std::ops::Range<i64> = -9_214_560_000_000..9_214_646_400_000;
+
+/// Why a time is refused: it lies outside [`EVENT_TIME_MS`].
+pub fn event_time_error(ms: i64) -> Option<String> {
+    if EVENT_TIME_MS.contains(&ms) {
+        return None;
+    }
+    Some(format!(
+        "{ms} ms since 1970 lies outside 1678-01-01..2262-01-01, the times the lake holds"
+    ))
+}
+
+/// The rows of a batch whose values a lake column may hold, and why the
+/// others may not.
+#[derive(Debug)]
+pub struct Unfit {
+    /// `true` for each row whose values all fit.
+    pub keep: arrow::array::BooleanArray,
+    /// How many rows do not.
+    pub refused: usize,
+    /// The first row that does not.
+    pub first: Option<UnfitValue>,
+}
+
+/// One value no lake column may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfitValue {
+    pub row: usize,
+    pub column: String,
+    /// `time_out_of_range`, `time_in_future` or `not_finite`.
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// Checks every value of `batch` against what the lake can hold: times
+/// (millisecond timestamps, the wire's unit) inside [`EVENT_TIME_MS`] and
+/// before `latest_ms`, floats finite but in the columns named `raw`.
+pub fn unfit_rows(batch: &RecordBatch, latest_ms: i64, raw: &[&str]) -> Unfit {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float32Type, Float64Type, TimestampMillisecondType};
+    let mut keep = vec![true; batch.num_rows()];
+    let mut first: Option<UnfitValue> = None;
+    let mut refuse = |row: usize, field: &Field, reason: &'static str, detail: &dyn Fn() -> String| {
+        keep[row] = false;
+        if first.as_ref().is_none_or(|f| row < f.row) {
+            first = Some(UnfitValue {
+                row,
+                column: field.name().clone(),
+                reason,
+                detail: detail(),
+            });
+        }
+    };
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                for (i, t) in column.as_primitive::<TimestampMillisecondType>().iter().enumerate() {
+                    let Some(t) = t else { continue };
+                    if let Some(why) = event_time_error(t) {
+                        refuse(i, field, "time_out_of_range", &|| why.clone());
+                    } else if t >= latest_ms {
+                        refuse(i, field, "time_in_future", &|| future_detail(t, latest_ms));
+                    }
+                }
+            }
+            DataType::Float64 | DataType::Float32 if raw.contains(&field.name().as_str()) => {}
+            DataType::Float64 => {
+                for (i, v) in column.as_primitive::<Float64Type>().iter().enumerate() {
+                    if let Some(v) = v.filter(|v| !v.is_finite()) {
+                        refuse(i, field, "not_finite", &|| format!("{v} is not a finite number"));
+                    }
+                }
+            }
+            DataType::Float32 => {
+                for (i, v) in column.as_primitive::<Float32Type>().iter().enumerate() {
+                    if let Some(v) = v.filter(|v| !v.is_finite()) {
+                        refuse(i, field, "not_finite", &|| format!("{v} is not a finite number"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Unfit {
+        refused: keep.iter().filter(|k| !**k).count(),
+        keep: arrow::array::BooleanArray::from(keep),
+        first,
+    }
+}
+
+/// Why a time at or after `latest_ms` (the pipeline's clock plus the skew
+/// it allows) is refused.
+pub fn future_detail(t: i64, latest_ms: i64) -> String {
+    format!(
+        "{t} ms since 1970 is {} s past the latest time accepted now (the pipeline's clock plus its allowed skew)",
+        (t - latest_ms) / 1000
+    )
+}
+
 /// The lake type of `data_type` (see the module table).
 pub fn lake_type(data_type: &DataType) -> DataType {
     match data_type {

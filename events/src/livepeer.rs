@@ -31,6 +31,15 @@ pub enum LivepeerError {
         value: String,
         expected: &'static str,
     },
+    /// A value the lake cannot hold: a time out of range, a measurement
+    /// that is not a finite number.
+    #[error("{family}: field {field}: {detail}")]
+    Unfit {
+        family: String,
+        field: &'static str,
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 impl LivepeerError {
@@ -42,6 +51,7 @@ impl LivepeerError {
             LivepeerError::UnknownSubtype { .. } => "unknown_subtype",
             LivepeerError::MissingField { .. } => "missing_field",
             LivepeerError::WrongType { .. } | LivepeerError::BadNumber { .. } => "wrong_type",
+            LivepeerError::Unfit { reason, .. } => reason,
         }
     }
 }
@@ -281,6 +291,36 @@ pub fn parse_price_per_pixel(text: &str) -> Option<f64> {
     number.parse().ok().filter(|v: &f64| v.is_finite())
 }
 
+/// Refuses a time the lake cannot hold (see [`crate::lake_types::EVENT_TIME_MS`]).
+pub(crate) fn check_time(family: &str, field: &'static str, ms: i64) -> Result<(), LivepeerError> {
+    match crate::lake_types::event_time_error(ms) {
+        None => Ok(()),
+        Some(detail) => Err(LivepeerError::Unfit {
+            family: family.to_owned(),
+            field,
+            reason: "time_out_of_range",
+            detail,
+        }),
+    }
+}
+
+/// Refuses a measurement that is not a finite number in `0..=max`.
+fn check_measure(family: &str, field: &'static str, value: f64, max: f64) -> Result<(), LivepeerError> {
+    if value.is_finite() && (0.0..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(LivepeerError::Unfit {
+        family: family.to_owned(),
+        field,
+        reason: if value.is_finite() {
+            "out_of_range"
+        } else {
+            "not_finite"
+        },
+        detail: format!("{value} is not a finite number from 0 to {max}"),
+    })
+}
+
 fn from_value<T: for<'de> Deserialize<'de>>(family: &str, data: Value) -> Result<T, LivepeerError> {
     serde_json::from_value(data).map_err(|e| serde_error(family, e))
 }
@@ -291,6 +331,11 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
     drop_personal_fields(&mut raw.data);
     let data = raw.data.clone();
     let timestamp_ms = number(&raw.family, "timestamp", &raw.timestamp, "unix milliseconds")?;
+    check_time(&raw.family, "timestamp", timestamp_ms)?;
+    // The payload's own time, where it has one, becomes the signal time.
+    if let Some(t) = raw.data.get("timestamp").and_then(Value::as_i64) {
+        check_time(&raw.family, "data.timestamp", t)?;
+    }
     let family = raw.family.as_str();
     let mut refused = Vec::new();
     let event = match family {
@@ -303,7 +348,13 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
             }
             LivepeerEvent::StreamTrace(from_value(family, raw.data)?)
         }
-        "ai_stream_status" => LivepeerEvent::AiStreamStatus(from_value(family, raw.data)?),
+        "ai_stream_status" => {
+            let status: AiStreamStatus = from_value(family, raw.data)?;
+            if let Some(t) = status.start_time {
+                check_time(family, "start_time", t)?;
+            }
+            LivepeerEvent::AiStreamStatus(status)
+        }
         "ai_stream_events" => LivepeerEvent::AiStreamEvents(raw.data),
         "stream_ingest_metrics" => LivepeerEvent::StreamIngestMetrics(raw.data),
         "discovery_results" => {
@@ -317,8 +368,10 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
             let items: Vec<D> = from_value(family, raw.data)?;
             let mut out = Vec::with_capacity(items.len());
             for d in items {
+                let latency_ms: f64 = number(family, "latency_ms", &d.latency_ms, "milliseconds")?;
+                check_measure(family, "latency_ms", latency_ms, f64::MAX)?;
                 out.push(Discovered {
-                    latency_ms: number(family, "latency_ms", &d.latency_ms, "milliseconds")?,
+                    latency_ms,
                     address: d.address,
                     url: d.url,
                 });
@@ -363,7 +416,8 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
                 face_value_wei: parse_wei(&p.face_value).ok_or_else(|| bad("faceValue", &p.face_value, "N WEI"))?,
                 price_wei_per_pixel: parse_price_per_pixel(&p.price)
                     .ok_or_else(|| bad("price", &p.price, "X wei/pixel"))?,
-                win_prob: number(family, "winProb", &p.win_prob, "a probability")?,
+                win_prob: number(family, "winProb", &p.win_prob, "a probability")
+                    .and_then(|w| check_measure(family, "winProb", w, 1.0).map(|()| w))?,
                 num_tickets: number(family, "numTickets", &p.num_tickets, "a ticket count")?,
                 sender: p.sender,
                 recipient: p.recipient,

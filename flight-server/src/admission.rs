@@ -25,7 +25,7 @@ use crate::{Catalog, Error, QueryLimits, Result};
 
 /// Stack of each query thread: planning and evaluating recurse over the
 /// expression tree, which [`crate::guard`] bounds; this leaves a wide margin.
-const QUERY_STACK_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const QUERY_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// Batches a running query may hold ready before its client reads them.
 const READY_BATCHES: usize = 2;
@@ -110,6 +110,18 @@ impl Queries {
             .as_ref()
             .expect("the query runtime lives as long as Queries");
         runtime.spawn(work)
+    }
+
+    /// Runs the server's own work (the scores snapshot's refresh) on the
+    /// query threads, without a slot or a deadline: heavy on a big lake, it
+    /// must not hold the threads that accept connections.
+    pub(crate) async fn background<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T> {
+        self.spawn(work).await.map_err(|join| Error::Crashed {
+            detail: join.to_string(),
+        })
     }
 
     /// Runs `work` (a whole client request that queries the lake) in a

@@ -109,6 +109,16 @@ impl Catalog {
         Ok(naap_sql::delta::table_names(&self.lake).await?)
     }
 
+    /// When the newest of the versions of `tables` was committed, Unix ms.
+    pub async fn newest_commit_ms(&self, tables: &[&str]) -> Result<Option<i64>> {
+        let mut newest = None;
+        for table in tables {
+            let at = self.tables.newest_commit_ms(&self.lake, table).await?;
+            newest = newest.max(at);
+        }
+        Ok(newest)
+    }
+
     /// The newest version of each of `tables` (those that exist), as
     /// `table@vN` joined by `;` (an ETag may not hold a `,`); `none` when
     /// none exists.
@@ -251,6 +261,7 @@ impl Catalog {
                 .verify_plan(&plan)
                 .map_err(Error::query)?;
             let df = ctx.execute_logical_plan(plan).await.map_err(Error::query)?;
+            crate::guard::answer(df.schema().as_arrow(), &self.limits)?;
             match params {
                 Some(values) => df.with_param_values(values).map_err(Error::query),
                 None => Ok(df),

@@ -52,6 +52,19 @@ impl OpenTables {
             .map(naap_sql::delta::version_of))
     }
 
+    /// When the newest version of `table` was committed, Unix ms.
+    pub(crate) async fn newest_commit_ms(
+        &self,
+        lake: &naap_sql::Lake,
+        table: &str,
+    ) -> Result<Option<i64>, naap_sql::TableError> {
+        let Some(t) = self.newest(lake, table).await? else {
+            return Ok(None);
+        };
+        let Ok(snapshot) = t.snapshot() else { return Ok(None) };
+        Ok(snapshot.version_timestamp(snapshot.version()))
+    }
+
     /// `table` at its newest version now.
     async fn newest(&self, lake: &naap_sql::Lake, table: &str) -> Result<Option<DeltaTable>, naap_sql::TableError> {
         let cached = self.open.lock().unwrap_or_else(|e| e.into_inner()).get(table).cloned();
@@ -149,6 +162,18 @@ impl SchemaProvider for LakeSchema {
             return Ok(Some(known));
         }
         if let Some((table, version)) = self.versioned(name) {
+            // Checked against the newest version first: asked for a version
+            // past it, Delta's log reader searches backwards for a
+            // checkpoint, chunk by chunk, on a thread a deadline cannot stop.
+            let newest = self.tables.newest_version(&self.lake, table).await.map_err(external)?;
+            if newest.is_none_or(|newest| version > newest) {
+                let have = newest.map_or("it has no versions yet".to_owned(), |n| {
+                    format!("it has versions 0 to {n}")
+                });
+                return Err(DataFusionError::Plan(format!(
+                    "{name}: no such version of {table}: {have}"
+                )));
+            }
             let t = naap_sql::delta::open_at(&self.lake, table, version)
                 .await
                 .map_err(|e| DataFusionError::Plan(format!("{name}: no such version of {table}: {e}")))?;

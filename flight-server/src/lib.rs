@@ -27,6 +27,7 @@
 //!     tls: None,
 //!     rules: Default::default(),
 //!     served: Default::default(),
+//!     companion: None,
 //! };
 //! let server = naap_flight_server::Server::bind(config).await?;
 //! server.run(std::future::pending()).await
@@ -42,7 +43,10 @@ pub mod dashboard;
 mod error;
 pub mod explorer;
 mod flight;
+#[cfg(test)]
+mod fuzz_tests;
 mod guard;
+mod health;
 mod http;
 mod lake_schema;
 mod limits;
@@ -58,6 +62,7 @@ pub mod tls;
 
 pub use catalog::Catalog;
 pub use error::{Error, Reason, Result};
+pub use health::Companion;
 pub use http::openapi;
 pub use limits::QueryLimits;
 pub use naap_net::ConnLimits;
@@ -90,6 +95,9 @@ pub struct ServerConfig {
     /// …and the one of each that the router, the perf-stats feed, the
     /// Explorer API and the dashboard serve.
     pub served: naap_sql::Served,
+    /// A pipeline in the same process, whose health `/healthz` and
+    /// `/metrics` report (`naap demo`).
+    pub companion: Option<Arc<dyn Companion>>,
 }
 
 /// A bound, not yet running server.
@@ -101,6 +109,7 @@ pub struct Server {
     connections: ConnLimits,
     flight: tls::Incoming,
     http: tls::Incoming,
+    companion: Option<Arc<dyn Companion>>,
 }
 
 impl Server {
@@ -133,6 +142,7 @@ impl Server {
             connections: connection_limits(config.connections, config.limits),
             flight,
             http,
+            companion: config.companion,
         })
     }
 
@@ -155,12 +165,14 @@ impl Server {
         });
         let queries = admission::Queries::new(Arc::clone(&self.catalog))?;
         let snapshots = Arc::new(snapshot::Snapshots::default());
-        if let Err(e) = snapshots.refresh(&self.catalog).await {
-            tracing::warn!(error = %e, "no scores snapshot yet");
+        let first = Arc::clone(&snapshots);
+        let catalog = Arc::clone(&self.catalog);
+        match queries.background(async move { first.refresh(&catalog).await }).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) | Err(e) => tracing::warn!(error = %e, "no scores snapshot yet"),
         }
-        let refresher = tokio::spawn(
-            Arc::clone(&snapshots).keep_fresh(Arc::clone(&self.catalog), std::time::Duration::from_secs(1)),
-        );
+        let refresher =
+            tokio::spawn(Arc::clone(&snapshots).keep_fresh(queries.clone(), std::time::Duration::from_secs(1)));
         let flight = flight::serve(
             queries.clone(),
             Arc::clone(&self.regions),
@@ -170,10 +182,13 @@ impl Server {
             wait_for(rx.clone()),
         );
         let http = http::serve(
-            queries,
-            self.regions,
-            self.auth,
-            snapshots,
+            http::Sources {
+                queries,
+                regions: self.regions,
+                auth: self.auth,
+                snapshots,
+                companion: self.companion,
+            },
             tls::connections(self.http, self.connections, "http"),
             self.connections,
             wait_for(rx),

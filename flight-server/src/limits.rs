@@ -61,6 +61,17 @@ impl QueryLimits {
     pub fn max_value_bytes(&self) -> usize {
         (self.memory_bytes / 4).max(1024 * 1024)
     }
+
+    /// What bound parameters (a DoPut stream, or the IPC stream inside a
+    /// prepared-statement handle) may declare: a schema and a few batches
+    /// of one row, decoding to no more than the query's value allowance.
+    pub fn parameter_budget(&self) -> naap_events::ipc::IpcBudget {
+        naap_events::ipc::IpcBudget {
+            max_messages: 16,
+            max_rows: 16,
+            max_decoded_bytes: i64::try_from(self.max_value_bytes()).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// All cores but one, so that accepting connections and the pipeline

@@ -60,8 +60,22 @@ impl ServerMetrics {
             "# HELP naap_listener_full_total Times a listener held its most connections and left new ones waiting.\n",
         );
         out.push_str("# TYPE naap_listener_full_total counter\n");
-        for (listener, n) in naap_net::full_listeners() {
-            let _ = writeln!(out, "naap_listener_full_total{{listener=\"{listener}\"}} {n}");
+        let events = naap_net::listener_events();
+        for (listener, e) in &events {
+            let _ = writeln!(out, "naap_listener_full_total{{listener=\"{listener}\"}} {}", e.full);
+        }
+        out.push_str(
+            "# HELP naap_connections_total Connections that waited for a place (parked), were closed at once \
+             because their address held all it may (refused), or were closed while silent to make room (evicted).\n",
+        );
+        out.push_str("# TYPE naap_connections_total counter\n");
+        for (listener, e) in &events {
+            for (what, n) in [("parked", e.parked), ("refused", e.refused), ("evicted", e.evicted)] {
+                let _ = writeln!(
+                    out,
+                    "naap_connections_total{{listener=\"{listener}\",what=\"{what}\"}} {n}"
+                );
+            }
         }
         out.push_str("# HELP naap_scores_snapshot_rows Rows in the in-memory scores snapshot, by the table versions it was taken at.\n");
         out.push_str("# TYPE naap_scores_snapshot_rows gauge\n");

@@ -14,10 +14,6 @@ use crate::QueryLimits;
 
 const MAGIC: &[u8] = b"naap-ps1";
 
-/// IPC messages a handle's parameters may hold: a schema and one batch
-/// (and the end-of-stream marker).
-const MAX_IPC_MESSAGES: usize = 3;
-
 /// A prepared statement: its SQL and its bound parameters, if any.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -61,7 +57,11 @@ impl Prepared {
         }
         let (sql, ipc) = rest.split_at(len as usize);
         let sql = String::from_utf8(sql.to_vec()).map_err(|_| bad("the SQL is not UTF-8"))?;
-        let params = if ipc.is_empty() { None } else { Some(parameters(ipc)?) };
+        let params = if ipc.is_empty() {
+            None
+        } else {
+            Some(parameters(ipc, limits)?)
+        };
         Ok(Prepared { sql, params })
     }
 
@@ -78,9 +78,11 @@ impl Prepared {
     }
 }
 
-/// The one row of parameters in `ipc`, after its framing checked out.
-fn parameters(ipc: &[u8]) -> Result<RecordBatch, Status> {
-    check_framing(ipc).map_err(bad)?;
+/// The one row of parameters in `ipc`, after what it declares checked out
+/// (lengths inside the bytes present, decompressed sizes within the
+/// parameter budget).
+fn parameters(ipc: &[u8], limits: &QueryLimits) -> Result<RecordBatch, Status> {
+    naap_events::ipc::IpcCheck::stream(limits.parameter_budget(), ipc).map_err(bad)?;
     // The framing holds; a reader that still trips on a forged flatbuffer
     // must fail this request, not the connection.
     let read = std::panic::catch_unwind(|| {
@@ -96,44 +98,6 @@ fn parameters(ipc: &[u8]) -> Result<RecordBatch, Status> {
         [batch] if batch.num_rows() == 1 => Ok(batch.clone()),
         _ => Err(bad("the parameters are not one batch of one row")),
     }
-}
-
-/// Walks the IPC stream's messages, checking that each one's metadata and
-/// body lengths fit in the bytes that follow.
-fn check_framing(mut rest: &[u8]) -> Result<(), String> {
-    let mut messages = 0;
-    while !rest.is_empty() {
-        messages += 1;
-        if messages > MAX_IPC_MESSAGES {
-            return Err("more IPC messages than a schema and one batch".into());
-        }
-        let (word, after) = rest.split_first_chunk::<4>().ok_or("truncated IPC message")?;
-        let (len, after) = if *word == [0xff; 4] {
-            let (len, after) = after.split_first_chunk::<4>().ok_or("truncated IPC message")?;
-            (i32::from_le_bytes(*len), after)
-        } else {
-            (i32::from_le_bytes(*word), after)
-        };
-        if len == 0 {
-            return if after.is_empty() {
-                Ok(())
-            } else {
-                Err("bytes after the end of the IPC stream".into())
-            };
-        }
-        let len = usize::try_from(len).map_err(|_| format!("negative IPC metadata length {len}"))?;
-        if len > after.len() {
-            return Err(format!("IPC metadata claims {len} bytes, {} follow", after.len()));
-        }
-        let (metadata, after) = after.split_at(len);
-        let message = arrow::ipc::root_as_message(metadata).map_err(|e| format!("IPC metadata: {e}"))?;
-        let body = usize::try_from(message.bodyLength()).map_err(|_| "negative IPC body length".to_owned())?;
-        if body > after.len() {
-            return Err(format!("an IPC body claims {body} bytes, {} follow", after.len()));
-        }
-        rest = &after[body..];
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -155,6 +119,47 @@ mod tests {
             decoded.params().expect("params"),
             Some(vec![ScalarValue::Int64(Some(7))])
         );
+    }
+
+    #[test]
+    fn a_compressed_parameter_declaring_a_terabyte_is_refused() {
+        let column: arrow::array::ArrayRef = Arc::new(arrow::array::BinaryArray::from_vec(vec![&[7u8; 1000][..]]));
+        let batch = RecordBatch::try_from_iter([("$1", column)]).expect("batch");
+        for codec in [
+            arrow::ipc::CompressionType::ZSTD,
+            arrow::ipc::CompressionType::LZ4_FRAME,
+        ] {
+            let options = arrow::ipc::writer::IpcWriteOptions::default()
+                .try_with_compression(Some(codec))
+                .expect("options");
+            let mut w = arrow::ipc::writer::StreamWriter::try_new_with_options(Vec::new(), &batch.schema(), options)
+                .expect("writer");
+            w.write(&batch).expect("write");
+            let ipc = w.into_inner().expect("finish");
+            let mut handle = MAGIC.to_vec();
+            handle.extend(9u64.to_be_bytes());
+            handle.extend(b"SELECT $1");
+            // The values' uncompressed length, just before the frame's magic.
+            let magic: &[u8] = match codec {
+                arrow::ipc::CompressionType::ZSTD => b"\x28\xb5\x2f\xfd",
+                _ => b"\x04\x22\x4d\x18",
+            };
+            let mut prefix = 1000i64.to_le_bytes().to_vec();
+            prefix.extend(magic);
+            let at = handle.len()
+                + ipc
+                    .windows(12)
+                    .position(|w| w == prefix)
+                    .expect("the values' uncompressed length");
+            handle.extend(&ipc);
+            let limits = QueryLimits::default();
+            let honest = Prepared::decode(&handle, &limits).expect("honest compressed parameters");
+            assert!(honest.params().expect("a value").is_some());
+            handle[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+            let err = Prepared::decode(&handle, &limits).expect_err("a terabyte declared");
+            assert_eq!(err.code(), tonic::Code::InvalidArgument);
+            assert!(err.message().contains("decode to more than"), "{codec:?}: {err}");
+        }
     }
 
     #[test]

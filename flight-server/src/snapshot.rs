@@ -46,6 +46,9 @@ pub struct Snapshot {
     /// What each orchestrator was seen doing, for the region and
     /// pipeline/model filters.
     pub seen: BTreeMap<String, Seen>,
+    /// When the newest of the versions it was computed from was committed
+    /// (Unix ms): how fresh every answer of this server can be.
+    pub committed_at_ms: Option<i64>,
 }
 
 /// Where an orchestrator's nodes reported from and what it serves.
@@ -182,6 +185,7 @@ impl Snapshots {
         if self.get().version == version {
             return Ok(false);
         }
+        let committed_at_ms = catalog.newest_commit_ms(SNAPSHOT_TABLES).await?;
         let tables = catalog.table_names().await?;
         let batches = if tables.iter().any(|t| t == tables::SCORES.name) {
             catalog.serve(serving::SCORES, Vec::new()).await?
@@ -229,16 +233,23 @@ impl Snapshots {
             json,
             flight,
             seen,
+            committed_at_ms,
         });
         Ok(true)
     }
 
-    /// Refreshes every `every` until the process ends.
-    pub async fn keep_fresh(self: Arc<Self>, catalog: Arc<Catalog>, every: Duration) {
+    /// Refreshes every `every` until the process ends, on the query
+    /// threads.
+    pub(crate) async fn keep_fresh(self: Arc<Self>, queries: crate::admission::Queries, every: Duration) {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(e) = self.refresh(&catalog).await {
+            let (snapshots, catalog) = (Arc::clone(&self), Arc::clone(queries.catalog()));
+            let refreshed = queries
+                .background(async move { snapshots.refresh(&catalog).await })
+                .await
+                .and_then(|r| r);
+            if let Err(e) = refreshed {
                 warn!(error = %e, "could not refresh the scores snapshot; serving the previous one");
             }
         }

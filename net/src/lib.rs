@@ -3,9 +3,10 @@
 //!
 //! Every TCP port naap opens (Flight, HTTP, the node agent's BYOC endpoint)
 //! accepts through [`accept`]: at most [`ConnLimits::max_connections`]
-//! connections are open at once (more wait in the kernel's queue until one
-//! ends, holding no descriptor of this process),
-//! a connection that sends nothing is closed after
+//! connections are held at once, at most [`ConnLimits::per_address`] of
+//! them from one client address (the rest wait, parked, or in the kernel's
+//! queue), a silent connection gives up its place to one that speaks, a
+//! connection that sends nothing is closed after
 //! [`ConnLimits::header_read_timeout`], and one that goes quiet after
 //! [`ConnLimits::idle_timeout`]. [`serve_http`] serves an axum router over
 //! such connections with the same deadline for each request head.
@@ -26,10 +27,13 @@
 //! # }
 //! ```
 
+mod accept;
 mod guard;
 mod http;
+mod share;
 
-pub use guard::{Guarded, Incoming, accept, full_listeners};
+pub use accept::{Incoming, ListenerEvents, accept, full_listeners, listener_events};
+pub use guard::Guarded;
 
 /// Connections the kernel holds for a listener while it accepts none (the
 /// system's `somaxconn` may lower it).
@@ -54,8 +58,11 @@ use std::time::Duration;
 /// Bounds of one listener's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
-    /// Connections open at once; more wait in the kernel's accept queue.
+    /// Connections held at once; more wait, parked (see [`accept`]).
     pub max_connections: usize,
+    /// Connections one client address (an IPv4 address, an IPv6 /64) holds
+    /// at once; `None`: a quarter of `max_connections`.
+    pub max_per_address: Option<usize>,
     /// Time from accepting a connection to its first byte, and (HTTP/1) to
     /// the end of each request head.
     pub header_read_timeout: Duration,
@@ -67,6 +74,7 @@ impl Default for ConnLimits {
     fn default() -> Self {
         Self {
             max_connections: 256,
+            max_per_address: None,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
         }
@@ -74,18 +82,26 @@ impl Default for ConnLimits {
 }
 
 impl ConnLimits {
-    /// These limits with at most a quarter of the process's descriptor
-    /// limit per listener, so that held connections can never take the
-    /// descriptors the rest of the process needs (lake files, the broker).
+    /// Connections one client address holds at once.
+    pub fn per_address(&self) -> usize {
+        self.max_per_address
+            .unwrap_or(self.max_connections / 4)
+            .clamp(1, self.max_connections.max(1))
+    }
+
+    /// These limits with at most an eighth of the process's descriptor
+    /// limit per listener (held and as many parked: a quarter), so that
+    /// connections can never take the descriptors the rest of the process
+    /// needs (lake files, the broker).
     pub fn within_descriptor_limit(mut self) -> Self {
         if let Some(limit) = open_files_limit() {
-            let share = (limit / 4).max(1);
+            let share = (limit / 8).max(1);
             if self.max_connections > share {
                 tracing::info!(
                     requested = self.max_connections,
                     allowed = share,
                     open_files_limit = limit,
-                    "connection cap lowered to a quarter of the open-files limit"
+                    "connection cap lowered to an eighth of the open-files limit"
                 );
                 self.max_connections = share;
             }
@@ -117,6 +133,6 @@ mod tests {
             ..Default::default()
         };
         let limit = open_files_limit().expect("Linux names its open-files limit");
-        assert_eq!(huge.within_descriptor_limit().max_connections, (limit / 4).max(1));
+        assert_eq!(huge.within_descriptor_limit().max_connections, (limit / 8).max(1));
     }
 }

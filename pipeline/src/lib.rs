@@ -70,6 +70,7 @@ mod commit;
 mod decode;
 mod error;
 mod failpoint;
+mod health;
 mod manifest;
 mod metrics;
 mod quarantine;
@@ -80,6 +81,7 @@ mod window;
 
 pub use commit::Compacted;
 pub use error::{Error, Result};
+pub use health::{Health, State};
 pub use manifest::{Manifest, PartitionProgress, Totals};
 pub use metrics::{Metrics, Snapshot, totals_line};
 pub use quarantine::QUARANTINE_TABLE;
@@ -99,6 +101,10 @@ pub struct PipelineConfig {
     /// Events whose window closed more than this before the newest event time
     /// of their partition are late.
     pub allowed_lateness: Duration,
+    /// An event dated more than this after the pipeline's clock is
+    /// quarantined (`time_in_future`): one such event would otherwise move
+    /// its partition's watermark, and close and seal what is still open.
+    pub max_future_skew: Duration,
     /// Upper bound on the time between commits; a pause in the input of
     /// 100 ms (or this, if shorter) commits what was read sooner.
     pub commit_interval: Duration,
@@ -142,6 +148,7 @@ impl PipelineConfig {
         Self {
             lake,
             allowed_lateness: Duration::from_secs(30),
+            max_future_skew: Duration::from_secs(600),
             commit_interval: Duration::from_secs(1),
             max_messages_per_commit: 20_000,
             max_events_per_commit: 200_000,
@@ -180,6 +187,13 @@ impl Pipeline {
         }
     }
 
+    /// This pipeline reporting into `metrics` (which a supervisor keeps
+    /// across restarts) instead of counters of its own.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Live counters, updated after every commit.
     pub fn metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.metrics)
@@ -196,8 +210,16 @@ impl Pipeline {
         commit::compact_once(self.config).await
     }
 
-    /// Runs until the source ends, the idle limit passes, or a stop is signalled.
+    /// Runs until the source ends, the idle limit passes, or a stop is
+    /// signalled. An error ends it at once and stays in its [`Health`];
+    /// the caller reports it (the CLI exits with it, `naap demo` logs it
+    /// and restarts the pipeline).
     pub async fn run(self, source: SourceSpec) -> Result<Report> {
-        commit::run(self.config, source, self.metrics, self.stop.subscribe()).await
+        let metrics = Arc::clone(&self.metrics);
+        let ran = commit::run(self.config, source, self.metrics, self.stop.subscribe()).await;
+        if let Err(e) = &ran {
+            metrics.stopped(e);
+        }
+        ran
     }
 }

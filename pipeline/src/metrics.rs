@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use sketches_ddsketch::{Config, DDSketch};
 
+use crate::health::{Health, State};
 use crate::manifest::Totals;
 
 /// Counters as of the last commit, shared with progress printers and `/metrics`.
@@ -31,6 +32,8 @@ pub struct Snapshot {
     pub queryable_after: Option<Latency>,
     /// Seconds each commit took.
     pub commit_seconds: Option<Latency>,
+    /// Whether commits land.
+    pub health: Health,
 }
 
 /// A latency distribution.
@@ -84,6 +87,8 @@ impl Metrics {
 
     pub(crate) fn committed(&self, totals: &Totals, commit_ms: u64) {
         let mut s = self.lock();
+        s.health.state = State::Committing;
+        s.health.last_commit_at_ms = Some(now_ms());
         s.totals = totals.clone();
         s.commits += 1;
         s.last_commit_ms = commit_ms;
@@ -106,6 +111,28 @@ impl Metrics {
         for ms in waited_ms {
             sketch.add(ms as f64 / 1000.0);
         }
+    }
+
+    /// A commit failed and is retried; the first failure of a streak sets
+    /// since when.
+    pub(crate) fn retrying(&self, error: &dyn std::fmt::Display) {
+        let mut s = self.lock();
+        let since_ms = match &s.health.state {
+            State::Retrying { since_ms, .. } => *since_ms,
+            _ => now_ms(),
+        };
+        s.health.state = State::Retrying {
+            since_ms,
+            error: error.to_string(),
+        };
+    }
+
+    /// The run ended with `error`.
+    pub(crate) fn stopped(&self, error: &dyn std::fmt::Display) {
+        self.lock().health.state = State::Stopped {
+            at_ms: now_ms(),
+            error: error.to_string(),
+        };
     }
 
     pub(crate) fn pending(&self, messages: u64) {
@@ -231,8 +258,15 @@ impl Snapshot {
             }
             let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", l.sum(), l.count());
         }
+        self.health.prometheus(&mut out);
         out
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn escape(label: &str) -> String {

@@ -36,7 +36,7 @@ pub struct SourceMessage {
 fn checked_size(checked: &crate::decode::Checked) -> usize {
     checked
         .as_ref()
-        .map_or(0, |(_, _, batch)| batch.get_array_memory_size())
+        .map_or(0, |decoded| decoded.batch.get_array_memory_size())
 }
 
 /// What the source's thread does to each message before handing it over.

@@ -227,6 +227,15 @@ def prepared(handle):
     return flight_sql("CommandPreparedStatementQuery", pb_bytes(1, handle))
 
 
+def prepared_calls(client, handle):
+    """The two calls that decode a prepared-statement handle, by method name."""
+    command = prepared(handle)
+    return {
+        "DoGet": lambda: client.do_get(fl.Ticket(command), call_options()).read_all(),
+        "GetFlightInfo": lambda: client.get_flight_info(fl.FlightDescriptor.for_command(command), call_options()),
+    }
+
+
 def handle(sql, ipc=b""):
     return b"naap-ps1" + len(sql.encode()).to_bytes(8, "big") + sql.encode() + ipc
 
@@ -279,3 +288,94 @@ def forged_handles():
         "random bytes": rng.randbytes(4096),
         "random parameters": handle("SELECT $1", rng.randbytes(4096)),
     }
+
+
+# --- round 2: compressed parameters, raw DoPut, CPU and memory settling -----
+
+ZSTD_MAGIC, LZ4_MAGIC = b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18"
+
+
+def pb_field(field, data):
+    """A length-delimited protobuf field of any number."""
+    def varint(n):
+        out = bytearray()
+        while True:
+            out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+    return varint(field << 3 | 2) + varint(len(data)) + data
+
+
+def compressed_param_ipc(codec):
+    """One row of parameters whose 1000-byte value travels compressed (a
+    zstd or lz4 IPC stream), and where its uncompressed length sits."""
+    batch = pa.record_batch([pa.array([PARAM], pa.binary())], names=["$1"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
+        writer.write_batch(batch)
+    stream = sink.getvalue().to_pybytes()
+    magic = ZSTD_MAGIC if codec == "zstd" else LZ4_MAGIC
+    at = stream.index(struct.pack("<q", len(PARAM)) + magic)
+    return stream, at
+
+
+def with_declared_length(stream, at, length):
+    return stream[:at] + struct.pack("<q", length) + stream[at + 8:]
+
+
+def ipc_parts(stream):
+    """(metadata, body) of each message of an IPC stream."""
+    return [(stream[pos + 8:pos + 8 + meta_len], stream[pos + 8 + meta_len:pos + 8 + meta_len + body])
+            for pos, meta_len, body in ipc_messages(stream)]
+
+
+def raw_do_put(port, command, stream):
+    """DoPut of `stream`'s messages as hand-made FlightData through grpcio;
+    the gRPC status code and details it ended with (OK: None)."""
+    import grpc
+    descriptor = b"\x08\x02" + pb_field(2, command)  # type CMD, the command
+    messages = []
+    for i, (metadata, body) in enumerate(ipc_parts(stream)):
+        data = (pb_field(1, descriptor) if i == 0 else b"") + pb_field(2, metadata)
+        messages.append(data + (pb_field(1000, body) if body else b""))
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.stream_stream("/arrow.flight.protocol.FlightService/DoPut",
+                                     request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        try:
+            list(call(iter(messages), timeout=30))
+            return None
+        except grpc.RpcError as e:
+            return e.code().name, e.details()
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_use(pid, seconds):
+    """Cores a process kept busy over the next `seconds`."""
+    before, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / (time.monotonic() - started)
+
+
+def assert_rss_settles(pid, before_mb, margin_mb=100, within_s=30):
+    """RSS comes back to within `margin_mb` of `before_mb` after an attack."""
+    deadline, now = time.monotonic() + within_s, rss_mb(pid)
+    while now > before_mb + margin_mb and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = rss_mb(pid)
+    assert now <= before_mb + margin_mb, f"RSS {now:.0f} MB, {before_mb:.0f} MB before the attack"
+
+
+def assert_fast_paths(server):
+    """SELECT 1 over Flight SQL and /v1/scores over HTTP, each within 2 s."""
+    assert_healthy(server)
+    started = time.monotonic()
+    status, _ = http_get(server, "/v1/scores", timeout=2)
+    took = time.monotonic() - started
+    assert status == 200 and took < 2.0, f"/v1/scores answered {status} after {took:.2f}s"

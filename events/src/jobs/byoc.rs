@@ -70,7 +70,7 @@ pub struct Attempt {
     #[serde(default, deserialize_with = "blank_as_none")]
     pub error: Option<String>,
     /// Unix ms (newer gateways only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::optional_time")]
     pub completed_at: Option<f64>,
     /// A server-sent-events response, completed when the stream ended.
     #[serde(default)]
@@ -127,7 +127,7 @@ pub struct WorkerResult {
     /// Runner time.
     #[serde(default)]
     pub duration_ms: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::optional_time")]
     pub completed_at: Option<f64>,
     #[serde(default, deserialize_with = "blank_as_none")]
     pub error: Option<String>,

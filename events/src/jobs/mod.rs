@@ -166,6 +166,20 @@ pub(crate) fn blank_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<St
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
+/// An optional Unix-ms time, refused unless the lake can hold it.
+pub(crate) fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let value = Option::<f64>::deserialize(d)?;
+    if let Some(ms) = value {
+        let fits = ms.is_finite() && crate::lake_types::EVENT_TIME_MS.contains(&(ms as i64));
+        if !fits {
+            return Err(serde::de::Error::custom(format!(
+                "time {ms} lies outside 1678-01-01..2262-01-01, the times the lake holds"
+            )));
+        }
+    }
+    Ok(value)
+}
+
 /// A wei amount as the gateway writes it (`"250000.000"`, `"-12.5"`,
 /// `"90000"`), in thousandths of a wei, exactly.
 pub(crate) fn milli_wei(family: &str, field: &'static str, text: &str) -> Result<i128, LivepeerError> {

@@ -24,6 +24,7 @@ struct AppState {
     catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     snapshots: Arc<Snapshots>,
+    companion: Option<Arc<dyn crate::Companion>>,
     /// `/openapi.json`, encoded once.
     openapi: bytes::Bytes,
 }
@@ -55,16 +56,30 @@ const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Largest request body: every route is a GET, so none is ever read.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// What the HTTP API serves from: the query path, the gateways' region
+/// map, tokens, the scores snapshot, and a pipeline beside it (if any).
+pub(crate) struct Sources {
+    pub(crate) queries: Queries,
+    pub(crate) regions: Arc<Regions>,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) snapshots: Arc<Snapshots>,
+    pub(crate) companion: Option<Arc<dyn crate::Companion>>,
+}
+
 /// Serves the HTTP API on `connections` until `shutdown` completes.
 pub(crate) async fn serve(
-    queries: Queries,
-    regions: Arc<Regions>,
-    auth: Arc<Auth>,
-    snapshots: Arc<Snapshots>,
+    sources: Sources,
     connections: tokio::sync::mpsc::Receiver<crate::tls::Conn>,
     limits: naap_net::ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let Sources {
+        queries,
+        regions,
+        auth,
+        snapshots,
+        companion,
+    } = sources;
     let routes = api::Routes::new();
     let openapi = match routes.document().to_pretty_json() {
         Ok(json) => bytes::Bytes::from(json),
@@ -83,10 +98,12 @@ pub(crate) async fn serve(
         .with_state(AppState {
             catalog: Arc::clone(queries.catalog()),
             regions,
-            snapshots,
+            snapshots: Arc::clone(&snapshots),
+            companion,
             openapi,
         })
         .layer(axum::middleware::from_fn_with_state(auth, authorize))
+        .layer(axum::middleware::from_fn_with_state(snapshots, crate::health::data_age))
         .layer(axum::middleware::from_fn(bounded_request))
         .layer(axum::middleware::from_fn(count));
     naap_net::serve_http(connections, app, limits, shutdown).await;
@@ -190,12 +207,20 @@ where
     }
 }
 
-/// Liveness
+/// Liveness, and how fresh the answers are
+///
+/// `200` while the process serves; `status` is `degraded` while a pipeline
+/// in the same process does not progress, and `lake` says when the data
+/// served last changed (every answer's `X-Naap-Data-Age` header too).
 #[utoipa::path(get, path = "/healthz", responses(
-    (status = 200, description = "ok", content_type = "text/plain", body = String),
+    (status = 200, description = "serving", body = crate::health::Health),
 ))]
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(
+    State(AppState {
+        snapshots, companion, ..
+    }): State<AppState>,
+) -> Response {
+    axum::Json(crate::health::report(&snapshots.get(), companion.as_deref())).into_response()
 }
 
 /// Counts every request by its route template and status.
@@ -214,9 +239,14 @@ async fn count(request: axum::extract::Request, next: axum::middleware::Next) ->
 #[utoipa::path(get, path = "/metrics", responses(
     (status = 200, description = "metrics", content_type = "text/plain; version=0.0.4", body = String),
 ))]
-async fn metrics(State(AppState { snapshots, .. }): State<AppState>) -> Response {
+async fn metrics(
+    State(AppState {
+        snapshots, companion, ..
+    }): State<AppState>,
+) -> Response {
     let snapshot = snapshots.get();
-    let text = crate::metrics::METRICS.render(&snapshot.version, snapshot.rows.len());
+    let mut text = crate::metrics::METRICS.render(&snapshot.version, snapshot.rows.len());
+    text.push_str(&crate::health::metrics(&snapshot, companion.as_deref()));
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

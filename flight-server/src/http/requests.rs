@@ -274,6 +274,9 @@ pub(super) async fn dashboard_kpi(
     Params(q): Params<DashboardQuery>,
 ) -> Result<Response, Error> {
     let window = q.window()?;
+    // Checked though the KPIs are not a list: a bad value is refused
+    // wherever it is given.
+    Paging::parse(q.limit.as_deref(), None, &[])?;
     Ok(json(DashboardKpi {
         window: q.label(),
         start: requests::rfc3339(window.start_ms),

@@ -38,7 +38,9 @@ pub(crate) struct Input {
 }
 
 impl Input {
-    /// Takes one message in: decoded, deduplicated and windowed, or quarantined.
+    /// Takes one message in: decoded, deduplicated and windowed, or
+    /// quarantined. A message that fails anywhere on the way is quarantined
+    /// alone, with its reason; only the lake failing stops the pipeline.
     pub(crate) fn ingest(
         &mut self,
         mut msg: SourceMessage,
@@ -47,7 +49,6 @@ impl Input {
         sealing: &mut Sealing,
     ) -> Result<()> {
         let key = (msg.source.clone(), msg.partition);
-        let lateness = super::ms(config.allowed_lateness);
         let part = self
             .parts
             .entry(key.clone())
@@ -62,40 +63,82 @@ impl Input {
             self.pending_timestamps.push(t);
         }
         self.uncommitted.messages_in += 1;
-        if config.format == InputFormat::LivepeerJson {
-            match naap_events::livepeer::decode(msg.payload.as_deref().unwrap_or_default()) {
-                Ok(envelope) => {
-                    let t = envelope.timestamp_ms;
-                    part.progress.max_event_time_ms = Some(part.progress.max_event_time_ms.map_or(t, |m| m.max(t)));
-                    if sealing.is_sealed(t) {
-                        // Its hour is sealed: kept as a gateway event, not in the hourly tables.
-                        self.uncommitted.late_events += 1;
-                        note_late(&mut self.uncommitted, naap_sql::hourly::SLA_INPUTS, hour_of(t), 1);
-                    } else {
-                        sealing.saw_hour(hour_of(t));
-                    }
-                    // A malformed orchestrator entry is refused alone; the rest stand.
-                    for refused in &envelope.refused {
-                        self.quarantine_message(key.clone(), &msg, refused.reason, &refused.detail);
-                    }
-                    self.gateway.entry(key).or_default().push(&envelope);
-                    self.uncommitted.events_in += 1;
+        let latest_ms = super::now_ms().saturating_add(super::ms(config.max_future_skew));
+        let taken = if config.format == InputFormat::LivepeerJson {
+            self.take_gateway_event(&key, &msg, latest_ms, sealing);
+            Ok(())
+        } else {
+            let checked = match msg.checked.take() {
+                Some(checked) => checked,
+                None => decode::check_and_decode(&config.signatures, &msg, latest_ms),
+            };
+            match checked {
+                Ok(decoded) => self.take_rows(&key, &msg, decoded, config, raw_schema),
+                Err((reason, detail)) => {
+                    self.quarantine_message(key.clone(), &msg, reason, &detail);
+                    Ok(())
                 }
-                Err(e) => self.quarantine_message(key, &msg, e.reason(), &e.to_string()),
             }
+        };
+        match taken {
+            Err(e) if !e.is_storage() => {
+                self.quarantine_message(key, &msg, "unprocessable", &e.to_string());
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// A go-livepeer gateway event: typed rows, or quarantined.
+    fn take_gateway_event(&mut self, key: &PartitionKey, msg: &SourceMessage, latest_ms: i64, sealing: &mut Sealing) {
+        let envelope = match naap_events::livepeer::decode(msg.payload.as_deref().unwrap_or_default()) {
+            Ok(envelope) => envelope,
+            Err(e) => return self.quarantine_message(key.clone(), msg, e.reason(), &e.to_string()),
+        };
+        let t = envelope.timestamp_ms;
+        if t >= latest_ms {
+            let detail = naap_events::lake_types::future_detail(t, latest_ms);
+            return self.quarantine_message(key.clone(), msg, "time_in_future", &detail);
+        }
+        let part = self.parts.get_mut(key).expect("inserted by ingest");
+        part.progress.max_event_time_ms = Some(part.progress.max_event_time_ms.map_or(t, |m| m.max(t)));
+        if sealing.is_sealed(t) {
+            // Its hour is sealed: kept as a gateway event, not in the hourly tables.
+            self.uncommitted.late_events += 1;
+            note_late(&mut self.uncommitted, naap_sql::hourly::SLA_INPUTS, hour_of(t), 1);
+        } else {
+            sealing.saw_hour(hour_of(t));
+        }
+        // A malformed orchestrator entry is refused alone; the rest stand.
+        for refused in &envelope.refused {
+            self.quarantine_message(key.clone(), msg, refused.reason, &refused.detail);
+        }
+        self.gateway.entry(key.clone()).or_default().push(&envelope);
+        self.uncommitted.events_in += 1;
+    }
+
+    /// The accepted rows of one of naap's own messages: kept as samples, or
+    /// windowed; the rows it refused are quarantined with the message.
+    fn take_rows(
+        &mut self,
+        key: &PartitionKey,
+        msg: &SourceMessage,
+        decoded: decode::Decoded,
+        config: &PipelineConfig,
+        raw_schema: &SchemaRef,
+    ) -> Result<()> {
+        let decode::Decoded {
+            signer,
+            family,
+            batch,
+            refused,
+        } = decoded;
+        if let Some((reason, detail)) = refused {
+            self.quarantine_message(key.clone(), msg, reason, &detail);
+        }
+        if batch.num_rows() == 0 {
             return Ok(());
         }
-        let checked = match msg.checked.take() {
-            Some(checked) => checked,
-            None => decode::check_and_decode(&config.signatures, &msg),
-        };
-        let (signer, family, batch) = match checked {
-            Ok(decoded) => decoded,
-            Err((reason, detail)) => {
-                self.quarantine_message(key, &msg, reason, &detail);
-                return Ok(());
-            }
-        };
         let schema = if family == naap_events::Family::NodeTelemetryV1 {
             Arc::clone(raw_schema)
         } else {
@@ -112,7 +155,7 @@ impl Input {
             // Samples are kept as they are, one lake table per family.
             self.uncommitted.events_in += batch.num_rows() as u64;
             self.samples
-                .entry(key)
+                .entry(key.clone())
                 .or_default()
                 .entry(family.name())
                 .or_default()
@@ -120,8 +163,8 @@ impl Input {
             return Ok(());
         }
         let rows = batch.num_rows() as u64;
-        let part = self.parts.get_mut(&key).expect("inserted at the top of ingest");
-        let late = part.add(batch, lateness)?;
+        let part = self.parts.get_mut(key).expect("inserted by ingest");
+        let late = part.add(batch, super::ms(config.allowed_lateness))?;
         self.uncommitted.events_in += rows;
         self.uncommitted.late_events += late;
         for (hour, n) in std::mem::take(&mut part.late_by_hour) {

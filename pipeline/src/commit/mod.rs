@@ -86,7 +86,10 @@ pub(crate) async fn run(
     // naap's own messages are checked and decoded on the source's thread.
     let check: Option<source::Check> = (run.config.format == InputFormat::NaapIpc).then(|| {
         let signatures = run.config.signatures.clone();
-        Arc::new(move |m: &source::SourceMessage| decode::check_and_decode(&signatures, m)) as source::Check
+        let skew = ms(run.config.max_future_skew);
+        Arc::new(move |m: &source::SourceMessage| {
+            decode::check_and_decode(&signatures, m, now_ms().saturating_add(skew))
+        }) as source::Check
     });
     let (mut rx, reader) = source::spawn(spec, start, run.config.format, check, Arc::clone(&metrics))?;
     let mut last_message = Instant::now();
@@ -307,6 +310,7 @@ impl Run {
                     if *stop.borrow() {
                         return Err(e);
                     }
+                    metrics.retrying(&e);
                     warn!(seq, error = %e, retry_in_ms = delay.as_millis() as u64, "commit failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {},

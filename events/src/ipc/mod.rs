@@ -13,6 +13,10 @@ use arrow::record_batch::RecordBatch;
 
 use crate::Family;
 
+mod bounds;
+
+pub use bounds::{BoundsError, IpcBudget, IpcCheck};
+
 /// Why a message value could not be turned into a batch of its family.
 ///
 /// Every variant is a property of the input, never of the process: the
@@ -72,86 +76,16 @@ pub fn decode(family: Family, bytes: &[u8]) -> Result<RecordBatch, DecodeError> 
     catch_unwind(AssertUnwindSafe(|| decode_inner(family, bytes))).unwrap_or(Err(DecodeError::DecoderPanic))
 }
 
-/// Largest decoded batch accepted from one message (buffers after decompression).
-pub const MAX_DECODED_BYTES: i64 = 256 << 20;
-/// Largest row count accepted in one message.
-pub const MAX_ROWS: i64 = 4 << 20;
-
-/// Walks the IPC stream's framing before the Arrow reader sees it.
-///
-/// The Arrow reader allocates whatever body length and decompressed buffer
-/// length a message declares; from untrusted bytes that is an allocation
-/// failure, which aborts the process and cannot be caught. Every declared
-/// size is checked against the bytes actually present (and the limits above)
-/// first.
-fn check_framing(bytes: &[u8]) -> Result<(), DecodeError> {
-    let bad = |detail: String| DecodeError::Framing { detail };
-    let read_i32 = |at: usize| -> Option<i32> {
-        bytes
-            .get(at..at + 4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let mut pos = 0usize;
-    let mut decoded_total: i64 = 0;
-    while pos < bytes.len() {
-        let mut len = read_i32(pos).ok_or_else(|| bad(format!("truncated length at byte {pos}")))?;
-        pos += 4;
-        if len == -1 {
-            len = read_i32(pos).ok_or_else(|| bad(format!("truncated length at byte {pos}")))?;
-            pos += 4;
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        let len = usize::try_from(len).map_err(|_| bad(format!("negative metadata length at byte {pos}")))?;
-        let meta = bytes
-            .get(pos..pos.saturating_add(len))
-            .ok_or_else(|| bad(format!("metadata of {len} bytes at byte {pos} runs past the message")))?;
-        let message = arrow::ipc::root_as_message(meta).map_err(|e| bad(format!("metadata at byte {pos}: {e}")))?;
-        pos += len;
-        let body_len = usize::try_from(message.bodyLength()).map_err(|_| bad("negative body length".into()))?;
-        let body = bytes
-            .get(pos..pos.saturating_add(body_len))
-            .ok_or_else(|| bad(format!("body of {body_len} bytes at byte {pos} runs past the message")))?;
-        pos += body_len;
-        let batch = message
-            .header_as_record_batch()
-            .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
-        let Some(batch) = batch else { continue };
-        if !(0..=MAX_ROWS).contains(&batch.length()) {
-            return Err(bad(format!("{} rows exceed the limit of {MAX_ROWS}", batch.length())));
-        }
-        let compressed = batch.compression().is_some();
-        for buffer in batch.buffers().into_iter().flatten() {
-            let (offset, length) = (buffer.offset(), buffer.length());
-            let end = offset
-                .checked_add(length)
-                .filter(|e| offset >= 0 && length >= 0 && *e as u64 <= body_len as u64);
-            if end.is_none() {
-                return Err(bad(format!(
-                    "buffer {offset}+{length} lies outside the {body_len}-byte body"
-                )));
-            }
-            let decoded = if compressed && length >= 8 {
-                let at = offset as usize;
-                let prefix: [u8; 8] = body[at..at + 8].try_into().expect("8 bytes checked above");
-                i64::from_le_bytes(prefix).max(length)
-            } else {
-                length
-            };
-            decoded_total = decoded_total.saturating_add(decoded);
-            if decoded_total > MAX_DECODED_BYTES {
-                return Err(bad(format!(
-                    "decoded size exceeds the limit of {MAX_DECODED_BYTES} bytes"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
+/// What one message may declare: a schema and a few batches, at most
+/// 4 Mi rows and 256 MiB of buffers once decompressed.
+pub const MESSAGE_BUDGET: IpcBudget = IpcBudget {
+    max_messages: 64,
+    max_rows: 4 << 20,
+    max_decoded_bytes: 256 << 20,
+};
 
 fn decode_inner(family: Family, bytes: &[u8]) -> Result<RecordBatch, DecodeError> {
-    check_framing(bytes)?;
+    IpcCheck::stream(MESSAGE_BUDGET, bytes).map_err(|e| DecodeError::Framing { detail: e.0 })?;
     let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(|source| DecodeError::Ipc { source })?;
     let expected = family.schema();
     let got = reader.schema();
