@@ -32,8 +32,11 @@ for i in 1 2 3; do
   echo "request $i: $(cat "$WORK/status") in ${took} s, RSS $(rss)"
 done
 CURLS=()
-for i in $(seq 12); do curl -s -o /dev/null -w '%{http_code} ' "$URL" & CURLS+=($!); done
+for i in $(seq 12); do curl -s -o "$WORK/answer$i" -w '%{http_code}\n' "$URL" >"$WORK/status$i" & CURLS+=($!); done
 wait "${CURLS[@]}"
-echo "(12 at once)"
+for i in $(seq 12); do
+  code=$(cat "$WORK/status$i")
+  [[ $code == 200 ]] && echo 200 || echo "$code $(grep -o '"reason":"[a-z_]*"' "$WORK/answer$i")"
+done | sort | uniq -c | sed 's/^/12 at once: /'
 awk '/^VmHWM/ {printf "peak: %d MB\n", $2 / 1024}' "/proc/$SERVE/status"
 for s in 2 8 20; do sleep "$s"; echo "after +${s}s: $(rss)"; done

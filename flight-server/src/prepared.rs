@@ -85,14 +85,14 @@ fn parameters(ipc: &[u8], limits: &QueryLimits) -> Result<RecordBatch, Status> {
     naap_events::ipc::IpcCheck::stream(limits.parameter_budget(), ipc).map_err(bad)?;
     // The framing holds; a reader that still trips on a forged flatbuffer
     // must fail this request, not the connection.
-    let read = std::panic::catch_unwind(|| {
+    let read = naap_events::ipc::quietly_caught(|| {
         let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)?;
         reader.collect::<Result<Vec<RecordBatch>, _>>()
     });
     let batches = match read {
-        Ok(Ok(batches)) => batches,
-        Ok(Err(e)) => return Err(bad(e)),
-        Err(_) => return Err(bad("unreadable parameters")),
+        Some(Ok(batches)) => batches,
+        Some(Err(e)) => return Err(bad(e)),
+        None => return Err(bad("unreadable parameters")),
     };
     match batches.as_slice() {
         [batch] if batch.num_rows() == 1 => Ok(batch.clone()),

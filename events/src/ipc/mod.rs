@@ -2,7 +2,6 @@
 //! buffers) per Kafka message value.
 
 use std::io::Cursor;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use arrow::compute::concat_batches;
 use arrow::error::ArrowError;
@@ -15,7 +14,7 @@ use crate::Family;
 
 mod bounds;
 
-pub use bounds::{BoundsError, IpcBudget, IpcCheck};
+pub use bounds::{BoundsError, IpcBudget, IpcCheck, quietly_caught};
 
 /// Why a message value could not be turned into a batch of its family.
 ///
@@ -73,7 +72,7 @@ pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
 /// is untrusted: a panic inside the Arrow decoder is caught and reported as
 /// [`DecodeError::DecoderPanic`] instead of taking the pipeline down.
 pub fn decode(family: Family, bytes: &[u8]) -> Result<RecordBatch, DecodeError> {
-    catch_unwind(AssertUnwindSafe(|| decode_inner(family, bytes))).unwrap_or(Err(DecodeError::DecoderPanic))
+    quietly_caught(|| decode_inner(family, bytes)).unwrap_or(Err(DecodeError::DecoderPanic))
 }
 
 /// What one message may declare: a schema and a few batches, at most
