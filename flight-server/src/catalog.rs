@@ -80,7 +80,12 @@ impl Catalog {
             (None, None) => {}
             (Some(rule), Some(version)) => served
                 .choose(&self.rules, &format!("{rule}={version}"))
-                .map_err(|e| Error::Refused { detail: e.to_string() })?,
+                .map_err(|e| Error::Refused {
+                    detail: match e {
+                        naap_sql::rules::RuleError::Choice { reason, .. } => format!("rule={rule}&version={version}: {reason}"),
+                        other => other.to_string(),
+                    },
+                })?,
             _ => {
                 return Err(Error::Refused {
                     detail: "rule and version must be given together".into(),

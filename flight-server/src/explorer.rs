@@ -345,10 +345,22 @@ pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result
     Ok(out)
 }
 
-/// `/api/regions`: the region labels this server reports under.
-pub fn regions(regions: &Regions) -> RegionList {
+/// `/api/regions`: every region label the other answers report under: the
+/// default region (sessions), the gateways' regions, and the regions probes
+/// came from.
+pub async fn regions(catalog: &Catalog, regions: &Regions) -> Result<RegionList> {
     let mut labels: BTreeSet<String> = regions.by_gateway.values().map(|r| r.to_uppercase()).collect();
     labels.insert(regions.default_region.to_uppercase());
+    if catalog
+        .table_names()
+        .await?
+        .iter()
+        .any(|t| t == tables::TELEMETRY_1M.name)
+    {
+        for b in &catalog.serve(serving::EXPLORER_PROBE_REGIONS, Vec::new()).await? {
+            labels.extend((0..b.num_rows()).filter_map(|row| cells::text(b, "region", row)));
+        }
+    }
     let regions = labels
         .into_iter()
         .map(|id| Region {
@@ -357,7 +369,7 @@ pub fn regions(regions: &Regions) -> RegionList {
             kind: "ai".into(),
         })
         .collect();
-    RegionList { regions }
+    Ok(RegionList { regions })
 }
 
 /// `/api/pipelines`: every pipeline and its models that orchestrators advertise.

@@ -121,6 +121,51 @@ impl ScoreFilter {
         Ok(f.normalized())
     }
 
+    /// Refuses a filter that could only ever answer nothing: an address
+    /// that is not one, a rule that does not exist or whose scores are not
+    /// in the `scores` table (they are per pipeline, model and hour, in the
+    /// rule's own table), a version the rule does not have.
+    pub fn check(&self, rules: &naap_sql::RuleSet) -> std::result::Result<(), String> {
+        if let Some(orchestrator) = &self.orchestrator {
+            orchestrator
+                .parse::<naap_events::OrchestratorAddress>()
+                .map_err(|e| format!("orchestrator: {e}"))?;
+        }
+        let Some(rule) = &self.rule else {
+            return Ok(());
+        };
+        let names = |keep: &dyn Fn(&naap_sql::Rule) -> bool| {
+            let names: BTreeSet<&str> = rules
+                .all()
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| r.header.name.as_str())
+                .collect();
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        let versions: Vec<&naap_sql::Rule> = rules.all().iter().filter(|r| r.header.name == *rule).collect();
+        let Some(first) = versions.first() else {
+            return Err(format!("rule: no rule named {rule:?}; the rules are {}", names(&|_| true)));
+        };
+        if !versions.iter().any(|r| r.header.output == tables::SCORES.name) {
+            return Err(format!(
+                "rule: {rule} scores each orchestrator per pipeline, model and hour, in the table {}; \
+                 this list holds the rules scored per orchestrator ({}). Read {rule} at \
+                 /v1/orchestrators/{{address}}, /orch-perf-stats or with SQL over {}",
+                first.header.output,
+                names(&|r| r.header.output == tables::SCORES.name),
+                first.header.output
+            ));
+        }
+        if let Some(version) = self.version
+            && !versions.iter().any(|r| i64::from(r.header.version) == version)
+        {
+            let have: Vec<String> = versions.iter().map(|r| r.header.version.to_string()).collect();
+            return Err(format!("version: {rule} has no version {version}; it has {}", have.join(", ")));
+        }
+        Ok(())
+    }
+
     /// Addresses compare in lower case and regions in upper case.
     pub fn normalized(self) -> ScoreFilter {
         ScoreFilter {
@@ -297,6 +342,24 @@ async fn seen(catalog: &Catalog, tables: &[String]) -> Result<BTreeMap<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_that_can_only_answer_nothing_are_refused() {
+        let rules = naap_sql::RuleSet::embedded();
+        let check = |query: &str| ScoreFilter::parse(query).and_then(|f| f.check(&rules));
+        assert_eq!(check("rule=uptime&version=1&orchestrator=0x00000000000000000000000000000000000000AB"), Ok(()));
+        assert_eq!(check("region=FRA&pipeline=p&model=m"), Ok(()));
+        for (query, words) in [
+            ("rule=sla", &["sla_hourly", "(uptime)"][..]),
+            ("rule=jobs", &["jobs_hourly"]),
+            ("rule=nope", &["no rule named \"nope\"", "jobs, sla, uptime"]),
+            ("rule=uptime&version=7", &["no version 7", "it has 1"]),
+            ("orchestrator=0xAB", &["orchestrator", "40 hex digits"]),
+        ] {
+            let err = check(query).expect_err(query);
+            assert!(words.iter().all(|w| err.contains(w)), "{query}: {err}");
+        }
+    }
 
     #[test]
     fn ticket_filters_parse_and_refuse_unknown_keys() {

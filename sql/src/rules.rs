@@ -29,7 +29,9 @@ pub enum RuleError {
         output: String,
         known: String,
     },
-    #[error("--rule {spec:?}: {reason}")]
+    /// A rule version asked for that `rules` does not hold: `reason` says
+    /// why in words that fit any caller (a flag, an HTTP parameter).
+    #[error("--rule {spec:?}: {reason} (versions from files come with --rule-file)")]
     Choice { spec: String, reason: String },
 }
 
@@ -286,7 +288,7 @@ impl Served {
             .filter(|v| versions.contains(v))
             .ok_or_else(|| {
                 refuse(format!(
-                    "{name} has versions {known} here; a version from a file needs --rule-file"
+                    "{name} has versions {known}, not {version}"
                 ))
             })?;
         self.0.insert(name.to_owned(), version);

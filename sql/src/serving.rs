@@ -80,6 +80,7 @@ serving!(
     ORCHESTRATOR_NODE_REGIONS = "orchestrator_node_regions",
     EXPLORER_SESSION_STATS = "explorer_session_stats",
     EXPLORER_PROBE_STATS = "explorer_probe_stats",
+    EXPLORER_PROBE_REGIONS = "explorer_probe_regions",
     EXPLORER_RAW_PROBES = "explorer_raw_probes",
     ADVERTISED_MODELS = "advertised_models",
     ROUTER_CANDIDATES = "router_candidates",

@@ -18,7 +18,8 @@ def get(url, etag=None):
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, answer.headers["ETag"], json.load(answer)
     except urllib.error.HTTPError as e:
-        return e.code, e.headers["ETag"], None
+        body = e.read()
+        return e.code, e.headers["ETag"], json.loads(body) if e.code >= 400 else None
 
 
 def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, serve_lake, tmp_path):
@@ -39,7 +40,20 @@ def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, serve_lak
     assert get(base, etag)[:2] == (304, etag)
     status, _, mine = get(f"{base}?orchestrator={first.upper().replace('0X', '0x')}&rule=uptime&version=1")
     assert status == 200 and [r["orchestrator"] for r in mine] == [first]
-    assert get(f"{base}?rule=sla")[2] == []
+    # A filter that could only answer nothing is refused, in HTTP's words.
+    refusals = {
+        "rule=sla": ["sla_hourly", "uptime"],
+        "rule=nope": ["jobs, sla, uptime"],
+        "rule=uptime&version=9": ["no version 9", "it has 1"],
+        "orchestrator=0xZZ": ["orchestrator", "40 hex digits"],
+        "version=abc": ["query parameter version"],
+        "version=1&version=2": ["version", "more than once"],
+    }
+    for query, words in refusals.items():
+        status, _, body = get(f"{base}?{query}")
+        assert status == 400 and body["reason"] == "bad_request", (query, status, body)
+        assert all(w in body["error"] for w in words), (query, body)
+        assert "deserializ" not in body["error"].lower() and "--" not in body["error"], (query, body)
 
     client = flight.connect(f"grpc://127.0.0.1:{flight_port}")
     table = client.do_get(flight.Ticket(f"scores?rule=uptime&version=1&orchestrator={first}".encode())).read_all()
@@ -47,6 +61,10 @@ def test_scores_are_served_from_a_snapshot_swapped_on_commit(naap_bin, serve_lak
     assert client.do_get(flight.Ticket(b"scores")).read_all().num_rows == 4
     with pytest.raises(pa.ArrowInvalid, match="unknown filter"):
         client.do_get(flight.Ticket(b"scores?gpu=a100")).read_all()
+    with pytest.raises(pa.ArrowInvalid, match="sla_hourly"):
+        client.do_get(flight.Ticket(b"scores?rule=sla")).read_all()
+    with pytest.raises(pa.ArrowInvalid, match="40 hex digits"):
+        client.do_get(flight.Ticket(b"scores?orchestrator=0xZZ")).read_all()
 
     # Region filters keep orchestrators whose nodes reported from there (any case).
     by_region = {}

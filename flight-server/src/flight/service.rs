@@ -134,7 +134,9 @@ impl FlightService for NaapFlight {
         };
         if let Some(query) = query {
             // The fast path: the in-memory snapshot, no query.
-            let filter = ScoreFilter::parse(query).map_err(|detail| Status::from(Error::Refused { detail }))?;
+            let filter = ScoreFilter::parse(query)
+                .and_then(|filter| filter.check(self.sql.queries.catalog().rules()).map(|()| filter))
+                .map_err(|detail| Status::from(Error::Refused { detail }))?;
             let snapshot = self.snapshots.get();
             if filter == ScoreFilter::default() && !snapshot.flight.is_empty() {
                 let messages: Vec<Result<FlightData, Status>> = snapshot.flight.iter().cloned().map(Ok).collect();

@@ -143,8 +143,7 @@ impl Routes {
             .routes(routes!(super::scores))
             .routes(routes!(queried::rules))
             .routes(routes!(super::dashboard_page))
-            .routes(routes!(super::dashboard_asset))
-            .routes(routes!(queried::explorer_regions));
+            .routes(routes!(super::dashboard_asset));
         let mut queried = OpenApiRouter::default()
             .routes(routes!(queried::orch_perf_stats))
             .routes(routes!(queried::select))
@@ -156,6 +155,7 @@ impl Routes {
             .routes(routes!(queried::aggregated_stats))
             .routes(routes!(queried::raw_stats))
             .routes(routes!(queried::explorer_pipelines))
+            .routes(routes!(queried::explorer_regions))
             .routes(routes!(queried::orch_webhook))
             .routes(routes!(requests::ai_batch_summary))
             .routes(routes!(requests::ai_batch_jobs))

@@ -9,7 +9,7 @@ mod requests;
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -197,13 +197,42 @@ where
 {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(Params(value)),
-            Err(rejection) => Err(Error::Refused {
-                detail: rejection.body_text(),
-            }),
-        }
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(Params)
+            .map_err(|e| Error::Refused {
+                detail: parameter_error(&e.path().to_string(), &e.into_inner().to_string()),
+            })
+    }
+}
+
+/// A query-string error in HTTP's words: the parameter, and what was wrong
+/// with it (never the deserializer's own framing).
+fn parameter_error(path: &str, message: &str) -> String {
+    let quoted = |m: &str, prefix: &str| {
+        m.strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    if let Some(name) = quoted(message, "missing field `") {
+        return format!("the query parameter {name} is required");
+    }
+    if let Some(name) = quoted(message, "duplicate field `") {
+        return format!("the query parameter {name} is given more than once");
+    }
+    let what = message
+        .replace("unknown variant", "unknown value")
+        .replace("invalid type: string", "the value")
+        .replace(", expected i64", " is not a whole number")
+        .replace(", expected u64", " is not a whole number")
+        .replace(", expected u32", " is not a whole number")
+        .replace(", expected a boolean", " is not true or false");
+    if path.is_empty() || path == "." {
+        format!("query string: {what}")
+    } else {
+        format!("query parameter {path}: {what}")
     }
 }
 
@@ -277,10 +306,13 @@ async fn openapi_document(State(AppState { openapi, .. }): State<AppState>) -> R
     ),
 )]
 async fn scores(
-    State(AppState { snapshots, .. }): State<AppState>,
+    State(AppState { snapshots, catalog, .. }): State<AppState>,
     headers: axum::http::HeaderMap,
     Params(filter): Params<ScoreFilter>,
 ) -> Result<Response, Error> {
+    filter
+        .check(catalog.rules())
+        .map_err(|detail| Error::Refused { detail })?;
     let snapshot = snapshots.get();
     let etag = format!("\"{}\"", snapshot.version);
     let etag_value =

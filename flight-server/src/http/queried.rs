@@ -355,8 +355,10 @@ pub(super) async fn raw_stats(
 #[utoipa::path(get, path = "/api/regions", responses(
     (status = 200, description = "regions", body = RegionList),
 ))]
-pub(super) async fn explorer_regions(State(AppState { regions, .. }): State<AppState>) -> Response {
-    axum::Json(explorer::regions(&regions)).into_response()
+pub(super) async fn explorer_regions(
+    State(AppState { catalog, regions, .. }): State<AppState>,
+) -> Result<Response, Error> {
+    Ok(axum::Json(explorer::regions(&catalog, &regions).await?).into_response())
 }
 
 /// Explorer leaderboard pipelines and their models
