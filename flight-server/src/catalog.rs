@@ -256,7 +256,8 @@ impl Catalog {
         let planned = tokio::time::timeout(limit, async {
             let ctx = self.session_as(role).await?;
             let state = ctx.state();
-            let checked = crate::guard::statement(&state, sql, &self.limits)?;
+            let mut checked = crate::guard::statement(&state, sql, &self.limits)?;
+            crate::guard::expand_versioned_views(&mut checked.statement)?;
             // Every place that builds values shares the allowance.
             let allowance = self.limits.max_value_bytes() / checked.builders.max(1);
             crate::bounded::bound_scalar_functions(&ctx, allowance.max(MIN_VALUE_BYTES));

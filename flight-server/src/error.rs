@@ -64,6 +64,17 @@ impl From<naap_sql::TableError> for Error {
 impl Error {
     /// A query error: refusals (DDL, DML, unknown tables, syntax) are the client's fault.
     pub(crate) fn query(source: DataFusionError) -> Error {
+        if file_gone(&source) {
+            // Named without the store's path: where the lake lives is the
+            // operator's business.
+            return Error::Refused {
+                detail: "a file this table version needs is gone: vacuum removed it. A file that a newer \
+                         version replaced (compacted, or rewritten by late events) is kept for the pipeline's \
+                         compaction grace (5 minutes unless its operator chose otherwise), then deleted; read a \
+                         version committed since, or the newest"
+                    .into(),
+            };
+        }
         match source.find_root() {
             DataFusionError::ResourcesExhausted(detail) => Error::MemoryLimit { detail: detail.clone() },
             DataFusionError::Plan(_)
@@ -79,6 +90,25 @@ impl Error {
     fn is_client_fault(&self) -> bool {
         matches!(self, Error::Refused { .. } | Error::UnknownTicket { .. })
     }
+}
+
+/// Whether `error` comes from a data file missing from the store.
+fn file_gone(error: &DataFusionError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(object_store::Error::NotFound { .. }) = e.downcast_ref::<object_store::Error>() {
+            return true;
+        }
+        if let Some(DataFusionError::ObjectStore(inner)) = e.downcast_ref::<DataFusionError>()
+            && matches!(inner.as_ref(), object_store::Error::NotFound { .. })
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    // The Parquet reader keeps only the text of the store's error.
+    let text = error.to_string();
+    text.contains("Object at location") && text.contains(" not found")
 }
 
 /// The stable `reason` of every HTTP error body: a code for programs,

@@ -15,6 +15,9 @@
 
 mod budget;
 pub(crate) mod types;
+mod versioned_views;
+
+pub(crate) use versioned_views::expand as expand_versioned_views;
 
 use std::ops::ControlFlow;
 
