@@ -244,13 +244,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("Try, while it runs:");
     println!(
-        "  python3 -c \"import adbc_driver_flightsql.dbapi as f; c = f.connect('grpc://{flight}').cursor(); c.execute('SELECT orchestrator, score FROM scores ORDER BY score'); print(c.fetch_arrow_table().to_pandas())\""
+        "  python3 -c \"import adbc_driver_flightsql.dbapi as f; c = f.connect('grpc://{flight}').cursor(); c.execute('SELECT orchestrator, score FROM scores ORDER BY score'); print(c.fetch_arrow_table())\""
     );
     println!(
         "  python3 -c \"import pyarrow.flight as fl; print(fl.connect('grpc://{flight}').do_get(fl.Ticket(b'scores')).read_all())\""
     );
+    // A Delta reader, not a Parquet glob: the folder also holds files a
+    // newer version replaced (until vacuum) and the log's checkpoints.
     println!(
-        "  duckdb -c \"SELECT count(*) FROM read_parquet('{lake_dir}/lake/telemetry_1m/**/*.parquet', hive_partitioning=1)\""
+        "  python3 -c \"import polars as pl; print(pl.scan_delta('{lake_dir}/lake/telemetry_1m').group_by('orchestrator').agg(pl.col('heartbeats').sum()).collect())\"   # any Delta reader: README, Query the lake"
     );
     println!("  open http://{http}/   # the dashboard (and http://{http}/#/backtests)");
     println!("  naap backtest --lake {lake_dir}/lake --rule sla=1   # does the score predict the next hour?");

@@ -1,6 +1,9 @@
 """`naap demo` as a user meets it: ADBC Flight SQL during the run, DuckDB after."""
 import json
 import re
+import shlex
+import subprocess
+import sys
 import urllib.request
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -56,8 +59,26 @@ def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background
         best_longer = max(by_orch[a] for a, o in outage.items() if o == longer)
         assert worst_shorter > best_longer, (shorter, longer, by_orch)
 
+    # Every command the demo suggests runs as printed, while it runs (the
+    # backtest once the lake stands still).
+    later, commands = [], printed_commands(demo.output())
+    assert len(commands) >= 8, commands
+    for command in commands:
+        if command[0] == "naap":
+            later.append([naap_bin, *command[1:]])
+            continue
+        if command[0] == "python3":
+            command = [sys.executable, *command[1:]]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stdout.strip(), (command, done.stdout[-500:], done.stderr[-2000:])
+        assert "error" not in done.stdout[:200].lower(), (command, done.stdout[:500])
+
     demo.p.wait(90)
     out = demo.output()
+    assert later, "the demo suggests a backtest"
+    for command in later:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
     assert demo.p.returncode == 0, out
     assert "[naap demo] events in" in out, "progress lines are printed"
     reported = {m.group(1): int(m.group(2)) for m in re.finditer(r"rows written to (\w+): (\d+)", out)}
@@ -78,3 +99,19 @@ def test_demo_serves_scores_and_the_lake_matches_its_report(naap_bin, background
     frame = pl.scan_delta(str(lake / "lake" / "scores")).collect()
     assert frame.height == reported["scores"]
     assert {"orchestrator", "rule", "rule_version", "window_start", "window_end", "score", "date", "hour"} <= set(frame.columns)
+
+
+def printed_commands(output):
+    """The commands under the demo's "Try, while it runs:", as argv lists
+    (comments dropped); `open` needs a desktop and is left out."""
+    lines = output.split("Try, while it runs:", 1)[1].splitlines()[1:]
+    commands = []
+    for line in lines:
+        if line.startswith("[naap demo]"):
+            break
+        if not line.startswith("  "):
+            continue  # a log line between them
+        command = shlex.split(line, comments=True)
+        if command and command[0] != "open":
+            commands.append(command)
+    return commands
