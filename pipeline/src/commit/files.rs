@@ -66,9 +66,9 @@ pub(crate) struct Staged {
     pub(crate) batch: RecordBatch,
     /// False when the rows are in the table already (compaction).
     pub(crate) data_change: bool,
-    /// Whether it replaces files (late windows, compaction): its rows were
-    /// counted when first written.
-    pub(crate) rewrite: bool,
+    /// The rows of the files it replaces (late windows, compaction), which
+    /// were counted when first written: only the difference is new.
+    pub(crate) replaces_rows: u64,
 }
 
 impl Staged {
@@ -80,7 +80,7 @@ impl Staged {
             group,
             batch,
             data_change: true,
-            rewrite: false,
+            replaces_rows: 0,
         }
     }
 }
@@ -88,7 +88,9 @@ impl Staged {
 /// A staged file, encoded and named.
 pub(crate) struct Encoded {
     pub(crate) table: String,
-    pub(crate) rewrite: bool,
+    /// Rows this file adds to its table: its own, less those of the files
+    /// it replaces.
+    pub(crate) new_rows: u64,
     pub(crate) object: Path,
     pub(crate) bytes: Bytes,
     pub(crate) added: AddedFile,
@@ -151,7 +153,7 @@ pub(crate) async fn encode_all(
                 };
                 Ok(Encoded {
                     table: f.table,
-                    rewrite: f.rewrite,
+                    new_rows: (f.batch.num_rows() as u64).saturating_sub(f.replaces_rows),
                     object,
                     bytes,
                     added,

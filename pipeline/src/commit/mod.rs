@@ -253,10 +253,10 @@ impl Run {
         let mut delta = self.input.uncommitted.clone();
         delta.windows_committed += self.input.closing.values().map(|c| distinct_windows(c)).sum::<u64>();
         let mut encoded = files::encode_all(&lake, rewrite.files, seq, &self.owner.me).await?;
-        // Rewrites hold rows already counted (compaction), or windows
-        // already counted once (late events).
-        for e in encoded.iter().filter(|e| !e.rewrite) {
-            *delta.rows_written.entry(e.table.clone()).or_default() += e.added.rows;
+        // Rewrites hold rows already counted (compaction, and the windows
+        // late events change): only the rows they add are new.
+        for e in encoded.iter().filter(|e| e.new_rows > 0) {
+            *delta.rows_written.entry(e.table.clone()).or_default() += e.new_rows;
         }
         let state_file = state_files::state_path(&lake, seq, &self.owner.me);
         let ids_file = state_files::dedup_path(&lake, seq, &self.owner.me);

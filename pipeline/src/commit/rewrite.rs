@@ -59,6 +59,11 @@ async fn read_all(
     }
 }
 
+/// How many rows `batches` hold.
+fn rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
 /// `batch` with exactly `schema` (its nullability too).
 fn strict(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(schema), batch.columns().to_vec())?)
@@ -86,11 +91,12 @@ pub(crate) async fn late_windows(
             .cloned()
             .collect();
         let mut all = read_all(lake, WINDOW_TABLE, &old, Some(state_schema)).await?;
+        let replaces_rows = rows(&all);
         all.push(late);
         let merged = crate::window::merge_partials(ctx, state_schema, all).await?;
         let merged = concat_batches(state_schema, &merged)?;
         out.files.push(Staged {
-            rewrite: true,
+            replaces_rows,
             ..Staged::new(WINDOW_TABLE, hour, windows_group.clone(), merged.clone())
         });
         out.removed
@@ -101,13 +107,18 @@ pub(crate) async fn late_windows(
             if !outputs.contains_key(&output) {
                 outputs.insert(output.clone(), active(lake, &output).await?);
             }
-            let before = outputs[&output]
+            let before: Vec<ActiveFile> = outputs[&output]
                 .iter()
                 .filter(|f| f.in_hour(hour) && group_of(&f.path) == Some(scored_group.as_str()))
-                .map(|f| (output.clone(), removed(f, hour, true)));
-            out.removed.extend(before);
+                .cloned()
+                .collect();
+            // Late events are few: reading what they replace keeps the
+            // rows-written count equal to the table's rows.
+            let replaces_rows = rows(&read_all(lake, &output, &before, None).await?);
+            out.removed
+                .extend(before.iter().map(|f| (output.clone(), removed(f, hour, true))));
             out.files.push(Staged {
-                rewrite: true,
+                replaces_rows,
                 ..Staged::new(output, hour, scored_group, scored)
             });
         }
@@ -196,7 +207,7 @@ pub(crate) async fn compact(
             };
             out.files.push(Staged {
                 data_change: false,
-                rewrite: true,
+                replaces_rows: rows.num_rows() as u64,
                 ..Staged::new(table.clone(), hour, g, rows)
             });
             out.removed
