@@ -59,7 +59,7 @@ impl Bounded {
     fn too_large(&self, bytes: u128) -> DataFusionError {
         DataFusionError::ResourcesExhausted(format!(
             "{}() would build {bytes} bytes in one call; one function result may take at most {} bytes \
-             (a quarter of --query-memory-mb)",
+             (a quarter of the memory one query may use)",
             self.inner.name(),
             self.max_bytes
         ))

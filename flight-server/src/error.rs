@@ -17,10 +17,10 @@ pub enum Error {
     #[error("query failed: {source}")]
     Query { source: DataFusionError },
     #[error(
-        "query ran past the server's time limit of {limit:?}; narrow it (filters, LIMIT) or ask the operator for a longer --query-timeout"
+        "query ran past the server's time limit of {limit:?}; narrow it (filters, LIMIT) or ask the operator for a longer one"
     )]
     TimedOut { limit: std::time::Duration },
-    #[error("query needs more than the server's memory limit per query (--query-memory-mb): {detail}")]
+    #[error("query needs more than the server's memory limit per query: {detail}")]
     MemoryLimit { detail: String },
     #[error("{max} queries are running, the most this server runs at once; retry shortly")]
     Busy { max: usize },

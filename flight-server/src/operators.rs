@@ -173,7 +173,7 @@ impl Stream for SlicedStream {
             if widest > max {
                 return Poll::Ready(Some(Err(DataFusionError::ResourcesExhausted(format!(
                     "a join, UNNEST or window function would copy rows of up to {widest} bytes into whole \
-                     batches; the rows it copies may take at most {max} bytes (from --query-memory-mb)"
+                     batches; the rows it copies may take at most {max} bytes (from the memory one query may use)"
                 )))));
             }
         }

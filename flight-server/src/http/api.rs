@@ -54,7 +54,7 @@ macro_rules! shared_responses {
 shared_responses! {
     BadRequest => "The parameters do not parse or do not fit together (reason bad_request).",
     NotFound => "Nothing is served here (reason not_found).",
-    Unauthenticated => "The server runs with --auth-file and the token is missing or wrong (reason unauthenticated).",
+    Unauthenticated => "This server requires a bearer token and none, or a wrong one, was given (reason unauthenticated).",
     NotAdmin => "This needs an admin token (reason not_admin).",
     TooLarge => "The request has a body; no route reads one (reason too_large).",
     UriTooLong => "The request target is longer than 8 KiB (reason uri_too_long).",
