@@ -92,6 +92,7 @@ fn picks<'a>(
             score: score(&o.orchestrator),
             price_wei_per_pixel: None,
             latency_ms: None,
+            window_start: None,
         })
         .collect();
     let by_address: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.orchestrator.as_str(), o)).collect();
@@ -158,6 +159,7 @@ pub(crate) fn group(
             n: settings.top_k,
             min_score: f64::MIN,
             explore: 0.0,
+            within: naap_flight_server::Within::DEFAULT,
         };
         let router = SelectRequest {
             n: ROUTER_PICKS,

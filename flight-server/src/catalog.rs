@@ -78,14 +78,18 @@ impl Catalog {
         let mut served = self.served.clone();
         match (rule.filter(|r| !r.is_empty()), version.filter(|v| !v.is_empty())) {
             (None, None) => {}
-            (Some(rule), Some(version)) => served
-                .choose(&self.rules, &format!("{rule}={version}"))
-                .map_err(|e| Error::Refused {
-                    detail: match e {
-                        naap_sql::rules::RuleError::Choice { reason, .. } => format!("rule={rule}&version={version}: {reason}"),
-                        other => other.to_string(),
-                    },
-                })?,
+            (Some(rule), Some(version)) => {
+                served
+                    .choose(&self.rules, &format!("{rule}={version}"))
+                    .map_err(|e| Error::Refused {
+                        detail: match e {
+                            naap_sql::rules::RuleError::Choice { reason, .. } => {
+                                format!("rule={rule}&version={version}: {reason}")
+                            }
+                            other => other.to_string(),
+                        },
+                    })?
+            }
             _ => {
                 return Err(Error::Refused {
                     detail: "rule and version must be given together".into(),

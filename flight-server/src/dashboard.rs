@@ -25,8 +25,9 @@ const UPTIME: &str = "uptime";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct OrchestratorRow {
     pub orchestrator: String,
-    /// 0..100: the SLA score of the latest sealed hour when there is one,
-    /// else the latest minute's uptime score.
+    /// 0..100: the SLA score of its newest scored hour within the trailing
+    /// window (`within`) when there is one, else the latest minute's uptime
+    /// score.
     pub score: Option<f64>,
     /// `sla` or `uptime`.
     pub rule: Option<String>,
@@ -56,8 +57,9 @@ fn row_of<'a>(
 }
 
 /// One row per orchestrator seen in any score table, best score first, of
-/// the rule versions in `served`.
-pub async fn orchestrators(catalog: &Catalog, served: &Served) -> Result<Vec<OrchestratorRow>> {
+/// the rule versions in `served`: its newest uptime minute, and its newest
+/// scored SLA hour within `within` of the SLA version's newest hour.
+pub async fn orchestrators(catalog: &Catalog, served: &Served, within: crate::Within) -> Result<Vec<OrchestratorRow>> {
     let tables: BTreeSet<String> = catalog.table_names().await?.into_iter().collect();
     let mut rows: BTreeMap<String, OrchestratorRow> = BTreeMap::new();
     if let (true, Some(version)) = (tables.contains(tables::SCORES.name), served.version(UPTIME)) {
@@ -77,7 +79,10 @@ pub async fn orchestrators(catalog: &Catalog, served: &Served) -> Result<Vec<Orc
         }
     }
     if let (true, Some(version)) = (tables.contains(tables::SLA_HOURLY.name), served.version(SLA)) {
-        let batches = catalog.serve(serving::DASHBOARD_SLA, vec![int(version)]).await?;
+        let within = ScalarValue::Int64(Some(within.ms()));
+        let batches = catalog
+            .serve(serving::DASHBOARD_SLA, vec![int(version), within])
+            .await?;
         for b in &batches {
             for row in 0..b.num_rows() {
                 let Some(r) = row_of(&mut rows, b, row) else {

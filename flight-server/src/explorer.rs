@@ -187,6 +187,7 @@ pub async fn aggregated_stats(
                 continue;
             }
             let stats = RegionScore {
+                window_start: None,
                 score,
                 success_rate: cells::number(b, "success_rate", row).unwrap_or(score),
                 round_trip_score: cells::number(b, "round_trip_score", row).unwrap_or(score),
@@ -220,6 +221,7 @@ impl ProbeStats {
             WEIGHT_SUCCESS * self.success_rate + WEIGHT_ROUND_TRIP * self.round_trip_score
         };
         RegionScore {
+            window_start: None,
             score,
             success_rate: self.success_rate,
             round_trip_score: self.round_trip_score,

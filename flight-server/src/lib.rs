@@ -59,6 +59,7 @@ mod requests_rows;
 pub mod router;
 pub mod snapshot;
 pub mod tls;
+mod within;
 
 pub use catalog::Catalog;
 pub use error::{Error, Reason, Result};
@@ -67,6 +68,7 @@ pub use http::openapi;
 pub use limits::QueryLimits;
 pub use naap_net::ConnLimits;
 pub use perf_stats::Regions;
+pub use within::Within;
 
 use std::future::Future;
 use std::net::SocketAddr;

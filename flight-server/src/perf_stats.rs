@@ -2,8 +2,11 @@
 //!
 //! A gateway started with `-orchPerfStatsUrl URL -region R -minPerfScore S`
 //! fetches `{"0x<orch>": {"<REGION>": {"score": 0..1, ...}}}` every 10
-//! minutes and reads `score` under its own region. This feed serves the
-//! latest complete (sealed) hour of a rule's output table:
+//! minutes and reads `score` under its own region. This feed serves, per
+//! orchestrator, its newest scored window among those that start within
+//! `within` (2 hours by default) of the rule's newest window, so an
+//! orchestrator quiet in the newest hour keeps its previous score; each
+//! entry names its window (`window_start`):
 //!
 //! * `score` is the rule's score / 100, averaged over the orchestrator's
 //!   (pipeline, model) rows weighted by requested sessions;
@@ -30,15 +33,19 @@ use datafusion::prelude::{DataFrame, Expr, cast, col, lit};
 use datafusion::scalar::ScalarValue;
 use naap_sql::serving;
 
-use crate::{Catalog, Error, Result};
+use crate::{Catalog, Error, Result, Within};
 
 /// One orchestrator's figures under one region label, each 0..1: what
 /// go-livepeer (`score`) and the Explorer (all three) read.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RegionScore {
     pub score: f64,
     pub success_rate: f64,
     pub round_trip_score: f64,
+    /// The window the figures come from (RFC 3339): the orchestrator's
+    /// newest scored one within the feed's trailing window (`within`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<String>,
 }
 
 /// `{"0x<orchestrator>": {"<REGION>": {score, success_rate, round_trip_score}}}`.
@@ -83,8 +90,17 @@ impl Regions {
     }
 }
 
-/// Score, success rate and latency score per orchestrator.
-type Scores = BTreeMap<String, (f64, Option<f64>, Option<f64>)>;
+/// One orchestrator's figures in one window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Figures {
+    score: f64,
+    success_rate: Option<f64>,
+    round_trip_score: Option<f64>,
+    window_ms: i64,
+}
+
+/// Figures per orchestrator.
+type Scores = BTreeMap<String, Figures>;
 
 fn f64_column(batch: &RecordBatch, name: &str, row: usize) -> Option<f64> {
     let col = batch.column_by_name(name)?;
@@ -107,16 +123,17 @@ fn collect_scores(batches: &[RecordBatch]) -> Scores {
             if orchestrators.is_null(row) {
                 continue;
             }
-            let Some(score) = f64_column(b, "score", row) else {
+            let (Some(score), Some(window_ms)) = (f64_column(b, "score", row), f64_column(b, "window_ms", row)) else {
                 continue;
             };
             out.insert(
                 orchestrators.value(row).to_owned(),
-                (
+                Figures {
                     score,
-                    f64_column(b, "success_rate", row),
-                    f64_column(b, "round_trip_score", row),
-                ),
+                    success_rate: f64_column(b, "success_rate", row),
+                    round_trip_score: f64_column(b, "round_trip_score", row),
+                    window_ms: window_ms as i64,
+                },
             );
         }
     }
@@ -166,20 +183,27 @@ async fn run(ctx: &SessionContext, query: serving::Query, params: Vec<ScalarValu
         .map_err(Error::query)
 }
 
-/// Per orchestrator, the score of the window at `window_ms` of the rows
-/// `ctx` holds as `rule_rows`.
-async fn scores_at(ctx: &SessionContext, window_ms: i64) -> Result<Scores> {
+/// Per orchestrator, the score of its newest window within `within` of
+/// the newest window of the rows `ctx` holds as `rule_rows`.
+async fn newest_scores(ctx: &SessionContext, within: Within) -> Result<Scores> {
     let batches = run(
         ctx,
         serving::PERF_STATS_SCORES,
-        vec![ScalarValue::Int64(Some(window_ms))],
+        vec![ScalarValue::Int64(Some(within.ms()))],
     )
     .await?;
     Ok(collect_scores(&batches))
 }
 
-/// The feed's JSON for `rule` version `version`.
-pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32) -> Result<ScoresByRegion> {
+/// The feed's JSON for `rule` version `version`: each orchestrator's
+/// newest scored window within `within` of the rule's newest window.
+pub async fn feed(
+    catalog: &Catalog,
+    regions: &Regions,
+    rule: &str,
+    version: u32,
+    within: Within,
+) -> Result<ScoresByRegion> {
     let Some(found) = catalog.rules().find(rule, version).cloned() else {
         return Err(Error::Refused {
             detail: format!("no rule {rule} version {version}"),
@@ -199,18 +223,10 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
         .map_err(Error::query)?;
     ctx.register_table(RULE_ROWS, in_feed_shape(rows, rule)?.into_view())
         .map_err(Error::query)?;
-    let latest = run(&ctx, serving::PERF_STATS_LATEST, Vec::new()).await?;
-    let latest_ms = latest
-        .first()
-        .and_then(|b| arrow::compute::cast(b.column(0), &DataType::Int64).ok())
-        .and_then(|c| {
-            let c = c.as_primitive::<arrow::datatypes::Int64Type>().clone();
-            (!c.is_empty() && !c.is_null(0)).then(|| c.value(0))
-        });
-    let Some(latest_ms) = latest_ms else {
+    let network = newest_scores(&ctx, within).await?;
+    if network.is_empty() {
         return Ok(ScoresByRegion::new());
-    };
-    let network = scores_at(&ctx, latest_ms).await?;
+    }
     let inputs = found
         .header
         .inputs
@@ -225,19 +241,28 @@ pub async fn feed(catalog: &Catalog, regions: &Regions, rule: &str, version: u32
             .await
             .map(|t| t.schema().has_column_with_unqualified_name("gateway"))
             .unwrap_or(false);
+    // The windows the orchestrators' newest scores come from: a region's
+    // figures are re-scored in each.
+    let windows: BTreeSet<i64> = network.values().map(|f| f.window_ms).collect();
     let mut body = ScoresByRegion::new();
     for region in regions.labels() {
-        let regional = if regional_input && !regions.by_gateway.is_empty() {
-            regional_scores(catalog, regions, &found, &inputs, latest_ms, &region).await?
-        } else {
-            Scores::new()
-        };
+        let mut regional = Scores::new();
+        if regional_input && !regions.by_gateway.is_empty() {
+            for &window_ms in &windows {
+                let at = regional_scores(catalog, regions, &found, &inputs, window_ms, &region).await?;
+                regional.extend(
+                    at.into_iter()
+                        .filter(|(o, _)| network.get(o).is_some_and(|f| f.window_ms == window_ms)),
+                );
+            }
+        }
         for (orchestrator, network_value) in &network {
-            let (score, success, round_trip) = regional.get(orchestrator).unwrap_or(network_value);
+            let figures = regional.get(orchestrator).unwrap_or(network_value);
             let entry = RegionScore {
-                score: *score,
-                success_rate: success.unwrap_or(*score),
-                round_trip_score: round_trip.unwrap_or(*score),
+                score: figures.score,
+                success_rate: figures.success_rate.unwrap_or(figures.score),
+                round_trip_score: figures.round_trip_score.unwrap_or(figures.score),
+                window_start: hour_text(figures.window_ms),
             };
             body.entry(orchestrator.clone())
                 .or_default()
@@ -284,5 +309,11 @@ async fn regional_scores(
         .map_err(Error::query)?;
     ctx.register_table(RULE_ROWS, in_feed_shape(scored, &rule.header.name)?.into_view())
         .map_err(Error::query)?;
-    scores_at(&ctx, window_ms).await
+    // The rows hold the one window: its newest is it.
+    newest_scores(&ctx, Within::DEFAULT).await
+}
+
+/// A window's start as RFC 3339 (UTC, seconds), as the other answers write it.
+fn hour_text(ms: i64) -> Option<String> {
+    arrow::temporal_conversions::timestamp_ms_to_datetime(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }

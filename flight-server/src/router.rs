@@ -29,7 +29,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::perf_stats::Regions;
-use crate::{Catalog, Result, cells};
+use crate::{Catalog, Result, Within, cells};
 use naap_sql::{serving, tables};
 
 /// The rule whose scores rank candidates.
@@ -69,6 +69,9 @@ pub struct SelectRequest {
     pub min_score: f64,
     /// Share of slots given to unscored candidates (0..1).
     pub explore: f64,
+    /// How far back from the rule's newest hour a candidate's own newest
+    /// scored hour still counts.
+    pub within: Within,
 }
 
 /// One orchestrator that advertises the pipeline and model.
@@ -81,6 +84,10 @@ pub struct Candidate {
     pub score: Option<f64>,
     pub price_wei_per_pixel: Option<f64>,
     pub latency_ms: Option<f64>,
+    /// The hour its score comes from: its newest scored hour within
+    /// `within` of the rule's newest hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<String>,
 }
 
 /// A selected candidate, with why it was chosen.
@@ -192,6 +199,10 @@ pub struct SelectParams {
     pub explore: Option<f64>,
     /// Fixes the exploration draws (tests, reproducible answers)
     pub seed: Option<u64>,
+    /// How far back from the rule's newest hour a candidate's own newest
+    /// scored hour still counts: 90m, 2h, 7d (1m to 7d)
+    #[param(value_type = Option<String>, default = "2h", example = "2h")]
+    pub within: Option<Within>,
 }
 
 impl SelectParams {
@@ -204,6 +215,7 @@ impl SelectParams {
             n: self.n.unwrap_or(default_n).min(100),
             min_score: self.min_score.unwrap_or(0.5).clamp(0.0, 1.0),
             explore: self.explore.unwrap_or(0.1).clamp(0.0, 1.0),
+            within: self.within.unwrap_or_default(),
         }
     }
 }
@@ -215,9 +227,10 @@ pub struct Selection {
     /// `jobs` for AI batch pipelines and BYOC capabilities.
     #[schema(value_type = String)]
     pub rule: &'static str,
-    /// Its version (the server's --rule).
+    /// Its version (the one the server serves).
     pub rule_version: Option<u32>,
-    /// Start of the sealed hour the scores come from; null when none is scored.
+    /// The newest hour a candidate's score comes from (each candidate names
+    /// its own); null when none is scored.
     pub window_start: Option<String>,
     pub weights: Weights,
     pub explore: f64,
@@ -257,8 +270,8 @@ pub async fn answer(
 /// The candidates of a request, and what ranks them.
 pub struct Ranked {
     pub candidates: Vec<Candidate>,
-    /// Start of the sealed hour the scores come from (`None` when no hour
-    /// is scored yet).
+    /// The newest hour a candidate's score comes from (`None` when none
+    /// is scored).
     pub window_start: Option<String>,
     /// The rule whose scores they are: `sla` for live pipelines, `jobs` for
     /// AI batch pipelines and BYOC capabilities that the SLA does not score.
@@ -270,6 +283,7 @@ pub struct Ranked {
 pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectRequest) -> Result<Ranked> {
     let tables = catalog.table_names().await?;
     let has = |t: &str| tables.iter().any(|n| n == t);
+    let within = || ScalarValue::Int64(Some(req.within.ms()));
     let key = || {
         vec![
             ScalarValue::Utf8(Some(req.pipeline.clone())),
@@ -300,6 +314,7 @@ pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectReques
                 score: None,
                 price_wei_per_pixel: None,
                 latency_ms: None,
+                window_start: None,
             });
         }
     }
@@ -315,7 +330,7 @@ pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectReques
         let scores = catalog
             .serve(
                 serving::ROUTER_SCORES,
-                [key(), vec![crate::dashboard::int(sla_version)]].concat(),
+                [key(), vec![crate::dashboard::int(sla_version), within()]].concat(),
             )
             .await?;
         for b in &scores {
@@ -324,7 +339,8 @@ pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectReques
                     && let Some(c) = by_address.get_mut(&o)
                 {
                     c.score = Some(s / 100.0);
-                    hour = cells::text(b, "hour", row);
+                    c.window_start = cells::text(b, "hour", row);
+                    hour = hour.max(c.window_start.clone());
                 }
             }
         }
@@ -334,7 +350,7 @@ pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectReques
         let scores = catalog
             .serve(
                 serving::ROUTER_JOBS_SCORES,
-                [key(), vec![crate::dashboard::int(version)]].concat(),
+                [key(), vec![crate::dashboard::int(version), within()]].concat(),
             )
             .await?;
         for b in &scores {
@@ -347,7 +363,8 @@ pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectReques
                 let address = operating.get(&o).cloned().unwrap_or(o);
                 if let Some(c) = by_address.get_mut(&address) {
                     c.score = Some(s / 100.0);
-                    hour = cells::text(b, "hour", row);
+                    c.window_start = cells::text(b, "hour", row);
+                    hour = hour.max(c.window_start.clone());
                     rule = JOBS;
                 }
             }

@@ -9,6 +9,7 @@ fn candidate(address: &str, score: Option<f64>, price: Option<f64>, latency: Opt
         score,
         price_wei_per_pixel: price,
         latency_ms: latency,
+        window_start: None,
     }
 }
 
@@ -21,6 +22,7 @@ fn request(n: usize, explore: f64) -> SelectRequest {
         n,
         min_score: 0.5,
         explore,
+        within: Within::DEFAULT,
     }
 }
 

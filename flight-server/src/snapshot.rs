@@ -145,7 +145,10 @@ impl ScoreFilter {
         };
         let versions: Vec<&naap_sql::Rule> = rules.all().iter().filter(|r| r.header.name == *rule).collect();
         let Some(first) = versions.first() else {
-            return Err(format!("rule: no rule named {rule:?}; the rules are {}", names(&|_| true)));
+            return Err(format!(
+                "rule: no rule named {rule:?}; the rules are {}",
+                names(&|_| true)
+            ));
         };
         if !versions.iter().any(|r| r.header.output == tables::SCORES.name) {
             return Err(format!(
@@ -161,7 +164,10 @@ impl ScoreFilter {
             && !versions.iter().any(|r| i64::from(r.header.version) == version)
         {
             let have: Vec<String> = versions.iter().map(|r| r.header.version.to_string()).collect();
-            return Err(format!("version: {rule} has no version {version}; it has {}", have.join(", ")));
+            return Err(format!(
+                "version: {rule} has no version {version}; it has {}",
+                have.join(", ")
+            ));
         }
         Ok(())
     }
@@ -347,7 +353,10 @@ mod tests {
     fn filters_that_can_only_answer_nothing_are_refused() {
         let rules = naap_sql::RuleSet::embedded();
         let check = |query: &str| ScoreFilter::parse(query).and_then(|f| f.check(&rules));
-        assert_eq!(check("rule=uptime&version=1&orchestrator=0x00000000000000000000000000000000000000AB"), Ok(()));
+        assert_eq!(
+            check("rule=uptime&version=1&orchestrator=0x00000000000000000000000000000000000000AB"),
+            Ok(())
+        );
         assert_eq!(check("region=FRA&pipeline=p&model=m"), Ok(()));
         for (query, words) in [
             ("rule=sla", &["sla_hourly", "(uptime)"][..]),

@@ -286,11 +286,7 @@ impl Served {
             .parse::<u32>()
             .ok()
             .filter(|v| versions.contains(v))
-            .ok_or_else(|| {
-                refuse(format!(
-                    "{name} has versions {known}, not {version}"
-                ))
-            })?;
+            .ok_or_else(|| refuse(format!("{name} has versions {known}, not {version}")))?;
         self.0.insert(name.to_owned(), version);
         Ok(())
     }

@@ -94,7 +94,6 @@ serving!(
     SNAPSHOT_SCORED = "snapshot_scored",
     QUARANTINE_SUMMARY = "quarantine_summary",
     QUARANTINE_RECENT = "quarantine_recent",
-    PERF_STATS_LATEST = "perf_stats_latest",
     PERF_STATS_SCORES = "perf_stats_scores",
     PERF_STATS_REGIONAL_INPUTS = "perf_stats_regional_inputs",
     REQUESTS_SUMMARY = "requests_summary",

@@ -35,12 +35,29 @@ fn answer(served: &Served, body: impl serde::Serialize) -> Response {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct RuleChoice {
-    /// With version: serve this rule's version instead of the server's (--rule)
+    /// With version: serve this rule's version instead of the server's
     #[param(example = "sla")]
     rule: Option<String>,
     /// With rule: the version to serve
     #[param(value_type = Option<u32>, minimum = 1)]
     version: Option<String>,
+}
+
+/// A rule choice, and how far back an orchestrator's newest scored hour
+/// still counts (`?within=2h`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ScoredChoice {
+    /// With version: serve this rule's version instead of the server's
+    #[param(example = "sla")]
+    rule: Option<String>,
+    /// With rule: the version to serve
+    #[param(value_type = Option<u32>, minimum = 1)]
+    version: Option<String>,
+    /// How far back from the SLA's newest hour an orchestrator's own newest
+    /// scored hour still counts: 90m, 2h, 7d (1m to 7d)
+    #[param(value_type = Option<String>, default = "2h", example = "2h")]
+    within: Option<crate::Within>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -50,9 +67,13 @@ pub(super) struct PerfStatsQuery {
     #[serde(default = "default_rule")]
     #[param(default = "sla")]
     rule: String,
-    /// Default: the version the server serves (--rule)
+    /// Default: the version the server serves
     #[param(minimum = 1)]
     version: Option<u32>,
+    /// How far back from the rule's newest window an orchestrator's own
+    /// newest scored window still counts: 90m, 2h, 7d (1m to 7d)
+    #[param(value_type = Option<String>, default = "2h", example = "2h")]
+    within: Option<crate::Within>,
 }
 
 fn default_rule() -> String {
@@ -71,18 +92,17 @@ pub(super) async fn orch_perf_stats(
     State(AppState { catalog, regions, .. }): State<AppState>,
     Params(q): Params<PerfStatsQuery>,
 ) -> Result<Response, Error> {
-    let mut served = catalog.served().clone();
-    if let Some(version) = q.version {
-        served
-            .choose(catalog.rules(), &format!("{}={version}", q.rule))
-            .map_err(|e| Error::Refused { detail: e.to_string() })?;
-    }
+    let served = match q.version {
+        Some(version) => catalog.served_for(Some(&q.rule), Some(&version.to_string()))?,
+        None => catalog.served().clone(),
+    };
     let Some(version) = served.version(&q.rule) else {
         return Err(Error::Refused {
-            detail: format!("no rule {}", q.rule),
+            detail: format!("rule: no rule named {:?}", q.rule),
         });
     };
-    let body = perf_stats::feed(&catalog, &regions, &q.rule, version).await?;
+    let within = q.within.unwrap_or_default();
+    let body = perf_stats::feed(&catalog, &regions, &q.rule, version, within).await?;
     Ok(answer(&served, body))
 }
 
@@ -187,34 +207,34 @@ pub(super) async fn rules(State(AppState { catalog, .. }): State<AppState>) -> R
 }
 
 /// Network overview: orchestrators seen, sessions, startup success, median score
-#[utoipa::path(get, path = "/v1/overview", params(RuleChoice), responses(
+#[utoipa::path(get, path = "/v1/overview", params(ScoredChoice), responses(
     (status = 200, description = "overview", body = Overview,
         headers(("naap-rules" = String, description = "The rule versions the answer used, e.g. sla=1,uptime=1"))),
     (status = 400, response = api::BadRequest),
 ))]
 pub(super) async fn overview(
     State(AppState { catalog, .. }): State<AppState>,
-    Params(choice): Params<RuleChoice>,
+    Params(choice): Params<ScoredChoice>,
 ) -> Result<Response, Error> {
     let served = catalog.served_for(choice.rule.as_deref(), choice.version.as_deref())?;
-    let rows = dashboard::orchestrators(&catalog, &served).await?;
+    let rows = dashboard::orchestrators(&catalog, &served, choice.within.unwrap_or_default()).await?;
     Ok(answer(&served, dashboard::overview(&rows, &served)))
 }
 
 /// One row per orchestrator, best score first
 ///
 /// See [`dashboard::OrchestratorRow`].
-#[utoipa::path(get, path = "/v1/orchestrators", params(RuleChoice), responses(
+#[utoipa::path(get, path = "/v1/orchestrators", params(ScoredChoice), responses(
     (status = 200, description = "rows", body = OrchestratorList,
         headers(("naap-rules" = String, description = "The rule versions the answer used, e.g. sla=1,uptime=1"))),
     (status = 400, response = api::BadRequest),
 ))]
 pub(super) async fn orchestrators(
     State(AppState { catalog, .. }): State<AppState>,
-    Params(choice): Params<RuleChoice>,
+    Params(choice): Params<ScoredChoice>,
 ) -> Result<Response, Error> {
     let served = catalog.served_for(choice.rule.as_deref(), choice.version.as_deref())?;
-    let rows = dashboard::orchestrators(&catalog, &served).await?;
+    let rows = dashboard::orchestrators(&catalog, &served, choice.within.unwrap_or_default()).await?;
     let list = OrchestratorList {
         orchestrators: rows,
         rules: dashboard::rule_versions(&served),
