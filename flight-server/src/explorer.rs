@@ -63,6 +63,20 @@ pub struct StatsQuery {
     pub model: Option<String>,
 }
 
+impl StatsQuery {
+    /// The orchestrator asked for, in canonical form; a value that is not
+    /// an address is refused rather than matching nothing.
+    fn address(&self) -> Result<Option<String>> {
+        let Some(given) = self.orchestrator.as_deref().filter(|o| !o.is_empty()) else {
+            return Ok(None);
+        };
+        let address: naap_events::OrchestratorAddress = given.parse().map_err(|e| Error::Refused {
+            detail: format!("orchestrator: {e}"),
+        })?;
+        Ok(Some(address.as_str().to_owned()))
+    }
+}
+
 /// One probe (`/api/raw_stats`).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RawStat {
@@ -144,11 +158,7 @@ pub async fn aggregated_stats(
     let since = seconds("since", q.since.as_deref(), now_ms - 24 * 3_600_000)?;
     let until = seconds("until", q.until.as_deref(), now_ms)?;
     let region = q.region.as_deref().filter(|r| !r.is_empty()).map(str::to_uppercase);
-    let orchestrator = q
-        .orchestrator
-        .as_deref()
-        .filter(|o| !o.is_empty())
-        .map(str::to_lowercase);
+    let orchestrator = q.address()?;
     let label = regions.default_region.to_uppercase();
     let wanted = |o: &str, r: &str| {
         orchestrator.as_ref().is_none_or(|want| want == o) && region.as_ref().is_none_or(|want| want == r)
@@ -279,12 +289,7 @@ fn score_round_trips(rows: Vec<(String, String, f64, Option<f64>)>) -> Vec<Probe
 
 /// `/api/raw_stats`: the individual probes of one orchestrator, by region.
 pub async fn raw_stats(catalog: &Catalog, q: &StatsQuery, now_ms: i64) -> Result<BTreeMap<String, Vec<RawStat>>> {
-    let Some(orchestrator) = q
-        .orchestrator
-        .as_deref()
-        .filter(|o| !o.is_empty())
-        .map(str::to_lowercase)
-    else {
+    let Some(orchestrator) = q.address()? else {
         return Err(Error::Refused {
             detail: "orchestrator is a required parameter".into(),
         });

@@ -123,3 +123,7 @@ def test_probe_figures_per_region_and_raw_stats(naap_bin, serve_lake, tmp_path):
         assert (r["errors"] == []) == (r["success_rate"] == 1.0)
     assert [r["timestamp"] for r in rows] == sorted((r["timestamp"] for r in rows), reverse=True)
     assert get(f"{api}/raw_stats?orchestrator={one['address']}&since={start}&region=NOWHERE")[1] == {}
+    # Not an address: refused, not an empty answer.
+    for route in ("raw_stats", "aggregated_stats"):
+        status, body = get(f"{api}/{route}?orchestrator=0xZZ&since={start}")
+        assert status == 400 and "40 hex digits" in body["error"], (route, status, body)
