@@ -33,6 +33,8 @@ use crate::simulate_jobs::{Events, address};
 
 const HOUR_MS: i64 = 3_600_000;
 const PIPELINE: &str = "live-video-to-video";
+/// go-livepeer's capability id of live-video-to-video.
+const LIVE_CAPABILITY: u32 = 35;
 const REGIONS: [&str; 3] = ["us-east", "eu-west", "ap-southeast"];
 
 /// A live-video model: its share of sessions, E2E latency and output fps
@@ -149,8 +151,26 @@ impl Orchestrator {
         json!({"address": self.address, "url": self.url})
     }
 
-    /// Its `network_capabilities` entry.
-    fn capability(&self, i: usize) -> Value {
+    /// Its `network_capabilities` entry in the snapshot numbered `tick`:
+    /// its GPUs, and per model warm slots (2 to 4, in use changing from
+    /// snapshot to snapshot) and a price per pixel.
+    fn capability(&self, i: usize, tick: usize) -> Value {
+        let slots = 2 + i % 3;
+        let mut models = serde_json::Map::new();
+        let mut prices = Vec::new();
+        for (k, &m) in self.models.iter().enumerate() {
+            let in_use = (i + k + tick) % slots;
+            models.insert(
+                MODELS[m].id.into(),
+                json!({"warm": true, "capacity": slots, "capacityInUse": in_use}),
+            );
+            prices.push(json!({"pricePerUnit": 1200 + 150 * (i % 7) as u64, "pixelsPerUnit": 1,
+                "capability": LIVE_CAPABILITY, "constraint": MODELS[m].id}));
+        }
+        let capabilities = json!({
+            "capacities": {LIVE_CAPABILITY.to_string(): slots},
+            "constraints": {"PerCapability": {LIVE_CAPABILITY.to_string(): {"models": models}}},
+        });
         let hardware: Vec<Value> = self
             .models
             .iter()
@@ -160,7 +180,8 @@ impl Orchestrator {
                     "memory_total": 25_757_220_864_u64, "memory_free": 8_589_934_592_u64, "major": 8, "minor": 9}}})
             })
             .collect();
-        json!({"address": self.address, "local_address": "", "orch_uri": self.url, "hardware": hardware})
+        json!({"address": self.address, "local_address": "", "orch_uri": self.url, "hardware": hardware,
+            "capabilities": capabilities, "capabilities_prices": prices})
     }
 }
 
@@ -178,7 +199,8 @@ pub fn write(config: &LiveConfig, out: &mut impl Write) -> std::io::Result<u64> 
         let hour_end = (hour_start + HOUR_MS).min(end);
         let mut snapshot = hour_start;
         while snapshot < hour_end {
-            let entries: Vec<Value> = orchs.iter().enumerate().map(|(i, o)| o.capability(i)).collect();
+            let tick = ((snapshot - config.from_ms) / (15 * 60_000)) as usize;
+            let entries: Vec<Value> = orchs.iter().enumerate().map(|(i, o)| o.capability(i, tick)).collect();
             ev.push("network_capabilities", snapshot, "", Value::Array(entries));
             snapshot += 15 * 60_000;
         }

@@ -49,6 +49,7 @@ pub mod job_tables;
 pub mod jobs;
 pub mod lake_types;
 pub mod livepeer;
+pub mod offers;
 pub mod samples;
 pub mod signing;
 pub mod tables;

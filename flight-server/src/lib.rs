@@ -49,6 +49,7 @@ mod guard;
 mod health;
 mod http;
 mod lake_schema;
+pub mod leaderboard;
 mod limits;
 pub mod metrics;
 mod operators;

@@ -83,6 +83,8 @@ serving!(
     EXPLORER_PROBE_REGIONS = "explorer_probe_regions",
     EXPLORER_RAW_PROBES = "explorer_raw_probes",
     ADVERTISED_MODELS = "advertised_models",
+    LEADERBOARD_SNAPSHOTS = "leaderboard_snapshots",
+    LEADERBOARD_LATENCY = "leaderboard_latency",
     ROUTER_CANDIDATES = "router_candidates",
     ROUTER_SCORES = "router_scores",
     ROUTER_PRICES = "router_prices",

@@ -15,9 +15,15 @@ EXAMPLES = {"address": ONCHAIN, "file": "app.js", "pipeline": "live-video-to-vid
             "model": "streamdiffusion-sdxl-faceid"}
 
 
-def fetch(url):
+# A body for each documented POST.
+BODIES = {"/api/v1/orchestrator-leaderboard/rank": {"capability": "streamdiffusion-sdxl-faceid"}}
+
+
+def fetch(url, body=None):
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})
     try:
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, answer.headers.get("Content-Type", ""), answer.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), e.read()
@@ -43,8 +49,9 @@ def test_every_documented_path_answers_as_documented(naap_bin, serve_lake, tmp_p
     assert doc["openapi"].startswith("3.")
     assert len(doc["paths"]) >= 14
 
-    for path, item in doc["paths"].items():
-        op = item["get"]
+    operations = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()]
+    assert {m for _, m, _ in operations} == {"get", "post"}, operations
+    for path, method, op in operations:
         query = []
         url = path
         for p in (resolve(doc, p) for p in op.get("parameters", [])):
@@ -52,7 +59,8 @@ def test_every_documented_path_answers_as_documented(naap_bin, serve_lake, tmp_p
                 url = url.replace("{" + p["name"] + "}", EXAMPLES[p["name"]])
             elif p["in"] == "query" and p.get("required"):
                 query.append(f"{p['name']}={EXAMPLES[p['name']]}")
-        status, kind, body = fetch(base + url + ("?" + "&".join(query) if query else ""))
+        status, kind, body = fetch(base + url + ("?" + "&".join(query) if query else ""),
+                                   BODIES[path] if method == "post" else None)
         documented = op["responses"]
         assert str(status) in documented, (path, status, body[:300])
         content = documented[str(status)].get("content", {})

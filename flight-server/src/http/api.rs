@@ -20,7 +20,7 @@ use utoipa::{Modify, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, backtests, queried, requests};
+use super::{AppState, backtests, leaderboard, queried, requests};
 use crate::Reason;
 
 /// The body of every answer that is not a success.
@@ -56,7 +56,7 @@ shared_responses! {
     NotFound => "Nothing is served here (reason not_found).",
     Unauthenticated => "This server requires a bearer token and none, or a wrong one, was given (reason unauthenticated).",
     NotAdmin => "This needs an admin token (reason not_admin).",
-    TooLarge => "The request has a body; no route reads one (reason too_large).",
+    TooLarge => "The request body is larger than 64 KiB (reason too_large).",
     UriTooLong => "The request target is longer than 8 KiB (reason uri_too_long).",
     HeadersTooLarge => "The request headers are larger than 32 KiB (reason headers_too_large).",
     Busy => "The server runs as many queries as it may and the queue is full, or the query needs more memory than one query may take (reason busy or memory_limit); retry shortly.",
@@ -169,7 +169,8 @@ impl Routes {
             .routes(routes!(requests::by_orchestrator))
             .routes(routes!(requests::dashboard_kpi))
             .routes(routes!(requests::dashboard_pipelines))
-            .routes(routes!(backtests::backtests));
+            .routes(routes!(backtests::backtests))
+            .routes(routes!(leaderboard::rank));
         answers_too(
             queried.get_openapi_mut(),
             &[("503", "Busy"), ("504", "TimedOut"), ("500", "Internal")],

@@ -4,6 +4,7 @@
 
 mod api;
 mod backtests;
+mod leaderboard;
 mod queried;
 mod requests;
 
@@ -53,7 +54,7 @@ async fn authorize(
 const MAX_URI_BYTES: usize = 8 * 1024;
 /// Most bytes of request headers read.
 const MAX_HEADER_BYTES: usize = 32 * 1024;
-/// Largest request body: every route is a GET, so none is ever read.
+/// Largest request body (only the leaderboard's POST reads one).
 const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// What the HTTP API serves from: the query path, the gateways' region
@@ -168,7 +169,7 @@ async fn bounded_request(request: axum::extract::Request, next: axum::middleware
         return problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             Reason::TooLarge,
-            &format!("the request body is larger than {MAX_BODY_BYTES} bytes; no route reads one"),
+            &format!("the request body is larger than {MAX_BODY_BYTES} bytes, the most this server reads"),
         );
     }
     next.run(request).await

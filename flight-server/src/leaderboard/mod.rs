@@ -1,0 +1,82 @@
+//! livepeer/naap's orchestrator leaderboard, from the lake:
+//! `POST /api/v1/orchestrator-leaderboard/rank`.
+//!
+//! The request, its validation messages, the answer and the ranking are
+//! those of the leaderboard plugin's API (`apps/web-next`, `rank/route.ts`,
+//! `lib/orchestrator-leaderboard/`), so its clients switch by URL. The rows
+//! come from the lake instead of its ClickHouse query: per orchestrator
+//! offering the capability (a model, e.g. `streamdiffusion-sdxl`) warm in
+//! the newest hour of `network_capabilities` snapshots, its newest slots,
+//! slots in use and price, the swing of its free slots over the hour, its
+//! GPU, and the discovery latency gateways measured over the last day (see
+//! [`rows`]). Each row also carries naap's evidence (`naap`: its address,
+//! how many snapshots and latency samples it rests on), so "no data" is
+//! never read as "bad"; clients that do not know the field ignore it.
+
+mod ranking;
+mod request;
+mod rows;
+
+pub use ranking::{Filters, Given, GivenWeights, Weights};
+pub use request::{RankRequest, Refusal};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{Catalog, Result};
+
+/// One orchestrator offering the capability (livepeer/naap's
+/// `OrchestratorRow`, camelCase on the wire).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    /// The service URI a gateway dials.
+    pub orch_uri: String,
+    pub gpu_name: String,
+    /// GPU memory, GiB (one decimal); 0 when unknown.
+    pub gpu_gb: f64,
+    /// Free slots in the newest snapshot.
+    pub avail: f64,
+    /// Slots in the newest snapshot.
+    pub total_cap: f64,
+    /// Wei per unit (pixel for video), newest advertised; 0 when unknown.
+    pub price_per_unit: f64,
+    /// Lowest discovery latency gateways measured over the last day, ms.
+    pub best_lat_ms: Option<f64>,
+    /// Mean discovery latency over the last day, ms.
+    pub avg_lat_ms: Option<f64>,
+    /// How far free slots swung over the hour, over the slots: (max − min) / total.
+    pub swap_ratio: Option<f64>,
+    /// Mean free slots over the hour.
+    pub avg_avail: Option<f64>,
+    /// 0..1, only when the request gives `slaWeights`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_score: Option<f64>,
+    /// naap's evidence for the row.
+    pub naap: Evidence,
+}
+
+/// What a row rests on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// The orchestrator's on-chain address.
+    pub address: String,
+    /// Snapshots of the hour that advertised the capability warm.
+    pub snapshots: u64,
+    /// Discovery round trips behind the latency figures.
+    pub latency_samples: u64,
+    /// The newest snapshot's time, RFC 3339.
+    pub seen_at: String,
+}
+
+/// The ranked rows for `request`.
+pub async fn rank(catalog: &Catalog, request: &RankRequest) -> Result<Vec<Row>> {
+    let rows = ranking::filter(rows::offering(catalog, &request.capability).await?, &request.filters);
+    let mut ranked = match request.weights {
+        Some(given) => ranking::rerank(ranking::default_order(rows), Weights::from_given(given)),
+        None => ranking::default_order(rows),
+    };
+    ranked.truncate(request.top_n);
+    Ok(ranked)
+}
