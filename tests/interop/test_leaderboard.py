@@ -151,3 +151,41 @@ def test_bad_requests_are_the_plugins_400s(base, body, message):
     status, _, answer = post(base, body)
     assert status == 400
     assert answer == {"success": False, "error": {"code": "VALIDATION_ERROR", "message": message}}
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.headers, json.load(answer)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.load(e)
+
+
+def test_python_gateway_lists_service_uris_shuffled_within_tiers(base):
+    ranked = [r["orchUri"] for r in post(base, {"capability": MODEL, "topN": 1000})[2]["data"]]
+    url = f"{base}/api/v1/orchestrator-leaderboard/python-gateway"
+    status, headers, body = get(f"{url}?caps=live-video-to-video/{MODEL}&topN=1000")
+    assert status == 200 and headers["X-Discovery-Mode"] == "default"
+    assert headers["Cache-Control"] == "private, no-store, must-revalidate"
+    assert all(set(e) == {"address"} for e in body)
+    addresses = [e["address"] for e in body]
+    assert sorted(addresses) == sorted(ranked)
+    # Five tiers of about equal size (two or more each): each holds the
+    # same orchestrators as the same slice of the ranking.
+    n = len(ranked)
+    size = max(2, -(-n // 5))
+    tiers = min(n, -(-n // size))
+    start = 0
+    for i in range(tiers):
+        length = n // tiers + (1 if i < n % tiers else 0)
+        assert set(addresses[start:start + length]) == set(ranked[start:start + length]), i
+        start += length
+    # topN cuts before the shuffle; repeats across caps count once.
+    _, _, three = get(f"{url}?caps={MODEL}&caps=live-video-to-video/{MODEL}&topN=3")
+    assert sorted(e["address"] for e in three) == sorted(ranked[:3])
+    # No capability named: noop, which nobody offers here.
+    assert get(url)[2] == []
+    # An invalid topN falls back to 100; a capability that is not one is refused.
+    assert len(get(f"{url}?caps={MODEL}&topN=abc")[2]) == min(n, 100)
+    status, _, refused = get(f"{url}?caps=a%20b")
+    assert status == 400 and refused["error"]["message"] == "capability contains invalid characters"

@@ -170,7 +170,8 @@ impl Routes {
             .routes(routes!(requests::dashboard_kpi))
             .routes(routes!(requests::dashboard_pipelines))
             .routes(routes!(backtests::backtests))
-            .routes(routes!(leaderboard::rank));
+            .routes(routes!(leaderboard::rank))
+            .routes(routes!(leaderboard::python_gateway));
         answers_too(
             queried.get_openapi_mut(),
             &[("503", "Busy"), ("504", "TimedOut"), ("500", "Internal")],

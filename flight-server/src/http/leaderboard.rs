@@ -100,3 +100,93 @@ pub(super) async fn rank(
         }
     }
 }
+
+/// The list python-gateway reads when no capability is named.
+const DEFAULT_CAPABILITY: &str = "noop";
+const DEFAULT_GATEWAY_TOP_N: usize = 100;
+const MAX_GATEWAY_TOP_N: usize = 1000;
+
+/// python-gateway's orchestrator list: `[{"address": "<service URI>"}]`
+///
+/// livepeer/naap's `python-gateway` discovery: `caps` (repeatable,
+/// `pipeline/model` or a model; OR) or else `capability` or `model`, else
+/// `noop`; `topN` 1 to 1000 (100; other values fall back to it). The
+/// service URIs offering them, ranked as the leaderboard ranks without
+/// weights, repeats dropped, shuffled within five tiers so gateways spread
+/// their load without preferring a lower tier.
+#[utoipa::path(get, path = "/api/v1/orchestrator-leaderboard/python-gateway",
+    params(
+        ("caps" = Option<Vec<String>>, Query, description = "pipeline/model or model; repeatable"),
+        ("capability" = Option<String>, Query, description = "without caps: the model"),
+        ("model" = Option<String>, Query, description = "without caps or capability: the model"),
+        ("topN" = Option<u32>, Query, description = "1 to 1000; default 100"),
+    ),
+    responses(
+        (status = 200, description = "service URIs, best tiers first", body = [GatewayEntry],
+            headers(("X-Discovery-Mode" = String, description = "default"))),
+        (status = 400, description = "a capability that is not one", body = Failure),
+    ),
+)]
+pub(super) async fn python_gateway(
+    State(AppState { catalog, .. }): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.trim().to_owned()))
+        .collect();
+    let first = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let mut capabilities: Vec<String> = Vec::new();
+    for (_, value) in pairs.iter().filter(|(k, v)| k == "caps" && !v.is_empty()) {
+        let model = value.rsplit('/').next().unwrap_or(value).trim().to_owned();
+        if !capabilities.contains(&model) {
+            capabilities.push(model);
+        }
+    }
+    if capabilities.is_empty() {
+        capabilities.push(
+            first("capability")
+                .or_else(|| first("model"))
+                .unwrap_or_else(|| DEFAULT_CAPABILITY.into()),
+        );
+    }
+    for capability in &capabilities {
+        let body = serde_json::json!({ "capability": capability }).to_string();
+        if let Err(refusal) = RankRequest::parse(body.as_bytes()) {
+            return failure(StatusCode::BAD_REQUEST, refusal.0);
+        }
+    }
+    let top_n = first("topN")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..=MAX_GATEWAY_TOP_N).contains(n))
+        .unwrap_or(DEFAULT_GATEWAY_TOP_N);
+    match leaderboard::gateway_list(&catalog, &capabilities, top_n).await {
+        Ok(uris) => (
+            [
+                (header::CACHE_CONTROL, "private, no-store, must-revalidate"),
+                (header::HeaderName::from_static("x-discovery-mode"), "default"),
+            ],
+            axum::Json(
+                uris.into_iter()
+                    .map(|address| GatewayEntry { address })
+                    .collect::<Vec<_>>(),
+            ),
+        )
+            .into_response(),
+        Err(e) => {
+            let message = e.to_string();
+            failure(e.into_response().status(), message)
+        }
+    }
+}
+
+/// One orchestrator python-gateway may dial.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct GatewayEntry {
+    /// Its service URI.
+    address: String,
+}

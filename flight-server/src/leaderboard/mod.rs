@@ -16,6 +16,7 @@
 mod ranking;
 mod request;
 mod rows;
+mod tiers;
 
 pub use ranking::{Filters, Given, GivenWeights, Weights};
 pub use request::{RankRequest, Refusal};
@@ -79,4 +80,26 @@ pub async fn rank(catalog: &Catalog, request: &RankRequest) -> Result<Vec<Row>> 
     };
     ranked.truncate(request.top_n);
     Ok(ranked)
+}
+
+/// python-gateway's discovery list: the service URIs offering any of
+/// `capabilities` (in order, each ranked as without weights; repeats
+/// dropped), at most `top_n`, shuffled within five tiers.
+pub async fn gateway_list(catalog: &Catalog, capabilities: &[String], top_n: usize) -> Result<Vec<String>> {
+    let mut ordered: Vec<String> = Vec::new();
+    for capability in capabilities {
+        let rows = ranking::default_order(rows::offering(catalog, capability).await?);
+        for row in rows {
+            if ordered.len() >= top_n {
+                break;
+            }
+            if !ordered.contains(&row.orch_uri) {
+                ordered.push(row.orch_uri);
+            }
+        }
+    }
+    let mut rng = rand::rng();
+    Ok(tiers::shuffle_in_tiers(&ordered, 5, || {
+        rand::Rng::random::<f64>(&mut rng)
+    }))
 }
