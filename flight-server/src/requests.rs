@@ -143,8 +143,8 @@ pub struct Page<T> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
-    /// Pass as `cursor` for the next page; null on the last.
-    pub next_cursor: Option<String>,
+    /// Pass as `cursor` for the next page; "" on the last.
+    pub next_cursor: String,
     pub has_more: bool,
     /// Rows in this page.
     pub page_size: usize,
@@ -195,7 +195,8 @@ async fn page<T: DeserializeOwned>(
     rows.truncate(paging.limit as usize);
     let next_cursor = has_more
         .then(|| rows.last().map(|r| encode_cursor(r.completed_ms, &r.cursor_key)))
-        .flatten();
+        .flatten()
+        .unwrap_or_default();
     let data: Vec<T> = rows.into_iter().map(|r| r.row).collect();
     Ok(Page {
         pagination: Pagination {

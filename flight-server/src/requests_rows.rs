@@ -129,8 +129,8 @@ pub struct Kpis {
 pub struct AiJob {
     /// The gateway's own id (8 characters; unique per gateway).
     pub request_id: String,
-    /// NaaP's Kafka-topic organisation: naap has none, always null.
-    pub org: Option<String>,
+    /// NaaP's Kafka-topic organisation: naap has none, always "".
+    pub org: String,
     pub gateway: String,
     pub pipeline: Option<String>,
     pub model_id: Option<String>,
@@ -158,7 +158,8 @@ pub struct AiJob {
 pub struct ByocJob {
     /// The job's id: its discovery event's id (NaaP: a completed attempt's).
     pub request_id: String,
-    pub org: Option<String>,
+    /// NaaP's Kafka-topic organisation: naap has none, always "".
+    pub org: String,
     pub gateway: String,
     pub capability: Option<String>,
     /// The model of the last orchestrator's runners for the capability,
@@ -179,7 +180,9 @@ pub struct ByocJob {
     pub http_status: Option<i64>,
     pub orch_address: Option<String>,
     pub orch_url: Option<String>,
-    pub worker_url: Option<String>,
+    /// The runner that served it: the gateway's events do not name it, so
+    /// always "" (NaaP's field, never null).
+    pub worker_url: String,
     /// selected or no_orch.
     pub selection_outcome: String,
     pub gpu_model_name: Option<String>,
@@ -223,8 +226,8 @@ pub struct ModelOffer {
     /// ai-batch or byoc.
     pub job_type: String,
     pub warm_orch_count: i64,
-    /// Null for BYOC (runners do not report GPUs).
-    pub gpu_slots: Option<i64>,
+    /// GPUs advertised for it; 0 for BYOC (runners do not report GPUs).
+    pub gpu_slots: i64,
     /// Jobs in the window (24 h unless start/end say otherwise).
     pub job_count_24h: i64,
     /// Three decimals; null without jobs.

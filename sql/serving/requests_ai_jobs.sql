@@ -13,7 +13,7 @@ WITH keyed AS (
 )
 SELECT
   request_id,
-  CAST(NULL AS VARCHAR) AS org,
+  '' AS org,
   gateway,
   pipeline,
   model_id,

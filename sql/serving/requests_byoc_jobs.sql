@@ -14,7 +14,7 @@ WITH keyed AS (
 )
 SELECT
   job_id AS request_id,
-  CAST(NULL AS VARCHAR) AS org,
+  '' AS org,
   gateway,
   capability,
   model,
@@ -28,7 +28,7 @@ SELECT
   http_status,
   orchestrator_address AS orch_address,
   orchestrator_url AS orch_url,
-  CAST(NULL AS VARCHAR) AS worker_url,
+  '' AS worker_url,
   CASE WHEN attempts > 0 THEN 'selected' ELSE 'no_orch' END AS selection_outcome,
   CAST(NULL AS VARCHAR) AS gpu_model_name,
   'unresolved' AS attribution_status,

@@ -40,7 +40,7 @@ SELECT
   coalesce(o.model, d.model) AS model,
   coalesce(o.job_type, d.job_type) AS job_type,
   coalesce(o.warm_orch_count, 0) AS warm_orch_count,
-  o.gpu_slots,
+  coalesce(o.gpu_slots, 0) AS gpu_slots,
   coalesce(d.jobs, 0) AS job_count_24h,
   round(CAST(d.success_jobs AS DOUBLE) / CAST(nullif(d.jobs, 0) AS DOUBLE), 3) AS success_rate,
   round(d.duration_ms_sum / CAST(nullif(d.duration_ms_count, 0) AS DOUBLE)) AS avg_duration_ms

@@ -114,6 +114,10 @@ impl sqllogictest::AsyncDB for Db {
                                 return "NULL".to_owned();
                             }
                             let text = f.value(row).to_string();
+                            // An empty string, visible (sqllogictest's convention).
+                            if text.is_empty() {
+                                return "(empty)".to_owned();
+                            }
                             // Whole floats read as integers: 100, not 100.0.
                             match c.data_type() {
                                 DataType::Float32 | DataType::Float64 => {

@@ -90,7 +90,7 @@ def test_ai_batch_endpoints_give_naaps_figures_and_the_faithful_llm_ones(fixture
     assert first["data"][1]["selection_outcome"] == "no_orch" and first["data"][1]["orch_url"] is None
     rest = api.get("/v1/requests/ai-batch/jobs", {**HOUR, "limit": 4, "cursor": first["pagination"]["next_cursor"]})
     assert [j["request_id"] for j in rest["data"]] == ["5be20d94", "a3f91c07"]
-    assert rest["pagination"] == {"next_cursor": None, "has_more": False, "page_size": 2}
+    assert rest["pagination"] == {"next_cursor": "", "has_more": False, "page_size": 2}
     only = api.get("/v1/requests/ai-batch/jobs", {**HOUR, "pipeline": "text-to-image"})
     assert sorted(j["request_id"] for j in only["data"]) == ["0e7b3a58", "7d25f6e1"]
     # NaaP: success 1.0, TTFT 249.67, tokens/s 47.74, tokens 282 (zeros
@@ -140,7 +140,7 @@ def test_models_orchestrators_and_dashboard(fixture_api):
     qwen = models[("byoc", CHAT, QWEN)]
     assert (qwen["warm_orch_count"], qwen["job_count_24h"], qwen["success_rate"], qwen["avg_duration_ms"]) == (
         1, 2, 1.0, 4134.0)
-    assert qwen["gpu_slots"] is None
+    assert qwen["gpu_slots"] == 0
     assert models[("byoc", IMAGE, FLUX)]["job_count_24h"] == 1
     # Asked for, offered by nobody in the window (no capability snapshots).
     llm = models[("ai-batch", "llm", "meta-llama/Meta-Llama-3.1-8B-Instruct")]
