@@ -40,6 +40,7 @@ mod bounded;
 mod catalog;
 mod cells;
 pub mod dashboard;
+pub mod discover;
 mod error;
 pub mod explorer;
 mod flight;

@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import deltalake
 
@@ -76,6 +76,27 @@ def test_a_quiet_newest_hour_does_not_shrink_the_feeds(naap_bin, serve_lake, tmp
     assert set(scored) == set(per_model) and any(h < newest for h in per_model.values()), (scored, per_model)
     for address, hour in scored.items():
         assert hour == iso(per_model[address]), (address, hour)
+
+    # NaaP's discovery: those advertised in the last 30 minutes (the three of
+    # the second hour), scored over the two hours, quiet ones included.
+    snapshots = deltalake.DeltaTable(str(lake / "lake" / "capability_snapshots")).to_pyarrow_table().to_pylist()
+    last = max(x["event_time"] for x in snapshots)
+    late_three = {x["address"].lower() for x in snapshots
+                  if x["event_time"] > last - timedelta(minutes=30) and x["model_id"] == model}
+    assert len(late_three) == 3, late_three
+    status, found = get(f"{base}/v1/discover/orchestrators?caps={pipeline}/{model}")
+    assert status == 200
+    live = {r["orchestrator"]: r for r in found}
+    assert set(live) == late_three and quiet & late_three, (sorted(live), quiet)
+    rows = deltalake.DeltaTable(str(lake / "lake" / "sla_hourly")).to_pyarrow_table().to_pylist()
+    for orchestrator, r in live.items():
+        mine = [x for x in rows if x["orchestrator"] == orchestrator and x["sla_score"] is not None
+                and x["requested_sessions"] and x["window_start"] > newest - timedelta(hours=2)]
+        want = sum(x["sla_score"] * x["requested_sessions"] for x in mine) / sum(x["requested_sessions"] for x in mine)
+        assert r["recent_work"] and r["score"] == round(want / 100, 3), (orchestrator, r, want)
+        assert r["address"].startswith("https://") and f"{pipeline}/{model}" in r["capabilities"]
+    scores = [r["score"] for r in found]
+    assert scores == sorted(scores, reverse=True)
 
     # The overview's rows: each orchestrator's SLA from its own newest hour.
     status, listing = get(f"{base}/v1/orchestrators")

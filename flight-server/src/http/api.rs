@@ -171,7 +171,8 @@ impl Routes {
             .routes(routes!(requests::dashboard_pipelines))
             .routes(routes!(backtests::backtests))
             .routes(routes!(leaderboard::rank))
-            .routes(routes!(leaderboard::python_gateway));
+            .routes(routes!(leaderboard::python_gateway))
+            .routes(routes!(leaderboard::discover));
         answers_too(
             queried.get_openapi_mut(),
             &[("503", "Busy"), ("504", "TimedOut"), ("500", "Internal")],
