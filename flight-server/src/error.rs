@@ -77,6 +77,15 @@ impl Error {
         }
         match source.find_root() {
             DataFusionError::ResourcesExhausted(detail) => Error::MemoryLimit { detail: detail.clone() },
+            // A value the client wrote that Arrow cannot use (a LIKE
+            // pattern past the regex size limit, a bad cast): its fault.
+            DataFusionError::ArrowError(e, _)
+                if matches!(e.as_ref(), arrow::error::ArrowError::InvalidArgumentError(_)) =>
+            {
+                Error::Refused {
+                    detail: source.to_string(),
+                }
+            }
             DataFusionError::Plan(_)
             | DataFusionError::SQL(..)
             | DataFusionError::SchemaError(..)

@@ -247,10 +247,34 @@ fn command() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// The process's peak resident memory since the last [`reset_peak`], MB.
+fn peak_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Starts measuring the peak anew (Linux: `clear_refs` 5).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// What one input may add to the process's peak memory: the query pool
+/// (64 MiB here) and the decoders' bounds, with room for the runtime.
+const MAX_PEAK_GROWTH_MB: u64 = 1024;
+
 #[test]
 fn fuzz_flight_commands_and_tickets() {
     let f = fixture();
     fuzz("flight commands", command(), |bytes| {
+        reset_peak();
+        let before = peak_mb();
+        let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
         f.runtime.block_on(async {
             let info = f
                 .flight
@@ -266,6 +290,8 @@ fn fuzz_flight_commands_and_tickets() {
                 }
             }
         });
+        let grew = peak_mb().saturating_sub(before);
+        prop_assert!(grew <= MAX_PEAK_GROWTH_MB, "one input took {grew} MB more: {shown:?}");
         Ok(())
     });
 }

@@ -104,6 +104,29 @@ def test_deeply_nested_types_are_refused(server):
     assert_rss_settles(server.p.pid, rss)
 
 
+def test_metadata_patterns_and_like_patterns_are_bounded(server):
+    """A listing's name pattern of 60 KB (Arrow builds a matcher from it:
+    1.8 GB for one such call before the bound) and a LIKE pattern past
+    the regex limit are refused as the client's fault, in moments."""
+    rss = rss_mb(server.p.pid)
+    client = fl.connect(server.uri)
+    pattern = ("CASE WHEN true THEN " * 3000).encode()
+    for field in (2, 3):  # db_schema_filter_pattern, table_name_filter_pattern
+        # include_schema = true (field 5, a varint).
+        command = flight_sql("CommandGetTables", pb_bytes(field, pattern) + b"\x28\x01")
+        for method, call in {
+            "GetFlightInfo": lambda: client.get_flight_info(fl.FlightDescriptor.for_command(command), call_options()),
+            "DoGet": lambda: client.do_get(fl.Ticket(command), call_options()).read_all(),
+        }.items():
+            message = flight_refusal(call, f"{method} of tables with a 60 KB pattern")
+            assert "name pattern of 60000 bytes" in message, (method, message[:300])
+    client.close()
+    message = refusal(server, "SELECT 'x' LIKE '" + "_" * 60000 + "'")
+    assert "query refused" in message and "regex" in message, message[:300]
+    assert_fast_paths(server)
+    assert_rss_settles(server.p.pid, rss)
+
+
 def test_statements_the_parser_would_backtrack_over_are_refused(server):
     """CAST, POSITION, SUBSTRING, CONVERT, NOT( and CASE nested with a
     failure inside made the parser try each level twice (POSITION: four

@@ -213,6 +213,7 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        bounded_patterns(&[&cmd.db_schema_filter_pattern], 0)?;
         let schema = cmd.clone().into_builder().schema();
         self.info(&cmd, &schema, request.into_inner())
     }
@@ -222,6 +223,7 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandGetDbSchemas,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        bounded_patterns(&[&cmd.db_schema_filter_pattern], 0)?;
         let mut builder = cmd.into_builder();
         builder.append(CATALOG, SCHEMA);
         batch_stream(builder.build())
@@ -232,6 +234,10 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        bounded_patterns(
+            &[&cmd.db_schema_filter_pattern, &cmd.table_name_filter_pattern],
+            cmd.table_types.len(),
+        )?;
         let schema = cmd.clone().into_builder().schema();
         self.info(&cmd, &schema, request.into_inner())
     }
@@ -241,6 +247,10 @@ impl FlightSqlService for NaapFlightSql {
         cmd: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        bounded_patterns(
+            &[&cmd.db_schema_filter_pattern, &cmd.table_name_filter_pattern],
+            cmd.table_types.len(),
+        )?;
         let mut builder = cmd.into_builder();
         let (catalog, role) = (Arc::clone(self.queries.catalog()), role_of(&request));
         let tables = self.queries.run(async move { catalog.tables(role).await }).await?;
@@ -364,4 +374,31 @@ fn bounded_put(
         }
         Ok(data)
     })
+}
+
+/// The longest schema or table name pattern read: names here are short,
+/// and Arrow's LIKE turns a pattern into a regular expression whose
+/// building grows with it (a 40 KB pattern took 1.8 GB).
+const MAX_PATTERN_BYTES: usize = 256;
+/// The most table types a listing may name.
+const MAX_TABLE_TYPES: usize = 16;
+
+/// Refuses name patterns and table-type lists longer than this server reads.
+fn bounded_patterns(patterns: &[&Option<String>], table_types: usize) -> Result<(), Status> {
+    if let Some(long) = patterns
+        .iter()
+        .filter_map(|p| p.as_ref())
+        .find(|p| p.len() > MAX_PATTERN_BYTES)
+    {
+        return Err(Status::invalid_argument(format!(
+            "a name pattern of {} bytes; at most {MAX_PATTERN_BYTES} are read",
+            long.len()
+        )));
+    }
+    if table_types > MAX_TABLE_TYPES {
+        return Err(Status::invalid_argument(format!(
+            "{table_types} table types; at most {MAX_TABLE_TYPES} are read"
+        )));
+    }
+    Ok(())
 }
