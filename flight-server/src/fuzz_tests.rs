@@ -40,6 +40,8 @@ where
     let config = Config {
         cases: 16,
         failure_persistence: None,
+        // A failure is reported within a minute, shrunk as far as that goes.
+        max_shrink_time: 60_000,
         ..Config::default()
     };
     // A runner runs its cases once: each round takes a fresh one, seeded
