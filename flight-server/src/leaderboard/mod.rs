@@ -9,7 +9,7 @@
 //! the newest hour of `network_capabilities` snapshots, its newest slots,
 //! slots in use and price, the swing of its free slots over the hour, its
 //! GPU, and the discovery latency gateways measured over the last day (see
-//! [`rows`]). Each row also carries naap's evidence (`naap`: its address,
+//! `rows`). Each row also carries naap's evidence (`naap`: its address,
 //! how many snapshots and latency samples it rests on), so "no data" is
 //! never read as "bad"; clients that do not know the field ignore it.
 
