@@ -257,11 +257,13 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 32, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 35, "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, item) in paths {
-            let responses = &item["get"]["responses"];
-            assert!(responses["200"].is_object(), "{path}: no 200");
-            assert!(responses["401"].is_object(), "{path}: no 401");
+            for (method, operation) in item.as_object().expect("item") {
+                let responses = &operation["responses"];
+                assert!(responses["200"].is_object(), "{method} {path}: no 200");
+                assert!(responses["401"].is_object(), "{method} {path}: no 401");
+            }
         }
         for queried in [
             "/v1/select",
@@ -291,7 +293,14 @@ mod tests {
         let doc = document();
         for (path, item) in doc["paths"].as_object().expect("paths") {
             let methods: Vec<&String> = item.as_object().expect("item").keys().collect();
-            assert_eq!(methods, ["get"], "{path}: the API is read-only");
+            // Read-only: the one POST is the leaderboard's ranking, which
+            // reads a request body and writes nothing.
+            let expected = if path == "/api/v1/orchestrator-leaderboard/rank" {
+                "post"
+            } else {
+                "get"
+            };
+            assert_eq!(methods, [expected], "{path}: the API is read-only");
         }
     }
 }
