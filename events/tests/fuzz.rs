@@ -44,7 +44,10 @@ where
     while rounds == 0 || started.elapsed() < Duration::from_secs_f64(seconds) {
         let mut runner = TestRunner::new_with_rng(config.clone(), seeds.new_rng());
         if let Err(e) = runner.run(&strategy, &check) {
-            panic!("fuzz {name}: {e}");
+            // The input can be megabytes: a bounded prefix of its Debug form.
+            let report = format!("{e}");
+            let end = report.char_indices().nth(4096).map_or(report.len(), |(i, _)| i);
+            panic!("fuzz {name}: {}", &report[..end]);
         }
         rounds += 1;
     }

@@ -52,7 +52,10 @@ where
         let mut runner = TestRunner::new_with_rng(config.clone(), seeds.new_rng());
         let check = std::cell::RefCell::new(&mut check);
         if let Err(e) = runner.run(&strategy, |v| (check.borrow_mut())(v)) {
-            panic!("fuzz {name}: {e}");
+            // The input can be megabytes: a bounded prefix of its Debug form.
+            let report = format!("{e}");
+            let end = report.char_indices().nth(4096).map_or(report.len(), |(i, _)| i);
+            panic!("fuzz {name}: {}", &report[..end]);
         }
         rounds += 1;
     }
