@@ -66,6 +66,58 @@ pub fn model_offers(entry: &Value) -> Vec<ModelOffer> {
     offers
 }
 
+/// A price as advertised in `capabilities_prices`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdvertisedPrice {
+    pub capability_id: String,
+    /// The model it is for (`constraint`); "" for the whole capability.
+    pub model: String,
+    /// Wei per `pixels_per_unit` units.
+    pub price_per_unit: i64,
+    pub pixels_per_unit: i64,
+}
+
+/// The prices `entry` advertises with a positive price and unit, in its
+/// order; a malformed one is left out.
+pub fn advertised_prices(entry: &Value) -> Vec<AdvertisedPrice> {
+    let Some(prices) = entry.get("capabilities_prices").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    prices
+        .iter()
+        .filter_map(|p| {
+            let whole = |v: Option<&Value>| number(v).filter(|n| *n >= 1.0 && *n < 9.2e18).map(|n| n as i64);
+            Some(AdvertisedPrice {
+                capability_id: p.get("capability")?.to_string().trim_matches('"').to_owned(),
+                model: p
+                    .get("constraint")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                price_per_unit: whole(p.get("pricePerUnit"))?,
+                pixels_per_unit: whole(p.get("pixelsPerUnit"))?,
+            })
+        })
+        .collect()
+}
+
+/// go-livepeer's name of an AI capability id (its `core/capabilities.go`).
+pub fn pipeline_of_capability(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "27" => "text-to-image",
+        "28" => "image-to-image",
+        "29" => "image-to-video",
+        "30" => "upscale",
+        "31" => "audio-to-text",
+        "32" => "segment-anything-2",
+        "33" => "llm",
+        "34" => "image-to-text",
+        "35" => "live-video-to-video",
+        "36" => "text-to-speech",
+        _ => return None,
+    })
+}
+
 /// The price of `model` under capability `id` in `capabilities_prices`.
 fn price(prices: &[Value], id: &str, model: &str) -> Option<f64> {
     let entry = prices.iter().find(|p| {
@@ -138,5 +190,32 @@ mod tests {
             "constraints": {"PerCapability": {"35": {"models": {"m": {"warm": "yes", "capacityInUse": "1e400"}}}}}}});
         let [offer] = model_offers(&odd).try_into().expect("one offer");
         assert_eq!((offer.warm, offer.capacity, offer.in_use), (false, None, 0.0));
+    }
+
+    #[test]
+    fn advertised_prices_keep_the_raw_units_and_skip_what_is_not_a_price() {
+        let entry = serde_json::json!({"capabilities_prices": [
+            {"pricePerUnit": 2500, "pixelsPerUnit": 1, "capability": 35, "constraint": "streamdiffusion"},
+            {"pricePerUnit": 1.2e6, "pixelsPerUnit": 3, "capability": "27", "constraint": "sdxl"},
+            {"pricePerUnit": 0, "pixelsPerUnit": 1, "capability": 27, "constraint": "free"},
+            {"pricePerUnit": "x", "pixelsPerUnit": 1, "capability": 27},
+            {"pricePerUnit": 5, "pixelsPerUnit": 1e300, "capability": 27}
+        ]});
+        let prices = advertised_prices(&entry);
+        assert_eq!(prices.len(), 2, "{prices:?}");
+        assert_eq!(
+            (prices[0].capability_id.as_str(), prices[0].price_per_unit),
+            ("35", 2500)
+        );
+        assert_eq!(
+            (
+                prices[1].model.as_str(),
+                prices[1].price_per_unit,
+                prices[1].pixels_per_unit
+            ),
+            ("sdxl", 1_200_000, 3)
+        );
+        assert_eq!(pipeline_of_capability("35"), Some("live-video-to-video"));
+        assert_eq!(pipeline_of_capability("99"), None);
     }
 }

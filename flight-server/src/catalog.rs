@@ -105,6 +105,44 @@ impl Catalog {
         self.collect_as(Role::Admin, query.sql(), params).await
     }
 
+    /// The tables served empty until the pipeline first writes them (the
+    /// gateway tables and hourly aggregates), with their schemas.
+    async fn unwritten(&self) -> Result<&Arc<crate::lake_schema::Unwritten>> {
+        self.unwritten
+            .get_or_try_init(|| async {
+                naap_sql::hourly::schemas()
+                    .await
+                    .map(|all| Arc::new(all.into_iter().map(|(n, s)| (n.to_owned(), s)).collect()))
+                    .map_err(|source| Error::Catalog {
+                        table: "hourly aggregates".into(),
+                        source,
+                    })
+            })
+            .await
+    }
+
+    /// [`Catalog::serve`], or no rows when a table the statement's
+    /// `inputs` header names is neither in the lake nor served empty before
+    /// its first write (a lake of telemetry only has no SLA scores).
+    pub async fn serve_present(
+        &self,
+        query: naap_sql::serving::Query,
+        params: Vec<ScalarValue>,
+    ) -> Result<Vec<RecordBatch>> {
+        let inputs = query.header("inputs").unwrap_or_default();
+        let names = self.table_names().await?;
+        let unwritten = self.unwritten().await?;
+        let present = inputs
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .all(|t| unwritten.contains_key(t) || names.iter().any(|n| n == t));
+        if !present {
+            return Ok(Vec::new());
+        }
+        self.serve(query, params).await
+    }
+
     pub fn limits(&self) -> QueryLimits {
         self.limits
     }
@@ -184,18 +222,7 @@ impl Catalog {
             .into_iter()
             .filter(|t| t != QUARANTINE_TABLE || role == Role::Admin)
             .collect();
-        let unwritten = self
-            .unwritten
-            .get_or_try_init(|| async {
-                naap_sql::hourly::schemas()
-                    .await
-                    .map(|all| Arc::new(all.into_iter().map(|(n, s)| (n.to_owned(), s)).collect()))
-                    .map_err(|source| Error::Catalog {
-                        table: "hourly aggregates".into(),
-                        source,
-                    })
-            })
-            .await?;
+        let unwritten = self.unwritten().await?;
         let schema = LakeSchema::new(
             self.lake.clone(),
             Arc::clone(&self.tables),

@@ -53,6 +53,7 @@ mod lake_schema;
 pub mod leaderboard;
 mod limits;
 pub mod metrics;
+pub mod naap_dashboard;
 mod operators;
 pub mod perf_stats;
 mod prepared;
@@ -60,6 +61,7 @@ pub mod requests;
 mod requests_rows;
 pub mod router;
 pub mod snapshot;
+pub mod streaming;
 pub mod tls;
 mod within;
 

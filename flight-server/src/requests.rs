@@ -59,22 +59,38 @@ impl Window {
         ]
     }
 
-    /// The dashboard's `window` (`24h`, `7d`: 1 h to 30 d) ending at `now_ms`.
+    /// NaaP's dashboard `window` ending at `now_ms`: hours written `6h`,
+    /// `6` or days `7d`, from one hour; longer than 168 hours (7 days) is
+    /// 168 hours, as in NaaP. What does not parse is refused (NaaP reads
+    /// it as 24 hours).
     pub fn trailing(window: Option<&str>, now_ms: i64) -> Result<Window> {
-        let text = window.unwrap_or("24h");
-        let (n, unit) = text.split_at(text.len().saturating_sub(1));
-        let span = match (n.parse::<i64>(), unit) {
-            (Ok(n), "h") => n.checked_mul(HOUR_MS),
-            (Ok(n), "d") => n.checked_mul(DAY_MS),
-            _ => None,
-        }
-        .filter(|ms| (HOUR_MS..=30 * DAY_MS).contains(ms))
-        .ok_or_else(|| refused(format!("window {text:?} is not 1h to 30d, written like 24h or 7d")))?;
         Ok(Window {
-            start_ms: now_ms - span,
+            start_ms: now_ms - trailing_ms(window)?,
             end_ms: now_ms,
         })
     }
+}
+
+/// Longest dashboard window.
+pub const MAX_WINDOW_HOURS: i64 = 168;
+
+/// The span of a dashboard `window`, ms (see [`Window::trailing`]).
+pub fn trailing_ms(window: Option<&str>) -> Result<i64> {
+    let text = window.map(str::trim).filter(|w| !w.is_empty()).unwrap_or("24h");
+    let (number, hours_per) = match text.strip_suffix('d') {
+        Some(days) => (days, 24),
+        None => (text.strip_suffix('h').unwrap_or(text), 1),
+    };
+    let hours = number.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+        refused(format!(
+            "window {text:?} is not a number of hours or days like 24h, 24 or 7d"
+        ))
+    })?;
+    Ok(hours
+        .min(MAX_WINDOW_HOURS)
+        .saturating_mul(hours_per)
+        .min(MAX_WINDOW_HOURS)
+        * HOUR_MS)
 }
 
 /// An RFC 3339 instant as Unix ms.
@@ -190,23 +206,42 @@ async fn page<T: DeserializeOwned>(
         // One more than the page, to know whether another follows.
         ScalarValue::Int64(Some(paging.limit + 1)),
     ];
-    let mut rows: Vec<Keyed<T>> = cells::typed(statement, &catalog.serve(statement, params).await?)?;
-    let has_more = rows.len() as i64 > paging.limit;
-    rows.truncate(paging.limit as usize);
-    let next_cursor = has_more
-        .then(|| rows.last().map(|r| encode_cursor(r.completed_ms, &r.cursor_key)))
-        .flatten()
-        .unwrap_or_default();
-    let data: Vec<T> = rows.into_iter().map(|r| r.row).collect();
-    Ok(Page {
-        pagination: Pagination {
-            next_cursor,
-            has_more,
-            page_size: data.len(),
-        },
-        data,
-        meta: meta(now_ms),
-    })
+    let rows: Vec<Keyed<T>> = cells::typed(statement, &catalog.serve(statement, params).await?)?;
+    Ok(Page::of(
+        rows,
+        paging.limit,
+        |r| encode_cursor(r.completed_ms, &r.cursor_key),
+        now_ms,
+    )
+    .map(|r| r.row))
+}
+
+impl<T> Page<T> {
+    /// The page of `rows`, fetched one longer than `limit` to know whether
+    /// another follows; `cursor` names where a row ends a page.
+    pub(crate) fn of(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String, now_ms: i64) -> Page<T> {
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        let next_cursor = rows.last().filter(|_| has_more).map(cursor).unwrap_or_default();
+        Page {
+            pagination: Pagination {
+                next_cursor,
+                has_more,
+                page_size: rows.len(),
+            },
+            data: rows,
+            meta: meta(now_ms),
+        }
+    }
+
+    /// The same page with each row mapped.
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            pagination: self.pagination,
+            meta: self.meta,
+        }
+    }
 }
 
 fn meta(now_ms: i64) -> Meta {
@@ -318,7 +353,16 @@ mod tests {
         }
         assert!(Window::parse(Some("2026-04-15T13:00:00Z"), Some("2026-04-15T12:00:00Z"), NOW).is_err());
         assert_eq!(Window::trailing(Some("7d"), NOW).unwrap().start_ms, NOW - 7 * DAY_MS);
-        for bad in ["0h", "31d", "24", "h", "-1h", "99999999999999999h"] {
+        for (window, hours) in [
+            ("24", 24),
+            ("6h", 6),
+            ("30d", 168),
+            ("169h", 168),
+            ("99999999999999999h", 168),
+        ] {
+            assert_eq!(trailing_ms(Some(window)).unwrap(), hours * HOUR_MS, "{window}");
+        }
+        for bad in ["0h", "h", "-1h", "1.5h", "24H", "1w"] {
             assert!(Window::trailing(Some(bad), NOW).is_err(), "{bad}");
         }
     }

@@ -1,6 +1,8 @@
 //! The bodies of the request analytics API (see [`crate::requests`]): each
 //! row type's fields are its serving statement's columns, named as NaaP's
-//! API names them. A figure without evidence is null, never 0.
+//! API names them. A figure without evidence is null, never 0, except
+//! where NaaP's schema has no null: there it is 0, "" or false, as NaaP
+//! answers (naap's own fields stay null).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,7 +37,9 @@ pub struct Figures {
     /// started) but not in the LLM summary.
     pub success_rate: f64,
     /// Mean over the jobs with a duration (every AI request; BYOC jobs
-    /// that succeeded).
+    /// that succeeded); 0 without any, as in NaaP.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_duration_ms: Option<f64>,
     /// Median duration, from the hourly DDSketches (1 % relative error).
     pub p50_duration_ms: Option<f64>,
@@ -75,10 +79,16 @@ pub struct LlmSummary {
     /// Completed requests over all; a stream that broke is not one.
     pub success_rate: f64,
     /// Over requests that produced tokens.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_tokens_per_sec: Option<f64>,
     /// Over streams (time to the first token).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_ttft_ms: Option<f64>,
     /// Over requests that produced tokens.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_total_tokens: Option<f64>,
     pub streamed_requests: i64,
     pub p50_ttft_ms: Option<f64>,
@@ -92,9 +102,22 @@ pub struct Kpi {
     pub total_jobs: i64,
     pub selected_jobs: i64,
     pub no_orch_jobs: i64,
-    /// Null without jobs.
+    /// 0 without jobs, as in NaaP.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub success_rate: Option<f64>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_duration_ms: Option<f64>,
+}
+
+/// A field NaaP's schema does not let be null: 0, "" or false where
+/// there is none (as NaaP answers), so typed clients read every row.
+fn or_default<T: Default + Clone + Serialize, S: serde::Serializer>(
+    value: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    value.clone().unwrap_or_default().serialize(s)
 }
 
 impl Kpi {
@@ -132,21 +155,35 @@ pub struct AiJob {
     /// NaaP's Kafka-topic organisation: naap has none, always "".
     pub org: String,
     pub gateway: String,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub pipeline: Option<String>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub model_id: Option<String>,
     /// RFC 3339; null when the received event was not seen.
     pub received_at: Option<String>,
     /// RFC 3339.
     pub completed_at: String,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = bool)]
     pub success: Option<bool>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = i64)]
     pub tries: Option<i64>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = i64)]
     pub duration_ms: Option<i64>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub orch_url: Option<String>,
     /// selected, no_orch or unknown.
     pub selection_outcome: String,
     /// The on-chain address, from the newest capability snapshot naming orch_url.
     pub orch_address: Option<String>,
     /// The GPU that snapshot lists for the pipeline and model.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub gpu_model_name: Option<String>,
     /// resolved (a snapshot names orch_url) or unresolved.
     pub attribution_status: String,
@@ -161,9 +198,13 @@ pub struct ByocJob {
     /// NaaP's Kafka-topic organisation: naap has none, always "".
     pub org: String,
     pub gateway: String,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub capability: Option<String>,
     /// The model of the last orchestrator's runners for the capability,
     /// when they agree.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub model: Option<String>,
     pub price_per_unit: Option<i64>,
     /// RFC 3339.
@@ -176,18 +217,30 @@ pub struct ByocJob {
     pub outcome: String,
     pub attempts: i64,
     /// Of the attempt that succeeded.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = i64)]
     pub duration_ms: Option<i64>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = i64)]
     pub http_status: Option<i64>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub orch_address: Option<String>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub orch_url: Option<String>,
     /// The runner that served it: the gateway's events do not name it, so
     /// always "" (NaaP's field, never null).
     pub worker_url: String,
     /// selected or no_orch.
     pub selection_outcome: String,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub gpu_model_name: Option<String>,
     pub attribution_status: String,
     pub streaming: bool,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub error: Option<String>,
 }
 
@@ -199,6 +252,8 @@ pub struct WorkerSummary {
     pub worker_count: i64,
     pub models: Vec<String>,
     /// Mean over those runners of their price numerator (wei).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_price_per_unit: Option<f64>,
     /// States at the window's end.
     pub active_workers: i64,
@@ -222,6 +277,8 @@ pub struct AuthSummary {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ModelOffer {
     pub pipeline: String,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub model: Option<String>,
     /// ai-batch or byoc.
     pub job_type: String,
@@ -230,8 +287,12 @@ pub struct ModelOffer {
     pub gpu_slots: i64,
     /// Jobs in the window (24 h unless start/end say otherwise).
     pub job_count_24h: i64,
-    /// Three decimals; null without jobs.
+    /// Three decimals; 0 without jobs (NaaP's schema has no null).
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub success_rate: Option<f64>,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = f64)]
     pub avg_duration_ms: Option<f64>,
 }
 
@@ -239,11 +300,15 @@ pub struct ModelOffer {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrchestratorOffer {
     pub address: String,
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub uri: Option<String>,
     /// "pipeline:model" pairs.
     pub capabilities: Vec<String>,
     pub gpu_count: i64,
     /// RFC 3339.
+    #[serde(serialize_with = "or_default")]
+    #[schema(value_type = String)]
     pub last_seen: Option<String>,
 }
 

@@ -87,7 +87,7 @@ def test_ai_batch_endpoints_give_naaps_figures_and_the_faithful_llm_ones(fixture
     assert (e93["completed_at"], e93["success"], e93["tries"], e93["duration_ms"], e93["selection_outcome"]) == (
         "2026-04-15T12:35:01.480Z", False, 1, 1480, "selected")
     assert e93["orch_url"].startswith("https://orch-b.") and e93["attribution_status"] == "unresolved"
-    assert first["data"][1]["selection_outcome"] == "no_orch" and first["data"][1]["orch_url"] is None
+    assert first["data"][1]["selection_outcome"] == "no_orch" and first["data"][1]["orch_url"] == ""
     rest = api.get("/v1/requests/ai-batch/jobs", {**HOUR, "limit": 4, "cursor": first["pagination"]["next_cursor"]})
     assert [j["request_id"] for j in rest["data"]] == ["5be20d94", "a3f91c07"]
     assert rest["pagination"] == {"next_cursor": "", "has_more": False, "page_size": 2}
@@ -109,8 +109,9 @@ def test_byoc_endpoints_count_jobs_once_and_runners_once(fixture_api):
     # NaaP: chat 3 "jobs" (completed attempts), 2/3, 2757 ms.
     summary = {r["capability"]: (r["total_jobs"], r["selected_jobs"], r["no_orch_jobs"], r["success_rate"],
                                  r["avg_duration_ms"]) for r in api.get("/v1/requests/byoc/summary")}
-    assert summary == {CHAT: (4, 4, 0, 0.5, 4134.0), IMAGE: (1, 1, 0, 0.0, None),
-                       "openai-text-embeddings": (1, 0, 1, 0.0, None)}
+    # No duration is 0, as NaaP's schema has no null for it.
+    assert summary == {CHAT: (4, 4, 0, 0.5, 4134.0), IMAGE: (1, 1, 0, 0.0, 0.0),
+                       "openai-text-embeddings": (1, 0, 1, 0.0, 0.0)}
     jobs = api.get("/v1/requests/byoc/jobs")["data"]
     assert sorted(j["outcome"] for j in jobs) == sorted(
         ["ok", "ok", "transport_error", "insufficient_balance", "auth_failed", "no_orchestrators"])
@@ -164,13 +165,14 @@ def test_models_orchestrators_and_dashboard(fixture_api):
     assert (byoc["total_jobs"], byoc["selected_jobs"], byoc["no_orch_jobs"], byoc["avg_duration_ms"]) == (
         6, 5, 1, 4134.0)
     assert kpi["window"] == "custom" and kpi["start"] == "2026-04-15T12:00:00.000Z"
+    # As in NaaP, limit shortens the live pipelines only.
     pipelines = api.get("/v1/dashboard/pipelines", {**HOUR, "limit": 2})["requests"]
-    assert [p["pipeline"] for p in pipelines["by_pipeline"]] == ["llm", "text-to-image"]
+    assert [p["pipeline"] for p in pipelines["by_pipeline"]] == ["llm", "text-to-image", "audio-to-text"]
     assert pipelines["by_capability"][0]["capability"] == CHAT
     # The last 24 hours hold none of the fixture's April hour.
     recent = api.get("/v1/dashboard/kpi", {})
     assert recent["window"] == "24h" and recent["requests"]["byoc"] == {
-        "total_jobs": 0, "selected_jobs": 0, "no_orch_jobs": 0, "success_rate": None, "avg_duration_ms": None}
+        "total_jobs": 0, "selected_jobs": 0, "no_orch_jobs": 0, "success_rate": 0.0, "avg_duration_ms": 0.0}
 
 
 def test_bad_parameters_are_refused_with_a_reason(fixture_api):
@@ -186,7 +188,12 @@ def test_bad_parameters_are_refused_with_a_reason(fixture_api):
         ("/v1/requests/byoc/jobs", {"offset": "10"}, "offset"),
         ("/v1/requests/byoc/jobs", {"page_size": "10"}, "page_size"),
         ("/v1/requests/byoc/jobs", {"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
-        ("/v1/dashboard/kpi", {"window": "99d"}, "window"),
+        ("/v1/dashboard/kpi", {"window": "soon"}, "window"),
+        ("/v1/dashboard/kpi", {"window": "0h"}, "window"),
+        ("/v1/dashboard/job-feed", {"limit": "0"}, "limit"),
+        ("/v1/streaming/sla", {"page": "2"}, "page"),
+        ("/v1/streaming/demand", {"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
+        ("/v1/streaming/gpu-metrics", {"limit": "1001"}, "limit"),
         ("/v1/dashboard/pipelines", {"window": "24h", "start": HOUR["start"]}, "window"),
     ]:
         answer = api.get(path, params, status=400)

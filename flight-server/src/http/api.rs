@@ -22,6 +22,8 @@ use utoipa_axum::routes;
 
 use super::{AppState, backtests, leaderboard, queried, requests};
 use crate::Reason;
+use crate::naap_dashboard::handlers as naap_dashboard;
+use crate::streaming::handlers as streaming;
 
 /// The body of every answer that is not a success.
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,7 +42,7 @@ macro_rules! shared_responses {
     ($($name:ident => $description:literal,)*) => {
         $(
             #[doc = $description]
-            pub(super) struct $name;
+            pub(crate) struct $name;
 
             impl<'r> utoipa::ToResponse<'r> for $name {
                 fn response() -> (&'r str, RefOr<Response>) {
@@ -167,8 +169,18 @@ impl Routes {
             .routes(routes!(requests::models))
             .routes(routes!(requests::orchestrators))
             .routes(routes!(requests::by_orchestrator))
-            .routes(routes!(requests::dashboard_kpi))
-            .routes(routes!(requests::dashboard_pipelines))
+            .routes(routes!(naap_dashboard::kpi))
+            .routes(routes!(naap_dashboard::pipelines))
+            .routes(routes!(naap_dashboard::orchestrators))
+            .routes(routes!(naap_dashboard::gpu_capacity))
+            .routes(routes!(naap_dashboard::pipeline_catalog))
+            .routes(routes!(naap_dashboard::pricing))
+            .routes(routes!(naap_dashboard::job_feed))
+            .routes(routes!(streaming::models))
+            .routes(routes!(streaming::orchestrators))
+            .routes(routes!(streaming::sla))
+            .routes(routes!(streaming::demand))
+            .routes(routes!(streaming::gpu_metrics))
             .routes(routes!(backtests::backtests))
             .routes(routes!(leaderboard::rank))
             .routes(routes!(leaderboard::python_gateway))
@@ -257,7 +269,7 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 35, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 45, "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, item) in paths {
             for (method, operation) in item.as_object().expect("item") {
                 let responses = &operation["responses"];

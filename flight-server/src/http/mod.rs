@@ -2,7 +2,7 @@
 //! query the lake are in [`queried`], and the list of routes with their
 //! OpenAPI document in [`api`].
 
-mod api;
+pub(crate) mod api;
 mod backtests;
 mod leaderboard;
 mod queried;
@@ -21,8 +21,8 @@ use crate::snapshot::{ScoreFilter, ScoreRow, Snapshots};
 use crate::{Catalog, Error, Reason};
 
 #[derive(Clone)]
-struct AppState {
-    catalog: Arc<Catalog>,
+pub(crate) struct AppState {
+    pub(crate) catalog: Arc<Catalog>,
     regions: Arc<Regions>,
     snapshots: Arc<Snapshots>,
     companion: Option<Arc<dyn crate::Companion>>,
@@ -189,7 +189,7 @@ async fn admitted(
 }
 
 /// Query parameters, refused as JSON (`bad_request`) when they do not parse.
-struct Params<T>(T);
+pub(crate) struct Params<T>(pub(crate) T);
 
 impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
 where

@@ -1,16 +1,15 @@
-//! The request analytics routes: NaaP's `/v1/requests/*` paths, and the
-//! `requests` part of `/v1/dashboard/kpi` and `/v1/dashboard/pipelines`,
-//! with NaaP's parameters and shapes (plain lists as bare arrays, job lists
+//! The request analytics routes: NaaP's `/v1/requests/*` paths, with
+//! NaaP's parameters and shapes (plain lists as bare arrays, job lists
 //! as `{data, pagination, meta}`). See [`crate::requests`].
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::{AppState, Params, api};
 use crate::requests::{
-    self, AiJob, AuthSummary, ByocJob, CapabilitySummary, Family, Kpis, LlmSummary, ModelOffer, OrchestratorOffer,
+    self, AiJob, AuthSummary, ByocJob, CapabilitySummary, Family, LlmSummary, ModelOffer, OrchestratorOffer,
     OrchestratorWork, Page, Paging, Summary, Window, WorkerSummary,
 };
 use crate::{Error, now_ms};
@@ -210,115 +209,4 @@ pub(super) async fn by_orchestrator(
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
     Ok(json(requests::by_orchestrator(&catalog, q.window()?).await?))
-}
-
-/// The dashboard's trailing window.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct DashboardQuery {
-    /// 1h to 30d, like 24h or 7d
-    #[param(default = "24h")]
-    window: Option<String>,
-    /// RFC 3339: instead of window, from here (default: 24 hours before end)
-    start: Option<String>,
-    /// RFC 3339: instead of window, to here (default: now)
-    end: Option<String>,
-    /// Rows per list (pipelines)
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 50)]
-    limit: Option<String>,
-}
-
-impl DashboardQuery {
-    fn window(&self) -> Result<Window, Error> {
-        if self.start.is_some() || self.end.is_some() {
-            if self.window.is_some() {
-                return Err(Error::Refused {
-                    detail: "give window, or start and end, not both".into(),
-                });
-            }
-            return Window::parse(self.start.as_deref(), self.end.as_deref(), now_ms());
-        }
-        Window::trailing(self.window.as_deref(), now_ms())
-    }
-
-    /// The window asked for, as written.
-    fn label(&self) -> String {
-        match (&self.window, &self.start) {
-            (Some(w), _) => w.clone(),
-            (None, None) if self.end.is_none() => "24h".into(),
-            _ => "custom".into(),
-        }
-    }
-}
-
-/// The answer of `/v1/dashboard/kpi`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct DashboardKpi {
-    /// The window asked for (`custom` for start and end).
-    window: String,
-    /// RFC 3339.
-    start: String,
-    end: String,
-    requests: Kpis,
-}
-
-/// Dashboard KPIs: AI batch and BYOC requests over a trailing window
-///
-/// The streaming KPIs are in `/v1/overview`.
-#[utoipa::path(get, path = "/v1/dashboard/kpi", params(DashboardQuery), responses(
-    (status = 200, description = "KPIs", body = DashboardKpi),
-    (status = 400, response = api::BadRequest),
-))]
-pub(super) async fn dashboard_kpi(
-    State(AppState { catalog, .. }): State<AppState>,
-    Params(q): Params<DashboardQuery>,
-) -> Result<Response, Error> {
-    let window = q.window()?;
-    // Checked though the KPIs are not a list: a bad value is refused
-    // wherever it is given.
-    Paging::parse(q.limit.as_deref(), None, &[])?;
-    Ok(json(DashboardKpi {
-        window: q.label(),
-        start: requests::rfc3339(window.start_ms),
-        end: requests::rfc3339(window.end_ms),
-        requests: requests::kpi(&catalog, window).await?,
-    }))
-}
-
-/// The `requests` part of `/v1/dashboard/pipelines`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct RequestPipelines {
-    by_pipeline: Vec<Summary>,
-    by_capability: Vec<CapabilitySummary>,
-}
-
-/// The answer of `/v1/dashboard/pipelines`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct DashboardPipelines {
-    window: String,
-    requests: RequestPipelines,
-}
-
-/// Dashboard pipelines: AI batch pipelines and BYOC capabilities, busiest first
-#[utoipa::path(get, path = "/v1/dashboard/pipelines", params(DashboardQuery), responses(
-    (status = 200, description = "pipelines", body = DashboardPipelines),
-    (status = 400, response = api::BadRequest),
-))]
-pub(super) async fn dashboard_pipelines(
-    State(AppState { catalog, .. }): State<AppState>,
-    Params(q): Params<DashboardQuery>,
-) -> Result<Response, Error> {
-    let window = q.window()?;
-    let limit = Paging::parse(q.limit.as_deref(), None, &[])?.limit as usize;
-    let mut by_pipeline = requests::summary(&catalog, window, Family::AiBatch).await?;
-    by_pipeline.truncate(limit);
-    let mut by_capability = requests::summary(&catalog, window, Family::Byoc).await?;
-    by_capability.truncate(limit);
-    Ok(json(DashboardPipelines {
-        window: q.label(),
-        requests: RequestPipelines {
-            by_pipeline,
-            by_capability: by_capability.into_iter().map(CapabilitySummary::from).collect(),
-        },
-    }))
 }
