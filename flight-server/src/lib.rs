@@ -36,6 +36,7 @@
 
 mod admission;
 pub mod auth;
+mod backtests;
 mod bounded;
 mod catalog;
 mod cells;
@@ -58,7 +59,6 @@ mod operators;
 pub mod perf_stats;
 mod prepared;
 pub mod requests;
-mod requests_rows;
 pub mod router;
 pub mod snapshot;
 pub mod streaming;

@@ -8,6 +8,8 @@
 //! them. NaaP's `address` is the service URI; naap adds the on-chain
 //! address as `orchestrator`.
 
+pub(crate) mod handlers;
+
 use std::collections::HashMap;
 
 use datafusion::scalar::ScalarValue;

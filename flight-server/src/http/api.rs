@@ -20,9 +20,17 @@ use utoipa::{Modify, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, backtests, leaderboard, queried, requests};
+use super::{AppState, queried};
 use crate::Reason;
+use crate::backtests;
+use crate::dashboard::handlers as dashboard;
+use crate::discover::handlers as discover;
+use crate::explorer::handlers as explorer;
+use crate::leaderboard::handlers as leaderboard;
 use crate::naap_dashboard::handlers as naap_dashboard;
+use crate::perf_stats::handlers as perf_stats;
+use crate::requests::handlers as requests;
+use crate::router::handlers as router;
 use crate::streaming::handlers as streaming;
 
 /// The body of every answer that is not a success.
@@ -147,18 +155,18 @@ impl Routes {
             .routes(routes!(super::dashboard_page))
             .routes(routes!(super::dashboard_asset));
         let mut queried = OpenApiRouter::default()
-            .routes(routes!(queried::orch_perf_stats))
-            .routes(routes!(queried::select))
-            .routes(routes!(queried::overview))
-            .routes(routes!(queried::orchestrators))
-            .routes(routes!(queried::orchestrator))
+            .routes(routes!(perf_stats::orch_perf_stats))
+            .routes(routes!(router::select))
+            .routes(routes!(dashboard::overview))
+            .routes(routes!(dashboard::orchestrators))
+            .routes(routes!(dashboard::orchestrator))
             .routes(routes!(queried::quarantine_summary))
             .routes(routes!(queried::quarantine_recent))
-            .routes(routes!(queried::aggregated_stats))
-            .routes(routes!(queried::raw_stats))
-            .routes(routes!(queried::explorer_pipelines))
-            .routes(routes!(queried::explorer_regions))
-            .routes(routes!(queried::orch_webhook))
+            .routes(routes!(explorer::aggregated_stats))
+            .routes(routes!(explorer::raw_stats))
+            .routes(routes!(explorer::explorer_pipelines))
+            .routes(routes!(explorer::explorer_regions))
+            .routes(routes!(perf_stats::orch_webhook))
             .routes(routes!(requests::ai_batch_summary))
             .routes(routes!(requests::ai_batch_jobs))
             .routes(routes!(requests::llm_summary))
@@ -184,7 +192,7 @@ impl Routes {
             .routes(routes!(backtests::backtests))
             .routes(routes!(leaderboard::rank))
             .routes(routes!(leaderboard::python_gateway))
-            .routes(routes!(leaderboard::discover));
+            .routes(routes!(discover::discover));
         answers_too(
             queried.get_openapi_mut(),
             &[("503", "Busy"), ("504", "TimedOut"), ("500", "Internal")],

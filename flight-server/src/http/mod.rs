@@ -1,12 +1,16 @@
-//! HTTP: health, scores, the dashboard and its files; the routes that
-//! query the lake are in [`queried`], and the list of routes with their
-//! OpenAPI document in [`api`].
+//! HTTP: the middleware (tokens, bounds, counters, query slots), the
+//! routes that answer from memory (health, scores, the dashboard's files),
+//! and the route table with its OpenAPI document ([`api`]). The routes
+//! that query the lake live with their features (`requests/`,
+//! `streaming/`, `naap_dashboard/`, `perf_stats/`, `router/`,
+//! `explorer/`, `dashboard/`, `leaderboard/`, `discover/`, `backtests/`),
+//! each in a `handlers.rs` beside its rows and queries; [`queried`] holds
+//! the two that belong to none (rule versions, the quarantine), and
+//! [`served`] what answers that depend on rule versions share.
 
 pub(crate) mod api;
-mod backtests;
-mod leaderboard;
 mod queried;
-mod requests;
+pub(crate) mod served;
 
 use std::sync::Arc;
 
@@ -23,7 +27,7 @@ use crate::{Catalog, Error, Reason};
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) catalog: Arc<Catalog>,
-    regions: Arc<Regions>,
+    pub(crate) regions: Arc<Regions>,
     snapshots: Arc<Snapshots>,
     companion: Option<Arc<dyn crate::Companion>>,
     /// `/openapi.json`, encoded once.

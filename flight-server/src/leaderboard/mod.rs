@@ -13,6 +13,8 @@
 //! how many snapshots and latency samples it rests on), so "no data" is
 //! never read as "bad"; clients that do not know the field ignore it.
 
+pub(crate) mod handlers;
+
 mod ranking;
 mod request;
 mod rows;

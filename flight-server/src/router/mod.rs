@@ -21,6 +21,8 @@
 //! that newcomers can earn a record; otherwise to the best-ranked scored
 //! candidate left. When one kind runs out, the other fills the slots.
 
+pub(crate) mod handlers;
+
 use std::collections::{BTreeMap, HashMap};
 
 use datafusion::scalar::ScalarValue;
@@ -433,5 +435,4 @@ pub async fn candidates(catalog: &Catalog, regions: &Regions, req: &SelectReques
 }
 
 #[cfg(test)]
-#[path = "router_tests.rs"]
 mod tests;

@@ -8,6 +8,9 @@
 //! `page_size` are refused. Unlike NaaP, a value that does not parse is
 //! refused too (400, naming it) rather than silently replaced.
 
+pub(crate) mod handlers;
+mod rows;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use datafusion::scalar::ScalarValue;
@@ -270,7 +273,7 @@ async fn rows<T: DeserializeOwned>(
     cells::typed(statement, &catalog.serve(statement, params).await?)
 }
 
-pub use crate::requests_rows::*;
+pub use rows::*;
 
 pub async fn summary(catalog: &Catalog, window: Window, family: Family) -> Result<Vec<Summary>> {
     let family = ScalarValue::Utf8(Some(family.name().to_owned()));

@@ -21,6 +21,8 @@
 //!
 //! Orchestrators whose score is null (nothing requested) are left out.
 
+pub(crate) mod handlers;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;

@@ -35,6 +35,8 @@
 //!
 //! An orchestrator with no evidence in the window is absent, never 0.
 
+pub(crate) mod handlers;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::scalar::ScalarValue;

@@ -6,6 +6,8 @@
 //! columns, a lake of gateway events only has no uptime. A missing figure is
 //! null, never 0.
 
+pub(crate) mod handlers;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::RecordBatch;

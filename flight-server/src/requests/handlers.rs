@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use super::{AppState, Params, api};
+use crate::http::{AppState, Params, api};
 use crate::requests::{
     self, AiJob, AuthSummary, ByocJob, CapabilitySummary, Family, LlmSummary, ModelOffer, OrchestratorOffer,
     OrchestratorWork, Page, Paging, Summary, Window, WorkerSummary,
@@ -17,7 +17,7 @@ use crate::{Error, now_ms};
 /// A time window.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct Range {
+pub(crate) struct Range {
     /// RFC 3339; default: 24 hours before end
     #[param(example = "2026-04-15T12:00:00Z")]
     start: Option<String>,
@@ -34,7 +34,7 @@ impl Range {
 /// A time window and one page of a job list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct JobsQuery {
+pub(crate) struct JobsQuery {
     /// RFC 3339; default: 24 hours before end
     start: Option<String>,
     /// RFC 3339; default: now
@@ -86,7 +86,7 @@ fn json(body: impl Serialize) -> Response {
     (status = 200, description = "pipelines, busiest first", body = [Summary]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn ai_batch_summary(
+pub(crate) async fn ai_batch_summary(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -98,7 +98,7 @@ pub(super) async fn ai_batch_summary(
     (status = 200, description = "a page of requests", body = Page<AiJob>),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn ai_batch_jobs(
+pub(crate) async fn ai_batch_jobs(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<JobsQuery>,
 ) -> Result<Response, Error> {
@@ -113,7 +113,7 @@ pub(super) async fn ai_batch_jobs(
     (status = 200, description = "models, busiest first", body = [LlmSummary]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn llm_summary(
+pub(crate) async fn llm_summary(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -125,7 +125,7 @@ pub(super) async fn llm_summary(
     (status = 200, description = "capabilities, busiest first", body = [CapabilitySummary]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn byoc_summary(
+pub(crate) async fn byoc_summary(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -138,7 +138,7 @@ pub(super) async fn byoc_summary(
     (status = 200, description = "a page of jobs", body = Page<ByocJob>),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn byoc_jobs(
+pub(crate) async fn byoc_jobs(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<JobsQuery>,
 ) -> Result<Response, Error> {
@@ -154,7 +154,7 @@ pub(super) async fn byoc_jobs(
     (status = 200, description = "capabilities", body = [WorkerSummary]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn byoc_workers(
+pub(crate) async fn byoc_workers(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -166,7 +166,7 @@ pub(super) async fn byoc_workers(
     (status = 200, description = "capabilities", body = [AuthSummary]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn byoc_auth(
+pub(crate) async fn byoc_auth(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -178,7 +178,7 @@ pub(super) async fn byoc_auth(
     (status = 200, description = "models", body = [ModelOffer]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn models(
+pub(crate) async fn models(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -190,7 +190,7 @@ pub(super) async fn models(
     (status = 200, description = "orchestrators", body = [OrchestratorOffer]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn orchestrators(
+pub(crate) async fn orchestrators(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {
@@ -204,7 +204,7 @@ pub(super) async fn orchestrators(
     (status = 200, description = "orchestrators, busiest first", body = [OrchestratorWork]),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn by_orchestrator(
+pub(crate) async fn by_orchestrator(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<Range>,
 ) -> Result<Response, Error> {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
+use crate::http::AppState;
 use crate::leaderboard::{self, RankRequest, Row};
 
 /// The most of a request body this route reads.
@@ -16,20 +16,20 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// `{success: true, data: [...]}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub(super) struct Ranked {
+pub(crate) struct Ranked {
     success: bool,
     data: Vec<Row>,
 }
 
 /// `{success: false, error: {code, message}}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub(super) struct Failure {
+pub(crate) struct Failure {
     success: bool,
     error: FailureDetail,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub(super) struct FailureDetail {
+pub(crate) struct FailureDetail {
     /// VALIDATION_ERROR, SERVICE_UNAVAILABLE, GATEWAY_TIMEOUT, UNAUTHORIZED, INTERNAL_ERROR
     code: String,
     message: String,
@@ -71,7 +71,7 @@ fn failure(status: StatusCode, message: String) -> Response {
         (status = 400, description = "VALIDATION_ERROR", body = Failure),
     ),
 )]
-pub(super) async fn rank(
+pub(crate) async fn rank(
     State(AppState { catalog, .. }): State<AppState>,
     request: axum::extract::Request,
 ) -> Response {
@@ -127,7 +127,7 @@ const MAX_GATEWAY_TOP_N: usize = 1000;
         (status = 400, description = "a capability that is not one", body = Failure),
     ),
 )]
-pub(super) async fn python_gateway(
+pub(crate) async fn python_gateway(
     State(AppState { catalog, .. }): State<AppState>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
@@ -186,45 +186,7 @@ pub(super) async fn python_gateway(
 
 /// One orchestrator python-gateway may dial.
 #[derive(Debug, Serialize, ToSchema)]
-pub(super) struct GatewayEntry {
+pub(crate) struct GatewayEntry {
     /// Its service URI.
     address: String,
-}
-
-/// NaaP's orchestrator discovery: one row per (orchestrator, pipeline), scored 0..1
-///
-/// Orchestrators advertised in the 30 minutes before the lake's newest
-/// capability snapshot; `score` from the served SLA version (live video)
-/// or jobs rule (AI batch, BYOC) over the hours within `within` (2 h) of
-/// each rule's newest hour, 0 with `recent_work` false without one. `caps`
-/// (repeatable, `pipeline/model`) keeps rows offering any of them. See
-/// [`crate::discover`].
-#[utoipa::path(get, path = "/v1/discover/orchestrators",
-    params(
-        ("caps" = Option<Vec<String>>, Query, description = "pipeline/model; repeatable, any of them"),
-        ("within" = Option<String>, Query, description = "90m, 2h, 7d (1m to 7d); default 2h"),
-    ),
-    responses(
-        (status = 200, description = "rows, best first", body = [crate::discover::Discovered]),
-        (status = 400, response = super::api::BadRequest),
-    ),
-)]
-pub(super) async fn discover(
-    State(AppState { catalog, .. }): State<AppState>,
-    axum::extract::RawQuery(query): axum::extract::RawQuery,
-) -> Result<Response, crate::Error> {
-    let mut caps: Vec<String> = Vec::new();
-    let mut within = crate::Within::DEFAULT;
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "caps" if !value.trim().is_empty() => caps.push(value.trim().to_owned()),
-            "within" => {
-                within = crate::Within::parse(&value).map_err(|e| crate::Error::Refused {
-                    detail: format!("query parameter within: {e}"),
-                })?
-            }
-            _ => {}
-        }
-    }
-    Ok(axum::Json(crate::discover::orchestrators(&catalog, &caps, within).await?).into_response())
 }

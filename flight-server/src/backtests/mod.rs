@@ -9,13 +9,13 @@ use naap_sql::{serving, tables};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{AppState, Params, api};
+use crate::http::{AppState, Params, api};
 use crate::{Error, cells};
 
 /// Which run, and which metric per hour.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct BacktestQuery {
+pub(crate) struct BacktestQuery {
     /// A run_id of `runs`; default: the newest run
     run: Option<String>,
     /// The metric of `hourly`
@@ -25,7 +25,7 @@ pub(super) struct BacktestQuery {
 
 /// One backtest run.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(super) struct BacktestRun {
+pub(crate) struct BacktestRun {
     run_id: String,
     run_at: String,
     /// The hours scored: [range_start, range_end)
@@ -40,7 +40,7 @@ pub(super) struct BacktestRun {
 
 /// One figure of a run over its whole range, with its 95 % bootstrap interval.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(super) struct BacktestFigure {
+pub(crate) struct BacktestFigure {
     pipeline: String,
     model: String,
     rule: String,
@@ -61,7 +61,7 @@ pub(super) struct BacktestFigure {
 
 /// One metric's value at one scored hour.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub(super) struct BacktestPoint {
+pub(crate) struct BacktestPoint {
     pipeline: String,
     model: String,
     rule: String,
@@ -74,7 +74,7 @@ pub(super) struct BacktestPoint {
 
 /// The answer of `/v1/backtests`.
 #[derive(Debug, Default, Serialize, ToSchema)]
-pub(super) struct Backtests {
+pub(crate) struct Backtests {
     /// The 20 newest runs, newest first
     runs: Vec<BacktestRun>,
     /// The run `summary` and `hourly` describe; null when there is none
@@ -94,7 +94,7 @@ const DEFAULT_METRIC: &str = "spearman_startup_success";
     (status = 200, description = "runs, and one run's figures", body = Backtests),
     (status = 400, response = api::BadRequest),
 ))]
-pub(super) async fn backtests(
+pub(crate) async fn backtests(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<BacktestQuery>,
 ) -> Result<Response, Error> {
