@@ -189,3 +189,22 @@ def test_python_gateway_lists_service_uris_shuffled_within_tiers(base):
     assert len(get(f"{url}?caps={MODEL}&topN=abc")[2]) == min(n, 100)
     status, _, refused = get(f"{url}?caps=a%20b")
     assert status == 400 and refused["error"]["message"] == "capability contains invalid characters"
+
+
+def test_naaps_sla_and_jobs_weights_rank_by_what_the_network_measured(base):
+    rows = post(base, {"capability": MODEL, "topN": 1000})[2]["data"]
+    assert all("slaScore" in r["naap"] and "jobsScore" in r["naap"] for r in rows)
+    scored = [r for r in rows if r["naap"]["slaScore"] is not None]
+    assert len(scored) >= 2, "the simulated network's live sessions are scored"
+    assert all(0 <= r["naap"]["slaScore"] <= 1 for r in scored)
+    weights = {"latency": 0, "swapRate": 0, "price": 0, "sla": 1}
+    ranked = post(base, {"capability": MODEL, "topN": 1000, "slaWeights": weights})[2]["data"]
+    # Best SLA first, a row without a score between (0.5), not last.
+    key = [r["naap"]["slaScore"] for r in ranked]
+    known = [k for k in key if k is not None]
+    assert known == sorted(known, reverse=True) and ranked[0]["naap"]["slaScore"] == max(known)
+    # Absent, they change nothing: the plugin's ranking stands.
+    plain = post(base, {"capability": MODEL, "topN": 1000, "slaWeights": {"latency": 0.5}})[2]["data"]
+    zero = post(base, {"capability": MODEL, "topN": 1000, "slaWeights": {"latency": 0.5, "sla": 0, "jobs": 0}})
+    assert zero[2]["data"] == plain
+    assert post(base, {"capability": MODEL, "slaWeights": {"sla": "high"}})[0] == 400

@@ -78,12 +78,39 @@ async fn scores(
         .collect())
 }
 
-/// The rows, best first (score, then more capabilities, then address).
-pub async fn orchestrators(catalog: &Catalog, caps: &[String], within: Within) -> Result<Vec<Discovered>> {
-    let names = catalog.table_names().await?;
-    if !names.iter().any(|t| t == tables::CAPABILITY_SNAPSHOTS.name) {
-        return Ok(Vec::new());
+/// The two rules' scores by (orchestrator, pipeline), 0..1: the served
+/// SLA version's (live video, by address) and the jobs rule's (AI batch by
+/// service URL, BYOC by address), over the hours within `within` of each
+/// rule's newest.
+pub(crate) struct RuleScores {
+    sla: HashMap<(String, String), f64>,
+    jobs: HashMap<(String, String), f64>,
+}
+
+impl RuleScores {
+    fn mean<'a>(scores: impl Iterator<Item = &'a f64>) -> Option<f64> {
+        let (sum, n) = scores.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+        (n > 0).then(|| sum / n as f64)
     }
+
+    /// The SLA score of `address`, over its pipelines.
+    pub(crate) fn sla(&self, address: &str) -> Option<f64> {
+        Self::mean(self.sla.iter().filter(|((a, _), _)| a == address).map(|(_, s)| s))
+    }
+
+    /// The jobs score of the orchestrator at `address` or `uri`, over its pipelines.
+    pub(crate) fn jobs(&self, address: &str, uri: &str) -> Option<f64> {
+        Self::mean(
+            self.jobs
+                .iter()
+                .filter(|((a, _), _)| a == address || a == uri)
+                .map(|(_, s)| s),
+        )
+    }
+}
+
+pub(crate) async fn rule_scores(catalog: &Catalog, within: Within) -> Result<RuleScores> {
+    let names = catalog.table_names().await?;
     let within_ms = || ScalarValue::Int64(Some(within.ms()));
     let version = |rule| ScalarValue::Int32(Some(catalog.served().version(rule).map_or(0, |v| v as i32)));
     let sla = scores(
@@ -102,6 +129,16 @@ pub async fn orchestrators(catalog: &Catalog, caps: &[String], within: Within) -
         vec![within_ms(), version("jobs")],
     )
     .await?;
+    Ok(RuleScores { sla, jobs })
+}
+
+/// The rows, best first (score, then more capabilities, then address).
+pub async fn orchestrators(catalog: &Catalog, caps: &[String], within: Within) -> Result<Vec<Discovered>> {
+    let names = catalog.table_names().await?;
+    if !names.iter().any(|t| t == tables::CAPABILITY_SNAPSHOTS.name) {
+        return Ok(Vec::new());
+    }
+    let RuleScores { sla, jobs } = rule_scores(catalog, within).await?;
     let statement = serving::DISCOVER_ORCHESTRATORS;
     let offered: Vec<Offered> = cells::typed(
         statement,

@@ -61,7 +61,9 @@ fn failure(status: StatusCode, message: String) -> Response {
 /// `pipeline/model`); `topN` 1 to 1000 (10); `filters` {gpuRamGbMin,
 /// gpuRamGbMax, priceMax, maxAvgLatencyMs, maxSwapRatio}; `slaWeights`
 /// {latency, swapRate, price} (over 0.4/0.3/0.3, normalised) ranks the rows
-/// and adds `slaScore`. Each row's `naap` says what it rests on.
+/// and adds `slaScore`; naap's `sla` and `jobs` weights (0 unless given)
+/// add the served SLA score and the jobs rule's score. Each row's `naap`
+/// says what it rests on, those two scores included.
 #[utoipa::path(post, path = "/api/v1/orchestrator-leaderboard/rank",
     request_body(content = serde_json::Value, description = "{capability, topN?, filters?, slaWeights?}",
         content_type = "application/json"),

@@ -71,11 +71,21 @@ pub struct Evidence {
     pub latency_samples: u64,
     /// The newest snapshot's time, RFC 3339.
     pub seen_at: String,
+    /// The served SLA version's score, 0..1, over the hours within 2 hours
+    /// of its newest (as discovery scores); null without one.
+    pub sla_score: Option<f64>,
+    /// The jobs rule's score, 0..1, the same way; null without one.
+    pub jobs_score: Option<f64>,
 }
 
 /// The ranked rows for `request`.
 pub async fn rank(catalog: &Catalog, request: &RankRequest) -> Result<Vec<Row>> {
-    let rows = ranking::filter(rows::offering(catalog, &request.capability).await?, &request.filters);
+    let mut rows = ranking::filter(rows::offering(catalog, &request.capability).await?, &request.filters);
+    let scores = crate::discover::rule_scores(catalog, crate::Within::DEFAULT).await?;
+    for row in &mut rows {
+        row.naap.sla_score = scores.sla(&row.naap.address);
+        row.naap.jobs_score = scores.jobs(&row.naap.address, &row.orch_uri);
+    }
     let mut ranked = match request.weights {
         Some(given) => ranking::rerank(ranking::default_order(rows), Weights::from_given(given)),
         None => ranking::default_order(rows),

@@ -4,6 +4,9 @@
 //! laid over 0.4 / 0.3 / 0.3 and normalised, each metric scaled min-max
 //! over the filtered rows with lower better (no value: 0.5; every value
 //! equal: 1), the score rounded to 3 decimals before a stable sort.
+//! naap adds two weights the plugin does not know, both 0 unless given:
+//! `sla`, the served SLA score, and `jobs`, the jobs rule's score (each
+//! 0..1, higher better, scaled the same way).
 
 use super::Row;
 
@@ -44,6 +47,10 @@ pub struct GivenWeights {
     pub latency: Given,
     pub swap_rate: Given,
     pub price: Given,
+    /// naap's: the served SLA score.
+    pub sla: Given,
+    /// naap's: the jobs rule's score.
+    pub jobs: Given,
 }
 
 /// Weights that sum to 1.
@@ -52,6 +59,8 @@ pub struct Weights {
     pub latency: f64,
     pub swap_rate: f64,
     pub price: f64,
+    pub sla: f64,
+    pub jobs: f64,
 }
 
 impl Weights {
@@ -59,6 +68,8 @@ impl Weights {
         latency: 0.4,
         swap_rate: 0.3,
         price: 0.3,
+        sla: 0.0,
+        jobs: 0.0,
     };
 
     /// `given` over the defaults, negatives as 0, divided by their sum (the
@@ -74,6 +85,8 @@ impl Weights {
             pick(given.latency, Self::DEFAULT.latency),
             pick(given.swap_rate, Self::DEFAULT.swap_rate),
             pick(given.price, Self::DEFAULT.price),
+            pick(given.sla, Self::DEFAULT.sla),
+            pick(given.jobs, Self::DEFAULT.jobs),
         ];
         let sum: f64 = raw.iter().sum();
         if sum <= 0.0 {
@@ -83,6 +96,8 @@ impl Weights {
             latency: raw[0] / sum,
             swap_rate: raw[1] / sum,
             price: raw[2] / sum,
+            sla: raw[3] / sum,
+            jobs: raw[4] / sum,
         }
     }
 }
@@ -114,10 +129,15 @@ pub fn rerank(mut rows: Vec<Row>, weights: Weights) -> Vec<Row> {
     let latency = range(rows.iter().map(|r| r.best_lat_ms));
     let swap = range(rows.iter().map(|r| r.swap_ratio));
     let price = range(rows.iter().map(|r| Some(r.price_per_unit)));
+    // Higher is better: scaled as their negatives.
+    let sla = range(rows.iter().map(|r| r.naap.sla_score.map(|s| -s)));
+    let jobs = range(rows.iter().map(|r| r.naap.jobs_score.map(|s| -s)));
     for row in &mut rows {
         let score = weights.latency * scaled(row.best_lat_ms, latency)
             + weights.swap_rate * scaled(row.swap_ratio, swap)
-            + weights.price * scaled(Some(row.price_per_unit), price);
+            + weights.price * scaled(Some(row.price_per_unit), price)
+            + weights.sla * scaled(row.naap.sla_score.map(|s| -s), sla)
+            + weights.jobs * scaled(row.naap.jobs_score.map(|s| -s), jobs);
         row.sla_score = Some((score * 1000.0).round() / 1000.0);
     }
     rows.sort_by(|a, b| {

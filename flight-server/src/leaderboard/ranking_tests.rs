@@ -97,6 +97,7 @@ fn weights_merge_over_the_defaults_and_normalise() {
         latency: l,
         swap_rate: s,
         price: p,
+        ..GivenWeights::default()
     };
     assert_eq!(Weights::from_given(GivenWeights::default()), Weights::DEFAULT);
     let scaled = Weights::from_given(w(Given::Value(4.0), Given::Value(3.0), Given::Value(3.0)));
@@ -108,7 +109,9 @@ fn weights_merge_over_the_defaults_and_normalise() {
         Weights {
             latency: 1.0,
             swap_rate: 0.0,
-            price: 0.0
+            price: 0.0,
+            sla: 0.0,
+            jobs: 0.0
         }
     );
     let partial = Weights::from_given(w(Given::Absent, Given::Absent, Given::Value(0.0)));
@@ -166,11 +169,13 @@ fn custom_weights_reorder_and_the_route_fixture_ranks_as_upstream() {
         latency: Given::Value(1.0),
         swap_rate: Given::Value(0.0),
         price: Given::Value(0.0),
+        ..GivenWeights::default()
     };
     let price_only = GivenWeights {
         latency: Given::Value(0.0),
         swap_rate: Given::Value(0.0),
         price: Given::Value(1.0),
+        ..GivenWeights::default()
     };
     assert_eq!(uris(&rerank(pair(), Weights::from_given(latency_only)))[0], "low-lat");
     assert_eq!(uris(&rerank(pair(), Weights::from_given(price_only)))[0], "low-price");
@@ -186,6 +191,7 @@ fn custom_weights_reorder_and_the_route_fixture_ranks_as_upstream() {
         latency: Given::Value(0.5),
         swap_rate: Given::Value(0.3),
         price: Given::Value(0.2),
+        ..GivenWeights::default()
     };
     let ranked = rerank(fixture, Weights::from_given(given));
     let scores: Vec<(&str, f64)> = ranked
@@ -199,4 +205,34 @@ fn custom_weights_reorder_and_the_route_fixture_ranks_as_upstream() {
 fn without_weights_rows_follow_latency_swing_price() {
     let ordered = default_order(four().into_iter().rev().collect());
     assert_eq!(uris(&ordered), ["r1", "r2", "r3", "r4"]);
+}
+
+#[test]
+fn naaps_sla_and_jobs_weights_rank_by_the_rules_scores_and_default_to_nothing() {
+    let scored = |uri: &str, sla: Option<f64>, jobs: Option<f64>| {
+        let mut r = row(uri, 24.0, 100.0, Some(100.0), None, Some(0.1));
+        r.naap.sla_score = sla;
+        r.naap.jobs_score = jobs;
+        r
+    };
+    let rows = || {
+        vec![
+            scored("weak", Some(0.2), Some(0.9)),
+            scored("strong", Some(0.9), Some(0.1)),
+            scored("unknown", None, None),
+        ]
+    };
+    let only = |sla, jobs| GivenWeights {
+        latency: Given::Value(0.0),
+        swap_rate: Given::Value(0.0),
+        price: Given::Value(0.0),
+        sla: Given::Value(sla),
+        jobs: Given::Value(jobs),
+    };
+    let by_sla = rerank(rows(), Weights::from_given(only(1.0, 0.0)));
+    assert_eq!(uris(&by_sla), ["strong", "unknown", "weak"], "no score is 0.5, not 0");
+    let by_jobs = rerank(rows(), Weights::from_given(only(0.0, 1.0)));
+    assert_eq!(uris(&by_jobs), ["weak", "unknown", "strong"]);
+    // Without them, the plugin's weights alone: equal rows keep their order.
+    assert_eq!(uris(&rerank(rows(), Weights::DEFAULT)), ["weak", "strong", "unknown"]);
 }

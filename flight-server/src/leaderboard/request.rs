@@ -70,6 +70,8 @@ impl RankRequest {
                 latency: given(w, "latency")?,
                 swap_rate: given(w, "swapRate")?,
                 price: given(w, "price")?,
+                sla: given(w, "sla")?,
+                jobs: given(w, "jobs")?,
             }),
             Some(_) => return Err(refuse("slaWeights must be an object")),
         };
@@ -183,7 +185,8 @@ mod tests {
             Some(GivenWeights {
                 latency: Given::Value(0.5),
                 swap_rate: Given::Absent,
-                price: Given::Null
+                price: Given::Null,
+                ..GivenWeights::default()
             })
         );
         assert!(

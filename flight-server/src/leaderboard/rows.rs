@@ -150,6 +150,7 @@ fn row(uri: String, seen: Seen, latency: &BTreeMap<String, (Option<f64>, Option<
             snapshots: snapshots as u64,
             latency_samples: samples,
             seen_at: crate::requests::rfc3339(seen.newest_ms),
+            ..Evidence::default()
         },
         orch_uri: uri,
     })
