@@ -26,7 +26,8 @@ def base(naap_bin, tmp_path_factory):
     run([naap_bin, "replay", "--input", str(events), "--format", "livepeer-json", "--lake", str(lake)])
     http_port = free_port()
     server = Proc([naap_bin, "serve", "--lake", str(lake), "--http-addr", f"127.0.0.1:{http_port}",
-                   "--flight-addr", f"127.0.0.1:{free_port()}"], dir / "serve.log")
+                   "--flight-addr", f"127.0.0.1:{free_port()}",
+                   "--region-map", "gw-eu-west.sim.naap.example=EU"], dir / "serve.log")
     try:
         wait_until(lambda: port_open(http_port), 30, "naap serve")
         yield f"http://127.0.0.1:{http_port}"
@@ -208,3 +209,21 @@ def test_naaps_sla_and_jobs_weights_rank_by_what_the_network_measured(base):
     zero = post(base, {"capability": MODEL, "topN": 1000, "slaWeights": {"latency": 0.5, "sla": 0, "jobs": 0}})
     assert zero[2]["data"] == plain
     assert post(base, {"capability": MODEL, "slaWeights": {"sla": "high"}})[0] == 400
+
+
+def test_a_region_takes_the_latency_its_gateways_measured(base):
+    everywhere = {r["orchUri"]: r for r in post(base, {"capability": MODEL, "topN": 1000})[2]["data"]}
+    eu = {r["orchUri"]: r for r in post(base, {"capability": MODEL, "topN": 1000, "region": "EU"})[2]["data"]}
+    rest = {r["orchUri"]: r for r in post(base, {"capability": MODEL, "topN": 1000, "region": "GLOBAL"})[2]["data"]}
+    assert eu.keys() == rest.keys() == everywhere.keys()
+    assert any(r["naap"]["latencySamples"] > 0 for r in eu.values())
+    for uri, row in everywhere.items():
+        # The EU gateway's round trips and the unmapped gateways' add up to all of them.
+        split = eu[uri]["naap"]["latencySamples"] + rest[uri]["naap"]["latencySamples"]
+        assert split == row["naap"]["latencySamples"], uri
+        if eu[uri]["bestLatMs"] is not None and rest[uri]["bestLatMs"] is not None:
+            assert row["bestLatMs"] == min(eu[uri]["bestLatMs"], rest[uri]["bestLatMs"])
+    nowhere = post(base, {"capability": MODEL, "topN": 1000, "region": "MARS"})[2]["data"]
+    assert all(r["bestLatMs"] is None and r["naap"]["latencySamples"] == 0 for r in nowhere)
+    status, _, answer = post(base, {"capability": MODEL, "region": "EU; DROP"})
+    assert status == 400 and "region" in answer["error"]["message"]

@@ -63,9 +63,10 @@ fn failure(status: StatusCode, message: String) -> Response {
 /// {latency, swapRate, price} (over 0.4/0.3/0.3, normalised) ranks the rows
 /// and adds `slaScore`; naap's `sla` and `jobs` weights (0 unless given)
 /// add the served SLA score and the jobs rule's score. Each row's `naap`
-/// says what it rests on, those two scores included.
+/// says what it rests on, those two scores included. naap's `region` takes
+/// the latency figures from that region's gateways only (`--region-map`).
 #[utoipa::path(post, path = "/api/v1/orchestrator-leaderboard/rank",
-    request_body(content = serde_json::Value, description = "{capability, topN?, filters?, slaWeights?}",
+    request_body(content = serde_json::Value, description = "{capability, topN?, filters?, slaWeights?, region?}",
         content_type = "application/json"),
     responses(
         (status = 200, description = "ranked rows", body = Ranked,
@@ -74,7 +75,7 @@ fn failure(status: StatusCode, message: String) -> Response {
     ),
 )]
 pub(crate) async fn rank(
-    State(AppState { catalog, .. }): State<AppState>,
+    State(AppState { catalog, regions, .. }): State<AppState>,
     request: axum::extract::Request,
 ) -> Response {
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
@@ -90,7 +91,7 @@ pub(crate) async fn rank(
         Ok(request) => request,
         Err(refusal) => return failure(StatusCode::BAD_REQUEST, refusal.0),
     };
-    match leaderboard::rank(&catalog, &request).await {
+    match leaderboard::rank(&catalog, &regions, &request).await {
         Ok(data) => (
             [(header::CACHE_CONTROL, "private, max-age=10")],
             axum::Json(Ranked { success: true, data }),

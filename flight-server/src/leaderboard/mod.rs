@@ -26,6 +26,7 @@ pub use request::{RankRequest, Refusal};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::perf_stats::Regions;
 use crate::{Catalog, Result};
 
 /// One orchestrator offering the capability (livepeer/naap's
@@ -79,8 +80,10 @@ pub struct Evidence {
 }
 
 /// The ranked rows for `request`.
-pub async fn rank(catalog: &Catalog, request: &RankRequest) -> Result<Vec<Row>> {
-    let mut rows = ranking::filter(rows::offering(catalog, &request.capability).await?, &request.filters);
+pub async fn rank(catalog: &Catalog, regions: &Regions, request: &RankRequest) -> Result<Vec<Row>> {
+    let region = request.region.as_deref().map(|r| (regions, r));
+    let offered = rows::offering(catalog, &request.capability, region).await?;
+    let mut rows = ranking::filter(offered, &request.filters);
     let scores = crate::discover::rule_scores(catalog, crate::Within::DEFAULT).await?;
     for row in &mut rows {
         row.naap.sla_score = scores.sla(&row.naap.address);
@@ -100,7 +103,7 @@ pub async fn rank(catalog: &Catalog, request: &RankRequest) -> Result<Vec<Row>> 
 pub async fn gateway_list(catalog: &Catalog, capabilities: &[String], top_n: usize) -> Result<Vec<String>> {
     let mut ordered: Vec<String> = Vec::new();
     for capability in capabilities {
-        let rows = ranking::default_order(rows::offering(catalog, capability).await?);
+        let rows = ranking::default_order(rows::offering(catalog, capability, None).await?);
         for row in rows {
             if ordered.len() >= top_n {
                 break;

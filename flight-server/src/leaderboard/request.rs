@@ -16,6 +16,8 @@ pub struct RankRequest {
     pub filters: Filters,
     /// `slaWeights` when given (even `{}`): rank by them.
     pub weights: Option<GivenWeights>,
+    /// naap's: latency as this region's gateways measured it.
+    pub region: Option<String>,
 }
 
 /// Why a request is refused: the plugin's `VALIDATION_ERROR` message.
@@ -75,7 +77,22 @@ impl RankRequest {
             }),
             Some(_) => return Err(refuse("slaWeights must be an object")),
         };
+        let region = match body.get("region") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r))
+                if (1..=64).contains(&r.len())
+                    && r.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+            {
+                Some(r.clone())
+            }
+            Some(_) => {
+                return Err(refuse(
+                    "region must be a region label of letters, digits and ._- (at most 64)",
+                ));
+            }
+        };
         Ok(RankRequest {
+            region,
             capability: capability.to_owned(),
             top_n,
             filters,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Evidence, Row};
+use crate::perf_stats::Regions;
 use crate::{Catalog, Result, cells};
 
 const SNAPSHOT_HOUR_MS: i64 = 3_600_000;
@@ -32,8 +33,14 @@ struct Seen {
 }
 
 /// Every orchestrator offering `capability` warm with a free slot in the
-/// newest snapshot that names it, with its figures.
-pub(super) async fn offering(catalog: &Catalog, capability: &str) -> Result<Vec<Row>> {
+/// newest snapshot that names it, with its figures; its latency as the
+/// gateways of `region` measured it (by the server's region map), or all
+/// gateways.
+pub(super) async fn offering(
+    catalog: &Catalog,
+    capability: &str,
+    region: Option<(&Regions, &str)>,
+) -> Result<Vec<Row>> {
     let names = catalog.table_names().await?;
     if !names.iter().any(|t| t == tables::GATEWAY_EVENTS.name) {
         return Ok(Vec::new());
@@ -70,21 +77,32 @@ pub(super) async fn offering(catalog: &Catalog, capability: &str) -> Result<Vec<
     } else {
         Vec::new()
     };
-    let mut latency_by_uri: BTreeMap<String, (Option<f64>, Option<f64>, u64)> = BTreeMap::new();
+    // (lowest, sum, round trips) per URL, over the gateways asked about.
+    let mut sums: BTreeMap<String, (Option<f64>, f64, f64)> = BTreeMap::new();
     for b in &latency {
         for row in 0..b.num_rows() {
-            if let Some(uri) = cells::text(b, "orchestrator_url", row) {
-                latency_by_uri.insert(
-                    uri,
-                    (
-                        cells::number(b, "best_lat_ms", row).map(tenths),
-                        cells::number(b, "avg_lat_ms", row).map(tenths),
-                        cells::number(b, "samples", row).unwrap_or(0.0) as u64,
-                    ),
-                );
+            let gateway = cells::text(b, "gateway", row).unwrap_or_default();
+            let in_region = region.is_none_or(|(regions, wanted)| {
+                regions.by_gateway.get(&gateway).unwrap_or(&regions.default_region) == wanted
+            });
+            let Some(uri) = cells::text(b, "orchestrator_url", row).filter(|_| in_region) else {
+                continue;
+            };
+            let e = sums.entry(uri).or_insert((None, 0.0, 0.0));
+            if let Some(best) = cells::number(b, "best_lat_ms", row) {
+                e.0 = Some(e.0.map_or(best, |b: f64| b.min(best)));
             }
+            e.1 += cells::number(b, "latency_sum_ms", row).unwrap_or(0.0);
+            e.2 += cells::number(b, "samples", row).unwrap_or(0.0);
         }
     }
+    let latency_by_uri: BTreeMap<String, (Option<f64>, Option<f64>, u64)> = sums
+        .into_iter()
+        .map(|(uri, (best, sum, n))| {
+            let mean = (n > 0.0).then(|| tenths(sum / n));
+            (uri, (best.map(tenths), mean, n as u64))
+        })
+        .collect();
     Ok(by_uri
         .into_iter()
         .filter_map(|(uri, seen)| row(uri, seen, &latency_by_uri))
