@@ -10,6 +10,7 @@ schemas: `s` string, `i` integer, `n` number, `b` boolean, `a` array,
 field to be left out (NaaP's `omitempty`)."""
 import base64
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -278,3 +279,34 @@ def test_cursor_pages_add_up_to_the_whole_list(simulated, path):
         if not cursor:
             break
     assert paged == whole["data"]
+
+
+HOSTILE = ["", " ", "-1", "0", "1.5", "99999999999999999999", "NaN", "inf", "1e308", "24H", "7w", "-7d",
+           "'; DROP TABLE sessions --", "\x00", "%00", "é" * 50, "a" * 3000, "[]", "{}",
+           "2262-04-12T00:00:00Z", "1677-01-01T00:00:00Z", "2026-01-08T21:00:00+14:00"]
+CURSORS = [base64.urlsafe_b64encode(json.dumps(v).encode()).decode().rstrip("=") for v in (
+    ["-1", "a", "b", "c", "d"], ["99999999999999999999", "", "", "", ""], [None, 1, 2, 3, 4], {"a": 1},
+    ["1767909600000"] * 300, "x" * 1000, ["1767909600000", "a", "b", "c"])] + ["!!", "=" * 10, "A" * 6000]
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/dashboard/kpi", "/v1/dashboard/pipelines", "/v1/dashboard/orchestrators", "/v1/dashboard/gpu-capacity",
+    "/v1/dashboard/pipeline-catalog", "/v1/dashboard/pricing", "/v1/dashboard/job-feed", "/v1/streaming/models",
+    "/v1/streaming/orchestrators", "/v1/streaming/sla", "/v1/streaming/demand", "/v1/streaming/gpu-metrics"])
+def test_hostile_parameters_get_an_answer_or_a_reason(naap, path):
+    """Every parameter NaaP or naap reads, and the cursor, with values meant
+    to break a parser: a 200 or a 400 naming the parameter, never a 500."""
+    params = ["window", "start", "end", "limit", "cursor", "pipeline", "model_id", "offset"]
+    sent = [(p, v) for p in params for v in HOSTILE] + [("cursor", c) for c in CURSORS]
+    for name, value in sent:
+        url = naap.base + path + "?" + urllib.parse.urlencode({name: value})
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:
+                status, body = answer.status, answer.read()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        assert status in (200, 400) or (status == 414 and len(url) > 8192), (path, name, value[:40], status)
+        doc = json.loads(body)
+        if status == 400:
+            assert doc["reason"] == "bad_request" and doc["error"], (path, name, doc)
+    assert naap.get("/healthz", {})["status"] == "ok"
