@@ -15,9 +15,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from conftest import run
+from test_requests_api import Api
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = ROOT / "data" / "livepeer" / "gateway-events-sample.ndjson"
@@ -120,14 +122,21 @@ def check_page(page, schema, where):
 
 
 class Naap:
+    """GETs on one server; every 200 is also checked against the schema
+    `/openapi.json` documents for it (with the `jsonschema` package)."""
+
     def __init__(self, port):
         self.base = f"http://127.0.0.1:{port}"
+        self.documented = Api(port)
 
     def get(self, path, params):
         url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
         with urllib.request.urlopen(url, timeout=60) as answer:
             assert answer.headers["content-type"].startswith("application/json"), (path, answer.headers)
-            return json.loads(answer.read())
+            body = json.loads(answer.read())
+        jsonschema.Draft202012Validator(self.documented.schema(path, 200),
+                                        registry=self.documented.registry).validate(body)
+        return body
 
 
 @pytest.fixture(scope="module")
