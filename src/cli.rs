@@ -237,7 +237,10 @@ pub struct PipelineArgs {
     /// takes them over).
     #[arg(long)]
     pub scale_out: bool,
-    /// Extra librdkafka consumer property, KEY=VALUE (repeatable).
+    /// A librdkafka property for the consumer, KEY=VALUE (repeatable), e.g.
+    /// security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512,
+    /// sasl.username=…, ssl.ca.location=ca.pem. Secrets come from
+    /// NAAP_KAFKA_SASL_PASSWORD and NAAP_KAFKA_SSL_KEY_PASSWORD.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,
     /// Serve the pipeline's own counters (Prometheus text) at http://ADDR/metrics.
@@ -361,13 +364,7 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     let mut config = pipeline_config(lake, &args.window)?;
     config.stop_after_idle = args.stop_after_idle;
     config.finalize_at_end = args.finalize_at_idle;
-    let mut properties = std::collections::BTreeMap::new();
-    for kv in &args.kafka_properties {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("--kafka-property {kv:?} is not KEY=VALUE"))?;
-        properties.insert(k.to_owned(), v.to_owned());
-    }
+    let properties = naap_emitter::kafka::Properties::from_env(&args.kafka_properties)?.into_map();
     let Source::Kafka = args.source;
     let source = SourceSpec::Kafka {
         brokers: args.brokers,

@@ -291,7 +291,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..Default::default()
     });
     // The mock cluster already holds the topic.
-    let mut sink = Sink::kafka(&brokers, DEFAULT_TOPIC, None).await?;
+    let mut sink = Sink::kafka(&brokers, &Default::default(), DEFAULT_TOPIC, None).await?;
     // The node agent publishes in real time; started before the backfill is
     // in Kafka, it would move its partition's watermark past the backfill
     // and make the rest of that history late.

@@ -123,6 +123,12 @@ pub struct EmitArgs {
     /// the primary does not acknowledge.
     #[arg(long, env = "NAAP_BACKUP_BROKERS")]
     pub backup_brokers: Option<String>,
+    /// A librdkafka property for the producers, KEY=VALUE (repeatable), e.g.
+    /// security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512,
+    /// sasl.username=…, ssl.ca.location=/etc/naap-emit/ca.pem. Secrets come
+    /// from NAAP_KAFKA_SASL_PASSWORD and NAAP_KAFKA_SSL_KEY_PASSWORD.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    pub kafka_properties: Vec<String>,
     /// Heartbeat mode: directory of the durable spool every message passes
     /// through before Kafka (kept across restarts).
     #[arg(long, default_value = "naap-spool")]
@@ -291,9 +297,11 @@ pub async fn emit_node(
     }
     let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let properties = crate::kafka::Properties::from_env(&args.kafka_properties)?;
     let delivery = crate::publish::Delivery::new(
         brokers,
         args.backup_brokers.as_deref(),
+        &properties,
         &args.topic,
         args.delivery_timeout,
         Some(args.partitions),
@@ -405,7 +413,10 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
     }
     let mut sink = match (&args.output, &args.brokers) {
         (Some(path), _) => Sink::file(path)?,
-        (None, Some(brokers)) => Sink::kafka(brokers, &args.topic, Some(args.partitions)).await?,
+        (None, Some(brokers)) => {
+            let properties = crate::kafka::Properties::from_env(&args.kafka_properties)?;
+            Sink::kafka(brokers, &properties, &args.topic, Some(args.partitions)).await?
+        }
         (None, None) => bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE"),
     };
     if let Some(signer) = signer.clone() {

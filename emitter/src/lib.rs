@@ -27,6 +27,7 @@ pub mod config_file;
 pub mod gpu;
 pub mod heartbeat;
 pub mod host;
+pub mod kafka;
 pub mod keystore;
 pub mod logging;
 pub mod probe;

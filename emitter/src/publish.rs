@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+
+use crate::kafka::Properties;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{Notify, watch};
@@ -42,14 +44,25 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
-fn producer(brokers: &str, timeout: Duration) -> Result<(ClientConfig, FutureProducer), SinkError> {
-    let mut config = ClientConfig::new();
+/// The producer settings of every naap producer: `properties` (TLS, SASL,
+/// …) over `brokers`; a message not acknowledged within `timeout` fails.
+pub(crate) fn producer_config(brokers: &str, properties: &Properties, timeout: Duration) -> ClientConfig {
+    let mut config = properties.client(brokers);
     config
-        .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("message.max.bytes", crate::byoc_batch::MAX_MESSAGE_BYTES.to_string())
         .set("message.timeout.ms", timeout.as_millis().to_string())
+        // The value is already zstd-compressed Arrow IPC.
         .set("compression.type", "none");
+    config
+}
+
+fn producer(
+    brokers: &str,
+    properties: &Properties,
+    timeout: Duration,
+) -> Result<(ClientConfig, FutureProducer), SinkError> {
+    let config = producer_config(brokers, properties, timeout);
     let producer = config.create().map_err(|source| SinkError::Kafka {
         what: "create producer",
         source,
@@ -63,11 +76,12 @@ impl Delivery {
     pub fn new(
         primary: &str,
         backup: Option<&str>,
+        properties: &Properties,
         topic: &str,
         timeout: Duration,
         create_partitions: Option<i32>,
     ) -> Result<Delivery, SinkError> {
-        let (config, primary) = producer(primary, timeout)?;
+        let (config, primary) = producer(primary, properties, timeout)?;
         if let Some(partitions) = create_partitions {
             // In the background: the broker may be down, and collection
             // must start anyway.
@@ -78,7 +92,9 @@ impl Delivery {
                 }
             });
         }
-        let backup = backup.map(|b| producer(b, timeout).map(|(_, p)| p)).transpose()?;
+        let backup = backup
+            .map(|b| producer(b, properties, timeout).map(|(_, p)| p))
+            .transpose()?;
         Ok(Delivery {
             primary,
             backup,

@@ -136,15 +136,13 @@ impl std::fmt::Debug for Sink {
 impl Sink {
     /// A Kafka producer for `topic`; with `create_partitions`, first creates
     /// the topic with that many partitions if it is missing.
-    pub async fn kafka(brokers: &str, topic: &str, create_partitions: Option<i32>) -> Result<Sink, SinkError> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("linger.ms", "5")
-            .set("message.max.bytes", crate::byoc_batch::MAX_MESSAGE_BYTES.to_string())
-            .set("message.timeout.ms", "300000")
-            // The value is already zstd-compressed Arrow IPC.
-            .set("compression.type", "none");
+    pub async fn kafka(
+        brokers: &str,
+        properties: &crate::kafka::Properties,
+        topic: &str,
+        create_partitions: Option<i32>,
+    ) -> Result<Sink, SinkError> {
+        let config = crate::publish::producer_config(brokers, properties, std::time::Duration::from_secs(300));
         if let Some(partitions) = create_partitions {
             create_topic(&config, topic, partitions).await?;
         }
