@@ -314,6 +314,18 @@ pub async fn emit_node(
         stop_rx,
         args.flush_timeout,
     ));
+    info!(
+        orchestrator = %node.orchestrator,
+        node = %node.node_id,
+        region = %node.region,
+        signer = signer.as_ref().map_or("none (unsigned)", |s| s.address()),
+        brokers,
+        backup = args.backup_brokers.as_deref().unwrap_or("none"),
+        topic = %args.topic,
+        security = %properties.describe(),
+        spool = %args.spool_dir.display(),
+        "node agent started"
+    );
     let mut sink = Sink::spooled(spool, wake);
     if let Some(signer) = signer {
         sink = sink.signed_by(signer);
@@ -323,16 +335,32 @@ pub async fn emit_node(
     let mut stats = EmitStats::default();
     let result = tokio::select! {
         r = heartbeat::run_heartbeat(&mut sink, &node, args.heartbeat_interval, until, collectors, &mut stats) => r,
-        _ = tokio::signal::ctrl_c() => { info!("interrupted"); Ok(()) }
+        _ = tokio::signal::ctrl_c() => { info!("interrupted; flushing the spool"); Ok(()) }
+        _ = terminated() => { info!("SIGTERM; flushing the spool"); Ok(()) }
     };
     let _ = stop_tx.send(true);
     let spooled = drain.await.context("delivery task")??;
+    info!(
+        delivered = spooled.sent,
+        dropped = spooled.dropped,
+        "stopped; what was not delivered stays in the spool for the next start"
+    );
     result?;
     println!(
         "emitted {} messages, {} events; spool: spooled {}, delivered {}, dropped {}, corrupt {}",
         stats.messages, stats.events, spooled.spooled, spooled.sent, spooled.dropped, spooled.corrupt
     );
     Ok(())
+}
+
+/// Resolves on SIGTERM (systemd's stop), never where there is none.
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        term.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
 }
 
 /// The operator's key, from a hex variable or an Ethereum keystore.

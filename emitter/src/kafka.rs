@@ -9,8 +9,11 @@
 //! logged; [`Properties`]' `Debug` shows their keys only.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use rdkafka::config::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::KafkaError;
 
 /// Environment variables read for secret properties.
 pub const SECRET_ENV: [(&str, &str); 2] = [
@@ -113,6 +116,77 @@ impl Properties {
             Some(mechanism) => format!("{protocol} ({mechanism})"),
             None => protocol.to_owned(),
         }
+    }
+}
+
+/// What the agent's producers report of their broker connections: each
+/// distinct problem once, as a WARN line in plain words (a wrong password,
+/// an unknown CA, a plaintext client on a TLS port), never an ERROR, since
+/// the spool keeps every message; repeats go to debug. The newest problem
+/// is kept for the outage report.
+/// Clones share what they saw (the producer holds one, its owner another).
+#[derive(Debug, Default, Clone)]
+pub struct Reporter {
+    /// (what it means, librdkafka's words) of the newest problem.
+    last: Arc<Mutex<Option<(&'static str, String)>>>,
+}
+
+impl Reporter {
+    /// The newest connection problem, if any.
+    pub fn last_problem(&self) -> Option<String> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref().map(|(meaning, _)| (*meaning).to_owned())
+    }
+
+    /// Warns when the kind of problem changes; the same kind again (each
+    /// retry, each broker) goes to debug.
+    fn note(&self, what: &str, reason: &str) {
+        let meaning = meaning(reason);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref().is_some_and(|(m, _)| *m == meaning) {
+            tracing::debug!(what, reason, "broker connection");
+        } else {
+            tracing::warn!(
+                problem = meaning,
+                detail = reason,
+                "cannot reach the broker; messages stay in the spool"
+            );
+        }
+        *last = Some((meaning, reason.to_owned()));
+    }
+}
+
+impl ClientContext for Reporter {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                self.note(facility, message)
+            }
+            _ => tracing::debug!(facility, message, "librdkafka"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // "all brokers down" repeats what the failure before it said.
+        if !reason.contains("brokers are down") {
+            self.note(&error.to_string(), reason);
+        }
+    }
+}
+
+/// What librdkafka's words for a connection problem mean, for an operator.
+fn meaning(reason: &str) -> &'static str {
+    let lower = reason.to_lowercase();
+    if lower.contains("authentication") || lower.contains("sasl") {
+        "authentication failed (user, password or mechanism)"
+    } else if lower.contains("certificate verify failed") || lower.contains("unable to get local issuer") {
+        "the broker's TLS certificate is not trusted (ssl.ca.location)"
+    } else if lower.contains("ssl") || lower.contains("tls") || lower.contains("wrong version number") {
+        "TLS handshake failed (is the port TLS, and security.protocol SSL or SASL_SSL?)"
+    } else if lower.contains("connection refused") || lower.contains("connect to") {
+        "connection refused"
+    } else {
+        "broker connection failed"
     }
 }
 

@@ -11,13 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-
-use crate::kafka::Properties;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
+use crate::kafka::{Properties, Reporter};
 use crate::sink::{EncodedMessage, SinkError, create_topic};
 use crate::spool::{Spool, SpoolStats};
 
@@ -28,8 +27,10 @@ const ROUND: usize = 64;
 
 /// Producers for the primary and (optional) backup clusters.
 pub struct Delivery {
-    primary: FutureProducer,
-    backup: Option<FutureProducer>,
+    primary: FutureProducer<Reporter>,
+    /// What the primary's connections reported.
+    reporter: Reporter,
+    backup: Option<FutureProducer<Reporter>>,
     topic: String,
     timeout: Duration,
     primary_failed_at: Option<Instant>,
@@ -61,12 +62,15 @@ fn producer(
     brokers: &str,
     properties: &Properties,
     timeout: Duration,
-) -> Result<(ClientConfig, FutureProducer), SinkError> {
+    reporter: Reporter,
+) -> Result<(ClientConfig, FutureProducer<Reporter>), SinkError> {
     let config = producer_config(brokers, properties, timeout);
-    let producer = config.create().map_err(|source| SinkError::Kafka {
-        what: "create producer",
-        source,
-    })?;
+    let producer = config
+        .create_with_context(reporter)
+        .map_err(|source| SinkError::Kafka {
+            what: "create producer",
+            source,
+        })?;
     Ok((config, producer))
 }
 
@@ -81,7 +85,8 @@ impl Delivery {
         timeout: Duration,
         create_partitions: Option<i32>,
     ) -> Result<Delivery, SinkError> {
-        let (config, primary) = producer(primary, properties, timeout)?;
+        let reporter = Reporter::default();
+        let (config, primary) = producer(primary, properties, timeout, reporter.clone())?;
         if let Some(partitions) = create_partitions {
             // In the background: the broker may be down, and collection
             // must start anyway.
@@ -93,10 +98,11 @@ impl Delivery {
             });
         }
         let backup = backup
-            .map(|b| producer(b, properties, timeout).map(|(_, p)| p))
+            .map(|b| producer(b, properties, timeout, Reporter::default()).map(|(_, p)| p))
             .transpose()?;
         Ok(Delivery {
             primary,
+            reporter,
             backup,
             topic: topic.to_owned(),
             timeout,
@@ -104,8 +110,13 @@ impl Delivery {
         })
     }
 
+    /// The newest connection problem of the primary producer.
+    fn last_problem(&self) -> Option<String> {
+        self.reporter.last_problem()
+    }
+
     async fn send_with(
-        producer: &FutureProducer,
+        producer: &FutureProducer<Reporter>,
         topic: &str,
         timeout: Duration,
         batch: &[(u64, EncodedMessage)],
@@ -185,6 +196,51 @@ impl Delivery {
 
 /// Delivers the spool until `stop` is set, then keeps delivering until the
 /// spool is empty or `flush_timeout` has passed. Returns the spool's counters.
+/// What the operator is told about delivery: the first acknowledgement,
+/// and while the broker does not acknowledge, every minute how much waits
+/// in the spool (a WARN: nothing is lost), then when it recovers.
+#[derive(Default)]
+struct Outage {
+    acknowledged_once: bool,
+    since: Option<Instant>,
+    reported: Option<Instant>,
+}
+
+/// How often an outage is reported.
+const OUTAGE_REPORT: Duration = Duration::from_secs(60);
+
+impl Outage {
+    fn after_send(&mut self, acked: usize, all: bool, waiting: usize, oldest_ms: Option<i64>, problem: Option<String>) {
+        if acked > 0 && !self.acknowledged_once {
+            self.acknowledged_once = true;
+            info!(acknowledged = acked, "first batch acknowledged by the broker");
+        }
+        if all {
+            if let Some(since) = self.since.take() {
+                info!(
+                    outage_s = since.elapsed().as_secs(),
+                    waiting, "the broker acknowledges again; delivering what the spool kept"
+                );
+            }
+            self.reported = None;
+            return;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let due = self.reported.is_none_or(|at| at.elapsed() >= OUTAGE_REPORT);
+        if due && since.elapsed() >= Duration::from_secs(5) {
+            self.reported = Some(Instant::now());
+            let oldest_age_s = oldest_ms.map(|ms| (crate::heartbeat::now_ms() - ms).max(0) / 1000);
+            warn!(
+                waiting,
+                oldest_age_s,
+                outage_s = since.elapsed().as_secs(),
+                problem = problem.as_deref().unwrap_or("no acknowledgement"),
+                "the broker does not acknowledge; the spool keeps every message and retries"
+            );
+        }
+    }
+}
+
 pub async fn drain(
     spool: Arc<Mutex<Spool>>,
     wake: Arc<Notify>,
@@ -194,6 +250,7 @@ pub async fn drain(
 ) -> Result<SpoolStats, SinkError> {
     let mut backoff = Duration::from_millis(200);
     let mut stop_deadline: Option<Instant> = None;
+    let mut outage = Outage::default();
     loop {
         if stop_deadline.is_none() && *stop.borrow() {
             stop_deadline = Some(Instant::now() + flush_timeout);
@@ -216,6 +273,9 @@ pub async fn drain(
         let acked = delivery.send(&batch).await;
         let all = acked.len() == batch.len();
         spool.lock().unwrap_or_else(|e| e.into_inner()).ack(&acked)?;
+        let waiting = spool.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let oldest = batch.first().map(|(_, m)| m.timestamp_ms);
+        outage.after_send(acked.len(), all, waiting, oldest, delivery.last_problem());
         if all {
             backoff = Duration::from_millis(200);
         } else {
