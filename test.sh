@@ -38,6 +38,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 command -v chromium >/dev/null 2>&1 && chromium --version
+
+step "TLS proxy for the secured-broker test (Debian's stunnel4; Tansu 0.6 serves no TLS itself)"
+if ! command -v stunnel4 >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    (apt-get install -y -qq stunnel4 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq stunnel4 >/dev/null; }) \
+      || echo "could not install stunnel4"
+  else
+    echo "stunnel4 is missing and this is not root: install Debian's stunnel4 package"
+  fi
+fi
+command -v stunnel4 >/dev/null 2>&1 && stunnel4 -version 2>&1 | head -1
 export NAAP_TEST_ARTIFACTS="$LOGS/artifacts"
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

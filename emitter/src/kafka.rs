@@ -158,11 +158,17 @@ impl Reporter {
 
 impl ClientContext for Reporter {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                self.note(facility, message)
-            }
-            _ => tracing::debug!(facility, message, "librdkafka"),
+        let severe = matches!(
+            level,
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error
+        );
+        // "FAIL" is a connection that failed, whatever level it is logged
+        // at, except an established one the broker closed when idle.
+        let idle_close = message.contains("Disconnected") && message.contains("state UP");
+        if severe || (facility == "FAIL" && !idle_close) {
+            self.note(facility, message)
+        } else {
+            tracing::debug!(facility, message, "librdkafka");
         }
     }
 
@@ -181,6 +187,8 @@ fn meaning(reason: &str) -> &'static str {
         "authentication failed (user, password or mechanism)"
     } else if lower.contains("certificate verify failed") || lower.contains("unable to get local issuer") {
         "the broker's TLS certificate is not trusted (ssl.ca.location)"
+    } else if lower.contains("apiversion_query") && lower.contains("by peer") {
+        "the broker closed the connection at the first request (a plaintext client on a TLS port? security.protocol=SSL)"
     } else if lower.contains("ssl") || lower.contains("tls") || lower.contains("wrong version number") {
         "TLS handshake failed (is the port TLS, and security.protocol SSL or SASL_SSL?)"
     } else if lower.contains("connection refused") || lower.contains("connect to") {

@@ -196,7 +196,7 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
     let topic = "naap.node.v1";
     let emit = |extra: &[&str]| {
         let mut cmd = naap();
-        cmd.env("NAAP_LOG", "warn,librdkafka=off,rdkafka=off")
+        cmd.env("NAAP_LOG", "info,librdkafka=off,rdkafka=off")
             // Heartbeats only, so that one spooled message is one lake row.
             .args(["emit", "--brokers", &brokers, "--topic", topic, "--no-gpu", "--no-host"])
             .args(["--orchestrator", "0x00000000000000000000000000000000000000aa"])
@@ -238,12 +238,24 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
     // 2. Restarted, still no broker: it keeps spooling, then exits.
     let second = run_ok(&mut emit(&["--duration", "1s", "--flush-timeout", "1s"]));
     let second_run = emitted(&second);
+    // The operator is told, once and in plain words, as a warning: the
+    // spool keeps the data.
+    let told = String::from_utf8_lossy(&second.stderr);
+    assert!(told.contains("node agent started"), "{told}");
+    assert_eq!(told.matches("cannot reach the broker").count(), 1, "{told}");
+    assert!(told.contains("connection refused") && !told.contains("ERROR"), "{told}");
+    assert!(told.contains("stays in the spool"), "{told}");
 
     // 3. The broker comes up; the next start delivers everything, oldest first.
     let _broker = Broker::start(port);
     let third = run_ok(&mut emit(&["--duration", "1s", "--flush-timeout", "30s"]));
     let third_run = emitted(&third);
     assert!(String::from_utf8_lossy(&third.stdout).contains("dropped 0"));
+    let told = String::from_utf8_lossy(&third.stderr);
+    assert!(
+        told.contains("first batch acknowledged") && !told.contains("ERROR"),
+        "{told}"
+    );
     let left = std::fs::read_dir(&spool).unwrap().count();
     assert_eq!(left, 0, "the spool is empty once delivered");
 
