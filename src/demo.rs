@@ -201,6 +201,8 @@ fn node_agent_args(dir: &Path, brokers: &str, byoc: SocketAddr) -> anyhow::Resul
         byoc.to_string().into(),
         "--byoc-schemas".into(),
         schemas.into_os_string(),
+        // The demo made the topic; its mock cluster never answers a second CreateTopics.
+        "--no-create-topic".into(),
     ]);
     match Cli::try_parse_from(argv)?.command {
         Command::Emit(args) => Ok(*args),

@@ -30,6 +30,10 @@ pub struct EmitArgs {
     /// Partitions to create the topic with when it does not exist.
     #[arg(long, default_value_t = 8)]
     pub partitions: i32,
+    /// Never create the topic: it exists, or the broker's ACLs forbid
+    /// creating it (what a secured broker's operator usually wants).
+    #[arg(long)]
+    pub no_create_topic: bool,
     /// Write messages to this file instead of Kafka (input for `naap replay`).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -304,7 +308,7 @@ pub async fn emit_node(
         &properties,
         &args.topic,
         args.delivery_timeout,
-        Some(args.partitions),
+        (!args.no_create_topic).then_some(args.partitions),
     )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let drain = tokio::spawn(crate::publish::drain(
@@ -443,7 +447,8 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
         (Some(path), _) => Sink::file(path)?,
         (None, Some(brokers)) => {
             let properties = crate::kafka::Properties::from_env(&args.kafka_properties)?;
-            Sink::kafka(brokers, &properties, &args.topic, Some(args.partitions)).await?
+            let create = (!args.no_create_topic).then_some(args.partitions);
+            Sink::kafka(brokers, &properties, &args.topic, create).await?
         }
         (None, None) => bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE"),
     };
