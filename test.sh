@@ -48,7 +48,7 @@ if ! command -v stunnel4 >/dev/null 2>&1; then
     echo "stunnel4 is missing and this is not root: install Debian's stunnel4 package"
   fi
 fi
-command -v stunnel4 >/dev/null 2>&1 && stunnel4 -version 2>&1 | head -1
+command -v stunnel4 >/dev/null 2>&1 && (stunnel4 -version </dev/null 2>&1 | grep -m1 "^stunnel" || true)
 export NAAP_TEST_ARTIFACTS="$LOGS/artifacts"
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
