@@ -234,13 +234,16 @@ def test_one_address_cannot_hold_a_listener(server):
 
 
 def test_parameters_are_checked_wherever_they_are_given(server):
-    """`limit` out of 1..1000 is refused on the KPI route too; a BYOC body
-    past 1 MiB is refused as JSON `too_large`."""
-    for value in ["0", "1001", "-1", "x"]:
-        status, body = http_get(server, f"/v1/dashboard/kpi?limit={value}")
-        assert status == 400 and json.loads(body)["reason"] == "bad_request", (value, status, body[:200])
-    status, _ = http_get(server, "/v1/dashboard/kpi?limit=10")
-    assert status == 200
+    """A `limit` that is not a whole number from 1 is refused on every
+    dashboard route, the KPI route too (which lists nothing); more than a
+    route lists is its most, as in NaaP. A BYOC body past 1 MiB is refused
+    as JSON `too_large`."""
+    for route in ("kpi", "pipelines", "orchestrators", "job-feed"):
+        for value in ["0", "-1", "x", "1.5"]:
+            status, body = http_get(server, f"/v1/dashboard/{route}?limit={value}")
+            assert status == 400 and json.loads(body)["reason"] == "bad_request", (route, value, status, body[:200])
+        status, _ = http_get(server, f"/v1/dashboard/{route}?limit=1001")
+        assert status == 200, route
     sock = socket.create_connection(("127.0.0.1", server.byoc), timeout=10)
     try:
         body = b"[" + b"1," * 700_000 + b"1]"

@@ -102,6 +102,8 @@ pub(crate) async fn kpi(
     Params(q): Params<DashboardQuery>,
 ) -> Result<Response, Error> {
     let window = q.window()?;
+    // The KPIs list nothing, but a bad value is refused wherever it is given.
+    limit(q.limit.as_deref(), 5, 20)?;
     let pipeline = q.pipeline.as_deref().filter(|p| !p.is_empty());
     let model = q.model_id.as_deref().filter(|m| !m.is_empty());
     Ok(json(super::kpi(&catalog, window, q.label(), pipeline, model).await?))
@@ -132,6 +134,7 @@ pub(crate) async fn orchestrators(
     State(AppState { catalog, .. }): State<AppState>,
     Params(q): Params<DashboardQuery>,
 ) -> Result<Response, Error> {
+    limit(q.limit.as_deref(), 5, 20)?;
     Ok(json(super::orchestrators(&catalog, q.window()?).await?))
 }
 
