@@ -228,6 +228,18 @@ def test_streaming_paths(naap):
     assert (gpu["gpu_id"], gpu["gpu_model_name"], gpu["known_sessions_count"]) == (GPU, "NVIDIA GeForce RTX 5090", 1)
 
 
+def test_pages_echo_the_clients_request_id(naap):
+    """NaaP's `meta.request_id` is the client's `X-Request-Id`."""
+    for path, params in [("/v1/streaming/sla", LIVE_HOUR), ("/v1/requests/ai-batch/jobs", JOBS_HOUR)]:
+        url = naap.base + path + "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(url, headers={"X-Request-Id": "gw-eu-7f3a"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert json.loads(answer.read())["meta"]["request_id"] == "gw-eu-7f3a", path
+        # Without one (or an unprintable or overlong one), an id of its own.
+        own = naap.get(path, params)["meta"]["request_id"]
+        assert own and own != "gw-eu-7f3a"
+
+
 def test_streaming_pages_follow_naaps_cursor(naap):
     """The AI sample's hours have no live video; the simulated network has."""
     page = naap.get("/v1/streaming/demand", {**JOBS_HOUR, "limit": "1"})

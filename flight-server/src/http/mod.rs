@@ -109,6 +109,7 @@ pub(crate) async fn serve(
         })
         .layer(axum::middleware::from_fn_with_state(auth, authorize))
         .layer(axum::middleware::from_fn_with_state(snapshots, crate::health::data_age))
+        .layer(axum::middleware::from_fn(request_id))
         .layer(axum::middleware::from_fn(bounded_request))
         .layer(axum::middleware::from_fn(count));
     naap_net::serve_http(connections, app, limits, shutdown).await;
@@ -186,7 +187,15 @@ async fn admitted(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match queries.run(async move { Ok(next.run(request).await) }).await {
+    // The query threads are another runtime: the request's id goes along.
+    let id = crate::requests::REQUEST_ID.try_with(String::clone).ok();
+    let work = async move {
+        match id {
+            Some(id) => Ok(crate::requests::REQUEST_ID.scope(id, next.run(request)).await),
+            None => Ok(next.run(request).await),
+        }
+    };
+    match queries.run(work).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -255,6 +264,22 @@ async fn healthz(
     }): State<AppState>,
 ) -> Response {
     axum::Json(crate::health::report(&snapshots.get(), companion.as_deref())).into_response()
+}
+
+/// Runs the request with its `X-Request-Id` (printable, at most 128 bytes;
+/// another is ignored), which the answers' `meta` echo.
+async fn request_id(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let given = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= crate::requests::MAX_REQUEST_ID_BYTES)
+        .filter(|v| v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned);
+    match given {
+        Some(id) => crate::requests::REQUEST_ID.scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// Counts every request by its route template and status.

@@ -247,10 +247,22 @@ impl<T> Page<T> {
     }
 }
 
+tokio::task_local! {
+    /// The client's `X-Request-Id`, while its request is answered.
+    pub(crate) static REQUEST_ID: String;
+}
+
+/// The longest `X-Request-Id` echoed.
+pub(crate) const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// A page's `meta`: the client's `X-Request-Id` echoed, as NaaP does, or
+/// an id of this answer's own.
 fn meta(now_ms: i64) -> Meta {
     Meta {
         generated_at: rfc3339(now_ms),
-        request_id: format!("{:016x}", rand::random::<u64>()),
+        request_id: REQUEST_ID
+            .try_with(String::clone)
+            .unwrap_or_else(|_| format!("{:016x}", rand::random::<u64>())),
     }
 }
 
