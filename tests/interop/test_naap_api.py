@@ -139,18 +139,24 @@ class Naap:
         return body
 
 
-@pytest.fixture(scope="module")
-def naap(naap_bin, tmp_path_factory):
+def serving(naap_bin, tmp, lake):
+    """`naap serve` over `lake` until the module's tests are done."""
     from conftest import Proc, free_port, port_open, wait_until
-    tmp = tmp_path_factory.mktemp("naap_api")
-    lake = tmp / "lake"
-    for sample in (LIVE, JOBS):
-        run([naap_bin, "replay", "--input", str(sample), "--format", "livepeer-json", "--lake", str(lake)])
     http_port = free_port()
     proc = Proc([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{free_port()}",
                  "--http-addr", f"127.0.0.1:{http_port}"], tmp / "serve.log")
     wait_until(lambda: port_open(http_port), 30, "naap serve")
-    yield Naap(http_port)
+    return proc, Naap(http_port)
+
+
+@pytest.fixture(scope="module")
+def naap(naap_bin, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("naap_api")
+    lake = tmp / "lake"
+    for sample in (LIVE, JOBS):
+        run([naap_bin, "replay", "--input", str(sample), "--format", "livepeer-json", "--lake", str(lake)])
+    proc, api = serving(naap_bin, tmp, lake)
+    yield api
     proc.stop()
 
 
@@ -271,17 +277,13 @@ def test_requests_discovery_and_health_paths(naap):
 @pytest.fixture(scope="module")
 def simulated(naap_bin, tmp_path_factory):
     """Three hours of four simulated orchestrators' live video."""
-    from conftest import Proc, free_port, port_open, wait_until
     tmp = tmp_path_factory.mktemp("naap_api_sim")
     events, lake = tmp / "live.ndjson", tmp / "lake"
     run([naap_bin, "emit", "--simulate", "4", "--gateway-live", "--from", "2026-03-01T00:00:00Z", "--span", "3h",
          "--output", str(events)])
     run([naap_bin, "replay", "--input", str(events), "--format", "livepeer-json", "--lake", str(lake)])
-    http_port = free_port()
-    proc = Proc([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{free_port()}",
-                 "--http-addr", f"127.0.0.1:{http_port}"], tmp / "serve.log")
-    wait_until(lambda: port_open(http_port), 30, "naap serve")
-    yield Naap(http_port)
+    proc, api = serving(naap_bin, tmp, lake)
+    yield api
     proc.stop()
 
 

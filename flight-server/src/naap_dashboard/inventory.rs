@@ -8,6 +8,7 @@ use datafusion::scalar::ScalarValue;
 use naap_events::capabilities::Capability;
 use naap_events::offers::{advertised_prices, model_offers, pipeline_of_capability};
 use naap_sql::serving;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{CatalogEntry, FeedRow, GpuCapacity, GpuModelCount, ModelGpus, PipelineGpus, PriceRow};
@@ -146,7 +147,7 @@ pub async fn pricing(catalog: &Catalog, end_ms: i64) -> Result<Vec<PriceRow>> {
                 continue;
             };
             for entry in &entries {
-                let Ok(who) = serde_json::from_value::<Capability>(entry.clone()) else {
+                let Ok(who) = Capability::deserialize(entry) else {
                     continue;
                 };
                 let address = who.address.trim().to_lowercase();

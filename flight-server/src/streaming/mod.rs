@@ -192,12 +192,13 @@ pub async fn demand_page(
     now_ms: i64,
 ) -> Result<Page<DemandRow>> {
     let after = cursor::decode(cursor, 3)?;
-    let key = |d: &DemandCells| {
+    // Newest hour first, then by key, as the cursor names a row.
+    fn order(d: &DemandCells) -> (std::cmp::Reverse<i64>, [&str; 3]) {
         (
             std::cmp::Reverse(d.window_ms),
-            vec![d.gateway.clone(), d.pipeline_id.clone(), d.model_id.clone()],
+            [&d.gateway, &d.pipeline_id, &d.model_id],
         )
-    };
+    }
     let mut found: Vec<DemandCells> = demand(catalog, window)
         .await?
         .into_iter()
@@ -205,10 +206,10 @@ pub async fn demand_page(
         .filter(|d| {
             after
                 .as_ref()
-                .is_none_or(|a| key(d) > (std::cmp::Reverse(a.window_ms), a.keys.clone()))
+                .is_none_or(|a| order(d) > (std::cmp::Reverse(a.window_ms), [&*a.keys[0], &*a.keys[1], &*a.keys[2]]))
         })
         .collect();
-    found.sort_by_key(key);
+    found.sort_by(|a, b| order(a).cmp(&order(b)));
     found.truncate(usize::try_from(paging.limit + 1).unwrap_or(usize::MAX));
     let page = Page::of(
         found,
