@@ -39,6 +39,12 @@ pub struct BacktestArgs {
     /// Bootstrap resamples for the confidence intervals.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub bootstrap: u32,
+    /// Evaluate a weight choice as a selection policy: the reference
+    /// router's weights, e.g. score=0.6,price=0.2,latency=0.2 (those not
+    /// named are 0; normalised). Its top k, seeing each orchestrator's price
+    /// and discovery latency of hour h, against random at h + horizon.
+    #[arg(long, value_name = "score=W,price=W,latency=W", value_parser = weights)]
+    pub weights: Option<naap_flight_server::router::Weights>,
     /// Seed of the bootstrap and of the router's exploration draws.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -59,6 +65,42 @@ fn hours(text: &str) -> Result<u32, String> {
         return Err(format!("{text:?}: a whole number of hours, 1h to 720h"));
     }
     Ok((secs / 3600) as u32)
+}
+
+/// `score=0.6,price=0.2,latency=0.2`: the router's weights, those not
+/// named 0, normalised to sum 1.
+fn weights(text: &str) -> Result<naap_flight_server::router::Weights, String> {
+    let mut w = naap_flight_server::router::Weights {
+        score: 0.0,
+        price: 0.0,
+        latency: 0.0,
+    };
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected NAME=WEIGHT, e.g. price=0.2"))?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("{part:?}: a weight is a number, 0 or more"))?;
+        match name.trim() {
+            "score" => w.score = value,
+            "price" => w.price = value,
+            "latency" => w.latency = value,
+            other => return Err(format!("{other:?} is not a weight: score, price or latency")),
+        }
+    }
+    let sum = w.score + w.price + w.latency;
+    if sum <= 0.0 {
+        return Err("the weights sum to 0: give at least one above 0".into());
+    }
+    Ok(naap_flight_server::router::Weights {
+        score: w.score / sum,
+        price: w.price / sum,
+        latency: w.latency / sum,
+    })
 }
 
 fn instant(flag: &str, text: &str) -> anyhow::Result<i64> {
@@ -131,6 +173,7 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
         resamples: args.bootstrap as usize,
         seed: args.seed,
         router_rule,
+        policy: args.weights,
     };
     let names: Vec<String> = candidates.iter().map(|c| c.source.clone()).collect();
     eprintln!("[naap backtest] scoring every hour over {lake}: {}", names.join(", "));

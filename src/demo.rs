@@ -158,6 +158,7 @@ async fn backtest(lake: &Lake) -> anyhow::Result<()> {
         resamples: 1000,
         seed: 42,
         router_rule: sla.clone(),
+        policy: None,
     };
     let report = naap_backtest::run(&config, &[naap_backtest::Candidate::new(sla)?], &mut |_| {}).await?;
     naap_backtest::write(lake, &report).await?;

@@ -19,6 +19,12 @@
 //!   (random − top k), so for every uplift > 0 is better.
 //! * `coverage`: the share of sessions of h + horizon whose orchestrator
 //!   had a score at h; a row without a score ("no data") is not covered.
+//! * `policy_*` (with `--weights`): a weight choice as a selection policy.
+//!   The router's own selection with those weights over the scored
+//!   orchestrators, now seeing each one's price and discovery latency of
+//!   hour h (`evidence`), picks the top k; its success and E2E latency at
+//!   h + horizon against random, as for `uplift_*`. `policy_weight_*`
+//!   record the weights, normalised.
 //!
 //! Each figure has a 95 % bootstrap interval over hours.
 
@@ -28,6 +34,7 @@ use naap_flight_server::router::{Candidate, SelectRequest, Weights, select};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::evidence::{Evidence, Seen};
 use crate::inputs::{Outcome, Outcomes};
 use crate::report::{GroupReport, HourValue, MetricValue};
 use crate::stats;
@@ -42,6 +49,8 @@ pub(crate) struct Settings {
     pub top_k: usize,
     pub resamples: usize,
     pub seed: u64,
+    /// A weight choice to evaluate as a selection policy.
+    pub policy: Option<Weights>,
 }
 
 /// The reference router's defaults (`/v1/select`).
@@ -71,32 +80,40 @@ pub const METRICS: [&str; 9] = [
     "coverage",
 ];
 
+/// The policy's figures, with `--weights`.
+pub const POLICY_METRICS: [&str; 2] = ["policy_uplift_success_vs_random", "policy_uplift_latency_ms_vs_random"];
+
 /// The mean of `value` over `picked` (those that have one).
 fn mean_of(picked: &[&Outcome], value: fn(&Outcome) -> Option<f64>) -> Option<f64> {
     let values: Vec<f64> = picked.iter().filter_map(|o| value(o)).collect();
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-/// The outcomes of the orchestrators the router picks, ranking by `score`.
+/// The outcomes of the orchestrators the router picks, ranking by `score`
+/// and what `seen` tells of each, with `weights`.
 fn picks<'a>(
     outcomes: &'a [Outcome],
     score: impl Fn(&str) -> Option<f64>,
-    req: &SelectRequest,
+    seen: impl Fn(&str) -> Seen,
+    (req, weights): (&SelectRequest, &Weights),
     seed: u64,
 ) -> Vec<&'a Outcome> {
     let candidates: Vec<Candidate> = outcomes
         .iter()
-        .map(|o| Candidate {
-            address: o.orchestrator.clone(),
-            uri: String::new(),
-            score: score(&o.orchestrator),
-            price_wei_per_pixel: None,
-            latency_ms: None,
-            window_start: None,
+        .map(|o| {
+            let seen = seen(&o.orchestrator);
+            Candidate {
+                address: o.orchestrator.clone(),
+                uri: String::new(),
+                score: score(&o.orchestrator),
+                price_wei_per_pixel: seen.price,
+                latency_ms: seen.latency_ms,
+                window_start: None,
+            }
         })
         .collect();
     let by_address: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.orchestrator.as_str(), o)).collect();
-    select(candidates, req, &Weights::default(), &mut StdRng::seed_from_u64(seed))
+    select(candidates, req, weights, &mut StdRng::seed_from_u64(seed))
         .into_iter()
         .filter_map(|c| by_address.get(c.candidate.address.as_str()).copied())
         .collect()
@@ -116,7 +133,7 @@ pub(crate) fn group(
     hours: &[i64],
     scores: &Scores,
     baseline: &Scores,
-    outcomes: &Outcomes,
+    (outcomes, evidence): (&Outcomes, &Evidence),
     settings: Settings,
 ) -> GroupReport {
     let mut series = Series::default();
@@ -175,12 +192,15 @@ pub(crate) fn group(
             .filter(|o| score_of(&o.orchestrator).is_some())
             .cloned()
             .collect();
-        let chosen = picks(&scored, score_of, &top, seed);
+        let unseen = |_: &str| Seen::default();
+        let weights = Weights::default();
+        let chosen = picks(&scored, score_of, unseen, (&top, &weights), seed);
         let at_h_router = baseline.get(&key(hour)).unwrap_or(&empty);
         let routed = picks(
             next,
             |o| at_h_router.get(o).copied().flatten().map(|s| s / 100.0),
-            &router,
+            unseen,
+            (&router, &weights),
             seed,
         );
         let all: Vec<&Outcome> = next.iter().collect();
@@ -209,6 +229,19 @@ pub(crate) fn group(
             "uplift_latency_ms_vs_router",
             top_l.zip(mean_of(&routed, latency)).map(|(t, r)| r - t),
         );
+        if let Some(policy) = settings.policy {
+            let seen = |o: &str| evidence.get(&(hour, o.to_lowercase())).copied().unwrap_or_default();
+            let policed = picks(&scored, score_of, seen, (&top, &policy), seed);
+            let (s, l) = (mean_of(&policed, success), mean_of(&policed, latency));
+            let n = policed.len() as u64;
+            let mut push = |name: &'static str, v: Option<f64>| {
+                if let Some(v) = v {
+                    series.values.entry(name).or_default().push((hour, v, n));
+                }
+            };
+            push(POLICY_METRICS[0], s.zip(mean_of(&all, success)).map(|(t, r)| t - r));
+            push(POLICY_METRICS[1], l.zip(mean_of(&all, latency)).map(|(t, r)| r - t));
+        }
     }
     summarize(pipeline, model, series, settings)
 }
@@ -225,7 +258,8 @@ fn summarize(pipeline: &str, model: &str, series: Series, settings: Settings) ->
     };
     let mut metrics = Vec::new();
     let mut per_hour = Vec::new();
-    for metric in METRICS {
+    let policy = settings.policy.map_or(&[][..], |_| &POLICY_METRICS[..]);
+    for &metric in METRICS.iter().chain(policy) {
         let (estimate, hours, pairs) = if metric == "coverage" {
             let values: Vec<(f64, f64)> = series.coverage.iter().map(|(_, c, s)| (*c, *s)).collect();
             for (hour, c, s) in &series.coverage {
@@ -255,6 +289,23 @@ fn summarize(pipeline: &str, model: &str, series: Series, settings: Settings) ->
             hours,
             pairs,
         });
+    }
+    if let Some(w) = settings.policy {
+        let sum = (w.score + w.price + w.latency).max(f64::MIN_POSITIVE);
+        for (metric, weight) in [
+            ("policy_weight_score", w.score),
+            ("policy_weight_price", w.price),
+            ("policy_weight_latency", w.latency),
+        ] {
+            metrics.push(MetricValue {
+                metric: metric.to_owned(),
+                value: Some(weight / sum),
+                low: None,
+                high: None,
+                hours: 0,
+                pairs: 0,
+            });
+        }
     }
     GroupReport {
         pipeline: pipeline.to_owned(),
@@ -325,9 +376,10 @@ mod tests {
             top_k: 1,
             resamples: 200,
             seed: 1,
+            policy: None,
         };
         let hours: Vec<i64> = (0..4).map(|h| h * H).collect();
-        group(("p", "m"), &hours, &scores, &scores, &outcomes, settings)
+        group(("p", "m"), &hours, &scores, &scores, (&outcomes, &Evidence::new()), settings)
     }
 
     #[test]
@@ -349,6 +401,49 @@ mod tests {
         // "d" (10 of 40 sessions) has no score: coverage 0.75, every hour.
         assert_eq!(m("coverage").value, Some(0.75));
         assert_eq!(g.per_hour.iter().filter(|p| p.metric == "coverage").count(), 4);
+    }
+
+    #[test]
+    fn a_price_policy_picks_the_cheapest_of_each_hour() {
+        let key = |h: i64| (h, "p".to_owned(), "m".to_owned());
+        let (mut scores, mut outcomes, mut evidence) = (Scores::new(), Outcomes::new(), Evidence::new());
+        for h in 0..3 {
+            let all = [("a", 0.9), ("b", 0.6), ("c", 0.3)];
+            scores.insert(key(h * H), all.iter().map(|(o, _)| (o.to_string(), Some(0.8))).collect());
+            outcomes.insert(key(h * H), all.iter().map(|(o, s)| outcome(o, *s, 100.0)).collect());
+            // "b" is cheapest at hour 0, "a" later; "c" has no price seen (0.5).
+            let cheapest = if h == 0 { "b" } else { "a" };
+            for (o, price) in [("a", 200.0), ("b", 200.0)] {
+                let price = if o == cheapest { 100.0 } else { price };
+                evidence.insert(
+                    (h * H, o.to_owned()),
+                    Seen {
+                        price: Some(price),
+                        latency_ms: None,
+                    },
+                );
+            }
+        }
+        let settings = Settings {
+            horizon_ms: H,
+            top_k: 1,
+            resamples: 50,
+            seed: 1,
+            policy: Some(Weights {
+                score: 0.0,
+                price: 1.0,
+                latency: 0.0,
+            }),
+        };
+        let g = group(("p", "m"), &[0, H], &scores, &scores, (&outcomes, &evidence), settings);
+        // Hour 0 picks "b" (0.6), hour 1 "a" (0.9); random is 0.6 each hour.
+        let uplift = g.metric("policy_uplift_success_vs_random").unwrap();
+        assert_eq!(uplift.hours, 2);
+        assert!((uplift.value.unwrap() - 0.15).abs() < 1e-12, "{uplift:?}");
+        assert_eq!(g.metric("policy_weight_price").unwrap().value, Some(1.0));
+        // Equal scores: the plain top 1 takes the first address every hour.
+        let plain = g.metric("uplift_success_vs_random").unwrap().value.unwrap();
+        assert!((plain - 0.3).abs() < 1e-12, "{plain}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! as JSON and is appended to the lake's `backtests` table.
 
 pub mod evaluate;
+mod evidence;
 mod inputs;
 pub mod report;
 mod scoring;
@@ -100,6 +101,9 @@ pub struct Config {
     pub seed: u64,
     /// The rule version the router serves by default (its baseline).
     pub router_rule: Rule,
+    /// A weight choice (the router's: score, price, latency) to evaluate
+    /// as a selection policy; `None`: none.
+    pub policy: Option<naap_flight_server::router::Weights>,
 }
 
 /// Where a run is.
@@ -164,6 +168,10 @@ pub async fn run(
     let inputs = inputs::Inputs::read(&config.lake, inputs::history_start(from), to + horizon_ms).await?;
     let ctx = naap_sql::session::context();
     let outcomes = inputs::outcomes(&ctx, &inputs).await?;
+    let evidence = match config.policy {
+        Some(_) => evidence::read(&config.lake, &ctx, from.min(hours[0]), to).await?,
+        None => evidence::Evidence::new(),
+    };
     let mut scores: Vec<evaluate::Scores> = vec![HashMap::new(); candidates.len()];
     let mut baseline = evaluate::Scores::new();
     for (done, &hour) in hours.iter().enumerate() {
@@ -197,6 +205,7 @@ pub async fn run(
         top_k: config.top_k.max(1),
         resamples: config.resamples,
         seed: config.seed,
+        policy: config.policy,
     };
     let groups = evaluate::groups(&hours, &outcomes, horizon_ms);
     let rules = candidates
@@ -209,7 +218,7 @@ pub async fn run(
             source: c.source.clone(),
             groups: groups
                 .iter()
-                .map(|(p, m)| evaluate::group((p, m), &hours, s, &baseline, &outcomes, settings))
+                .map(|(p, m)| evaluate::group((p, m), &hours, s, &baseline, (&outcomes, &evidence), settings))
                 .collect(),
         })
         .collect();
@@ -223,6 +232,7 @@ pub async fn run(
         resamples: config.resamples,
         seed: config.seed,
         hours_scored: hours.len(),
+        policy: config.policy,
         elapsed_s: started.elapsed().as_secs_f64(),
         rules,
     })

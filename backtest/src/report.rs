@@ -92,6 +92,8 @@ pub struct Report {
     pub resamples: usize,
     pub seed: u64,
     pub hours_scored: usize,
+    /// The weight choice evaluated as a selection policy (`--weights`).
+    pub policy: Option<naap_flight_server::router::Weights>,
     pub elapsed_s: f64,
     pub rules: Vec<RuleReport>,
 }
@@ -125,6 +127,11 @@ const ROWS: [(&str, &str); 9] = [
     ("coverage", "coverage"),
 ];
 
+const POLICY_ROWS: [(&str, &str); 2] = [
+    ("policy_uplift_success_vs_random", "success, policy − random"),
+    ("policy_uplift_latency_ms_vs_random", "E2E ms saved, policy"),
+];
+
 impl Report {
     /// The terminal table: per pipeline and model, one column per version.
     pub fn table(&self) -> String {
@@ -150,15 +157,24 @@ impl Report {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "\n{pipeline} / {model}: {hours} hours scored, outcomes {} h later, top k = {}",
-                self.horizon_hours, self.top_k
+                "\n{pipeline} / {model}: {hours} hours scored, outcomes {} h later, top k = {}{}",
+                self.horizon_hours,
+                self.top_k,
+                self.policy.map_or(String::new(), |w| format!(
+                    "; policy: score {} price {} latency {}",
+                    w.score, w.price, w.latency
+                ))
             );
             let _ = write!(out, "{:<26}", "");
             for (label, _) in &columns {
                 let _ = write!(out, "  {label:<26}");
             }
             out.push('\n');
-            for (metric, title) in ROWS {
+            let policy: &[(&str, &str)] = match self.policy {
+                Some(_) => &POLICY_ROWS,
+                None => &[],
+            };
+            for &(metric, title) in ROWS.iter().chain(policy) {
                 let _ = write!(out, "{title:<26}");
                 for (_, g) in &columns {
                     let m = g.and_then(|g| g.metric(metric));

@@ -135,7 +135,7 @@ const RULES: [(&str, &str); 3] = embed!("rules/uptime/v1.sql", "rules/sla/v1.sql
 const VIEWS: [(&str, &str); 1] = embed!("views/scores_latest.sql");
 
 /// What `naap backtest` compares scores with.
-const BACKTEST: [(&str, &str); 1] = embed!("backtest/outcomes.sql");
+const BACKTEST: [(&str, &str); 2] = embed!("backtest/outcomes.sql", "backtest/evidence.sql");
 
 /// Coarser windows of `telemetry_1m`, each level from the one before.
 const ROLLUPS: [(&str, &str); 3] = embed!(

@@ -228,6 +228,41 @@ def test_the_terminal_table_and_refusals(naap_bin, backtested):
     assert q.returncode != 0 and "holds no lake tables" in q.stderr, q.stderr
 
 
+def test_a_weight_choice_is_evaluated_as_a_selection_policy(naap_bin, backtested):
+    lake = backtested["lake"]
+
+    def policy(weights):
+        p = run([naap_bin, "backtest", "--lake", str(lake), "--rule", "sla=1", "--no-write", "--bootstrap", "200",
+                 "--json", "--weights", weights])
+        report = json.loads(p.stdout)
+        return report, {(g["pipeline"], g["model"]): {m["metric"]: m for m in g["metrics"]}
+                        for g in report["rules"][0]["groups"]}
+
+    scored, by_score = policy("score=1")
+    assert scored["policy"] == {"score": 1.0, "price": 0.0, "latency": 0.0}
+    for group, m in by_score.items():
+        # The score alone ranks as the plain top k does: the same figures.
+        for what in ("success", "latency_ms"):
+            assert m[f"policy_uplift_{what}_vs_random"]["value"] == m[f"uplift_{what}_vs_random"]["value"], group
+        assert m["policy_weight_score"]["value"] == 1.0
+    priced, by_price = policy("price=3, latency=1")
+    assert priced["policy"] == {"score": 0.0, "price": 0.75, "latency": 0.25}
+    figures = [(m["policy_uplift_success_vs_random"]["value"], m["uplift_success_vs_random"]["value"])
+               for m in by_price.values() if m["policy_uplift_success_vs_random"]["hours"] >= 10]
+    assert figures and all(p is not None for p, _ in figures)
+    # Price and latency of hour h were seen: the picks are not the score's.
+    assert any(abs(p - plain) > 1e-9 for p, plain in figures), figures
+    p = run([naap_bin, "backtest", "--lake", str(lake), "--rule", "sla=1", "--no-write", "--bootstrap", "50",
+             "--weights", "score=0.6,price=0.2,latency=0.2"])
+    assert "policy: score 0.6 price 0.2 latency 0.2" in p.stdout and "success, policy − random" in p.stdout, p.stdout
+    env = dict(os.environ, NAAP_LOG="warn")
+    for weights, reason in [("speed=1", '"speed" is not a weight'), ("score=-1", "a weight is a number"),
+                            ("score=0", "the weights sum to 0"), ("score", "expected NAME=WEIGHT")]:
+        q = subprocess.run([naap_bin, "backtest", "--lake", str(lake), "--no-write", "--weights", weights],
+                           capture_output=True, text=True, env=env)
+        assert q.returncode != 0 and reason in q.stderr, (weights, q.stderr)
+
+
 def test_the_run_is_served_and_the_page_draws_it(naap_bin, backtested, serve_lake, tmp_path):
     import adbc_driver_flightsql.dbapi as flight_sql
 

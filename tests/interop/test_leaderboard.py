@@ -162,8 +162,36 @@ def get(url):
         return e.code, e.headers, json.load(e)
 
 
+def router_order(rows):
+    """The reference router's order, restated (README, "Routing by score"):
+    0.6 * score + 0.2 * (cheapest / price) + 0.2 * (fastest / latency), a
+    factor without evidence 0.5, best first, ties by address; the unscored
+    after, by service URI."""
+    score = {r["orchUri"]: r["naap"]["slaScore"] if r["naap"]["slaScore"] is not None else r["naap"]["jobsScore"]
+             for r in rows}
+    prices = [r["pricePerUnit"] for r in rows if score[r["orchUri"]] is not None and r["pricePerUnit"] > 0]
+    latencies = [r["bestLatMs"] for r in rows if score[r["orchUri"]] is not None and r["bestLatMs"]]
+
+    def factor(best, this):
+        if this is None:
+            return 0.5
+        return min(1.0, best / this) if best and this > 0 else 1.0
+
+    def value(r):
+        return (0.6 * score[r["orchUri"]] + 0.2 * factor(min(prices, default=None), r["pricePerUnit"] or None)
+                + 0.2 * factor(min(latencies, default=None), r["bestLatMs"]))
+
+    scored = sorted((r for r in rows if score[r["orchUri"]] is not None),
+                    key=lambda r: (-round(value(r), 12), r["naap"]["address"]))
+    unscored = sorted(r["orchUri"] for r in rows if score[r["orchUri"]] is None)
+    return [r["orchUri"] for r in scored] + unscored
+
+
 def test_python_gateway_lists_service_uris_shuffled_within_tiers(base):
-    ranked = [r["orchUri"] for r in post(base, {"capability": MODEL, "topN": 1000})[2]["data"]]
+    rows = post(base, {"capability": MODEL, "topN": 1000})[2]["data"]
+    ranked = router_order(rows)
+    assert any(r["naap"]["slaScore"] is not None for r in rows), "the order rests on scores"
+    assert ranked != [r["orchUri"] for r in rows], "the router's order is not the plugin's here"
     url = f"{base}/api/v1/orchestrator-leaderboard/python-gateway"
     status, headers, body = get(f"{url}?caps=live-video-to-video/{MODEL}&topN=1000")
     assert status == 200 and headers["X-Discovery-Mode"] == "default"

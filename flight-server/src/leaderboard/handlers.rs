@@ -114,9 +114,11 @@ const MAX_GATEWAY_TOP_N: usize = 1000;
 /// livepeer/naap's `python-gateway` discovery: `caps` (repeatable,
 /// `pipeline/model` or a model; OR) or else `capability` or `model`, else
 /// `noop`; `topN` 1 to 1000 (100; other values fall back to it). The
-/// service URIs offering them, ranked as the leaderboard ranks without
-/// weights, repeats dropped, shuffled within five tiers so gateways spread
-/// their load without preferring a lower tier.
+/// service URIs offering them with a free slot, ranked as `/orch-webhook`
+/// ranks for go-livepeer gateways (the reference router: the served score,
+/// price and latency; the unscored after the scored), repeats dropped,
+/// shuffled within five tiers so gateways spread their load without
+/// preferring a lower tier.
 #[utoipa::path(get, path = "/api/v1/orchestrator-leaderboard/python-gateway",
     params(
         ("caps" = Option<Vec<String>>, Query, description = "pipeline/model or model; repeatable"),

@@ -23,6 +23,7 @@ mod tiers;
 pub use ranking::{Filters, Given, GivenWeights, Weights};
 pub use request::{RankRequest, Refusal};
 
+use rand::SeedableRng;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -98,18 +99,27 @@ pub async fn rank(catalog: &Catalog, regions: &Regions, request: &RankRequest) -
 }
 
 /// python-gateway's discovery list: the service URIs offering any of
-/// `capabilities` (in order, each ranked as without weights; repeats
-/// dropped), at most `top_n`, shuffled within five tiers.
+/// `capabilities` (in order; repeats dropped), at most `top_n`, shuffled
+/// within five tiers.
+///
+/// Each capability's rows are ranked by the reference router's own code
+/// (`router::select`, as `/orch-webhook` ranks for go-livepeer gateways):
+/// the served rule's score (the SLA's, else the jobs rule's), the
+/// advertised price and the best discovery latency, no minimum score and
+/// no exploration; orchestrators without a score follow the scored ones,
+/// in service-URI order. So a python gateway and a go-livepeer gateway are
+/// given the same order from the same evidence.
 pub async fn gateway_list(catalog: &Catalog, capabilities: &[String], top_n: usize) -> Result<Vec<String>> {
+    let scores = crate::discover::rule_scores(catalog, crate::Within::DEFAULT).await?;
     let mut ordered: Vec<String> = Vec::new();
     for capability in capabilities {
-        let rows = ranking::default_order(rows::offering(catalog, capability, None).await?);
-        for row in rows {
+        let rows = rows::offering(catalog, capability, None).await?;
+        for uri in router_order(rows, &scores, top_n) {
             if ordered.len() >= top_n {
                 break;
             }
-            if !ordered.contains(&row.orch_uri) {
-                ordered.push(row.orch_uri);
+            if !ordered.contains(&uri) {
+                ordered.push(uri);
             }
         }
     }
@@ -117,4 +127,44 @@ pub async fn gateway_list(catalog: &Catalog, capabilities: &[String], top_n: usi
     Ok(tiers::shuffle_in_tiers(&ordered, 5, || {
         rand::Rng::random::<f64>(&mut rng)
     }))
+}
+
+/// `rows` in the reference router's order: its ranked picks, then the
+/// unscored by service URI.
+fn router_order(rows: Vec<Row>, scores: &crate::discover::RuleScores, n: usize) -> Vec<String> {
+    use crate::router::{Candidate, Pick, SelectRequest, Weights, select};
+    let positive = |v: f64| (v > 0.0).then_some(v);
+    let mut candidates: Vec<Candidate> = rows
+        .into_iter()
+        .map(|row| Candidate {
+            score: scores
+                .sla(&row.naap.address)
+                .or_else(|| scores.jobs(&row.naap.address, &row.orch_uri)),
+            price_wei_per_pixel: positive(row.price_per_unit),
+            latency_ms: row.best_lat_ms,
+            address: row.naap.address,
+            uri: row.orch_uri,
+            window_start: None,
+        })
+        .collect();
+    let request = SelectRequest {
+        pipeline: String::new(),
+        model: String::new(),
+        region: None,
+        max_price: None,
+        n,
+        min_score: 0.0,
+        explore: 0.0,
+        within: crate::Within::DEFAULT,
+    };
+    let (scored, mut unscored): (Vec<Candidate>, Vec<Candidate>) =
+        candidates.drain(..).partition(|c| c.score.is_some());
+    unscored.sort_by(|a, b| a.uri.cmp(&b.uri));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    select(scored, &request, &Weights::default(), &mut rng)
+        .into_iter()
+        .filter(|c| c.reason == Pick::Ranked)
+        .map(|c| c.candidate.uri)
+        .chain(unscored.into_iter().map(|c| c.uri))
+        .collect()
 }
