@@ -379,7 +379,14 @@ mod tests {
             policy: None,
         };
         let hours: Vec<i64> = (0..4).map(|h| h * H).collect();
-        group(("p", "m"), &hours, &scores, &scores, (&outcomes, &Evidence::new()), settings)
+        group(
+            ("p", "m"),
+            &hours,
+            &scores,
+            &scores,
+            (&outcomes, &Evidence::new()),
+            settings,
+        )
     }
 
     #[test]
@@ -409,7 +416,10 @@ mod tests {
         let (mut scores, mut outcomes, mut evidence) = (Scores::new(), Outcomes::new(), Evidence::new());
         for h in 0..3 {
             let all = [("a", 0.9), ("b", 0.6), ("c", 0.3)];
-            scores.insert(key(h * H), all.iter().map(|(o, _)| (o.to_string(), Some(0.8))).collect());
+            scores.insert(
+                key(h * H),
+                all.iter().map(|(o, _)| (o.to_string(), Some(0.8))).collect(),
+            );
             outcomes.insert(key(h * H), all.iter().map(|(o, s)| outcome(o, *s, 100.0)).collect());
             // "b" is cheapest at hour 0, "a" later; "c" has no price seen (0.5).
             let cheapest = if h == 0 { "b" } else { "a" };

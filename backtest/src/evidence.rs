@@ -78,13 +78,18 @@ fn add(b: &RecordBatch, out: &mut Evidence) -> Result<(), Error> {
     let price = column("price_wei_per_pixel", &DataType::Float64)?;
     let latency = column("latency_ms", &DataType::Float64)?;
     let (hour, orchestrator) = (hour.as_primitive::<Int64Type>(), orchestrator.as_string::<i32>());
-    let (price, latency) = (price.as_primitive::<Float64Type>(), latency.as_primitive::<Float64Type>());
+    let (price, latency) = (
+        price.as_primitive::<Float64Type>(),
+        latency.as_primitive::<Float64Type>(),
+    );
     let value = |a: &arrow::array::Float64Array, i: usize| (a.is_valid(i) && a.value(i) > 0.0).then(|| a.value(i));
     for i in 0..b.num_rows() {
         if hour.is_null(i) || orchestrator.is_null(i) {
             continue;
         }
-        let seen = out.entry((hour.value(i), orchestrator.value(i).to_owned())).or_default();
+        let seen = out
+            .entry((hour.value(i), orchestrator.value(i).to_owned()))
+            .or_default();
         seen.price = seen.price.or(value(price, i));
         seen.latency_ms = seen.latency_ms.or(value(latency, i));
     }
