@@ -121,6 +121,21 @@ if cargo tree -p naap-emitter -e normal --prefix none | grep -E '^(datafusion|de
   exit 1
 fi
 bash deploy/verify.sh "$CARGO_TARGET_DIR/debug/naap-emit"
+step "the node agent's Debian package (cargo-deb) and OCI image (umoci); the interop tests install and run them"
+for tool in umoci:umoci podman:podman runc:runc; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]]; then
+      (apt-get install -y -qq "${tool##*:}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${tool##*:}" >/dev/null; }) \
+        || echo "could not install ${tool##*:}"
+    else
+      echo "${tool%%:*} is missing and this is not root: install Debian's ${tool##*:} package"
+    fi
+  fi
+done
+NAAP_DEB=$(bash deploy/package.sh "$LOGS/package")
+bash deploy/image.sh "$CARGO_TARGET_DIR/agent/naap-emit" "$LOGS/package"
+export NAAP_DEB NAAP_IMAGE="$LOGS/package/naap-emit.oci.tar"
+ls -l "$NAAP_DEB" "$NAAP_IMAGE"
 step "interop tests (pyarrow.flight, ADBC Flight SQL, DuckDB, Polars)"
 # The binary `cargo test --workspace` built for the end-to-end tests.
 cargo test --workspace --no-run --quiet

@@ -8,14 +8,14 @@
 # Prints the resident set size and the CPU share of one core over the run,
 # read from /proc/<pid>, with the RSS split into anonymous memory (heap,
 # stacks: the agent's own) and file-backed pages (its code, shared and
-# reclaimable). Uses $NAAP_BIN (default: the debug build of `naap-emit`,
-# the emitter crate's binary, whose dependencies are optimised but naap's
-# own crates are not); NAAP_BIN=…/naap measures the all-in-one binary's
-# `naap emit`.
+# reclaimable). Uses $NAAP_BIN (default: the `agent` profile's `naap-emit`,
+# what the Debian package and the container image ship: `cargo build
+# --profile agent -p naap-emitter`); NAAP_BIN=…/naap measures the
+# all-in-one binary's `naap emit`.
 set -euo pipefail
 BROKERS=${1:?usage: $0 BROKERS [SECONDS]}
 SECONDS_TO_RUN=${2:-120}
-NAAP_BIN=${NAAP_BIN:-${CARGO_TARGET_DIR:-target}/debug/naap-emit}
+NAAP_BIN=${NAAP_BIN:-${CARGO_TARGET_DIR:-target}/agent/naap-emit}
 WORK=$(mktemp -d)
 trap 'kill $SERVER $EMITTER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

@@ -2,7 +2,7 @@
 # Checks deploy/naap-emit.service with `systemd-analyze verify` (Debian's
 # systemd package, installed when missing and root): the unit must parse
 # without a single warning, with ExecStart pointing at a real naap-emit
-# binary (the one given, standing in for /usr/local/bin/naap-emit).
+# binary (the one given, standing in for /usr/bin/naap-emit).
 #
 #   deploy/verify.sh PATH/TO/naap-emit
 set -euo pipefail
@@ -19,8 +19,8 @@ fi
 [[ -x "$BIN" ]] || { echo "$BIN is not an executable naap-emit" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-sed "s#^ExecStart=/usr/local/bin/naap-emit #ExecStart=$(realpath "$BIN") #" "$HERE/naap-emit.service" > "$WORK/naap-emit.service"
-grep -q "^ExecStart=$(realpath "$BIN") " "$WORK/naap-emit.service" || { echo "ExecStart no longer names /usr/local/bin/naap-emit" >&2; exit 1; }
+sed "s#^ExecStart=/usr/bin/naap-emit #ExecStart=$(realpath "$BIN") #" "$HERE/naap-emit.service" > "$WORK/naap-emit.service"
+grep -q "^ExecStart=$(realpath "$BIN") " "$WORK/naap-emit.service" || { echo "ExecStart no longer names /usr/bin/naap-emit" >&2; exit 1; }
 # The flags the unit passes must be flags naap-emit takes.
 flags=$(sed -n 's#^ExecStart=[^ ]* ##p' "$WORK/naap-emit.service" | grep -o -- '--[a-z-]*')
 for flag in $flags; do

@@ -129,7 +129,7 @@ pub struct EmitArgs {
     pub backup_brokers: Option<String>,
     /// A librdkafka property for the producers, KEY=VALUE (repeatable), e.g.
     /// security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512,
-    /// sasl.username=…, ssl.ca.location=/etc/naap/ca.pem. Secrets come
+    /// sasl.username=…, ssl.ca.location=/etc/naap-emit/ca.pem. Secrets come
     /// from NAAP_KAFKA_SASL_PASSWORD and NAAP_KAFKA_SSL_KEY_PASSWORD.
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_properties: Vec<String>,

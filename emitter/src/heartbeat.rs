@@ -164,6 +164,7 @@ pub async fn run_heartbeat(
     stats: &mut EmitStats,
 ) -> Result<(), SinkError> {
     let mut ticker = tokio::time::interval(interval);
+    let started_ms = now_ms();
     let mut byoc = collectors.byoc.take().map(ByocBatch::new);
     loop {
         let flush_at = byoc.as_ref().and_then(|b| b.flush_at);
@@ -175,7 +176,7 @@ pub async fn run_heartbeat(
                     }
                     return sink.flush();
                 }
-                beat(sink, node, interval, &mut collectors, stats).await?;
+                beat(sink, node, (interval, started_ms), &mut collectors, stats).await?;
             }
             Some(sub) = recv(&mut byoc) => {
                 let b = byoc.as_mut().expect("recv only yields with an inbox");
@@ -206,12 +207,33 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+const MINUTE_MS: i64 = 60_000;
+
+/// The interval a heartbeat sent at `t_ms` declares. The rules promise a
+/// node's minute 60 000 / interval heartbeats; in the minute the agent
+/// started in it can send only those left from its start to the minute's
+/// end, so there it declares the interval that promises just those (never
+/// shorter than `interval`). A node that starts mid-minute is judged on the
+/// time it ran, not scored down for the seconds before it started.
+pub fn declared_interval_ms(started_ms: i64, t_ms: i64, interval: Duration) -> u32 {
+    let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
+    let first_minute_end = (started_ms.div_euclid(MINUTE_MS) + 1) * MINUTE_MS;
+    if t_ms >= first_minute_end || t_ms < started_ms {
+        return interval_ms;
+    }
+    // Ticks at the start and every interval after it, before the minute ends.
+    let left = u64::try_from(first_minute_end - started_ms).unwrap_or(1);
+    let beats = left.div_ceil(u64::from(interval_ms)).max(1);
+    let promising = u32::try_from(60_000 / beats).unwrap_or(interval_ms);
+    promising.max(interval_ms)
+}
+
 /// One heartbeat round: the heartbeat, GPU and host samples, and probes and
 /// scrapes when due.
 async fn beat(
     sink: &mut Sink,
     node: &Node,
-    interval: Duration,
+    (interval, started_ms): (Duration, i64),
     collectors: &mut Collectors,
     stats: &mut EmitStats,
 ) -> Result<(), SinkError> {
@@ -221,8 +243,8 @@ async fn beat(
         region,
     } = node;
     let (node_id, region) = (node_id.as_str(), region.as_str());
-    let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX).max(1);
     let t = now_ms();
+    let interval_ms = declared_interval_ms(started_ms, t, interval);
     let id: EventId = format!("hb-{orchestrator}-{node_id}-{t}")
         .parse()
         .unwrap_or_else(|_| format!("hb-{t}").parse().expect("digits form an event id"));
@@ -336,4 +358,56 @@ async fn beat(
     }
     stats.messages += messages.len() as u64;
     sink.send(&messages).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules' promise for a minute: 60 000 / the declared interval,
+    /// in whole heartbeats (`sql/rules/uptime`).
+    fn promised(declared: u32) -> u64 {
+        60_000 / u64::from(declared)
+    }
+
+    #[test]
+    fn the_first_minute_promises_only_the_beats_left_in_it() {
+        let minute = 1_776_254_400_000_i64;
+        for interval_ms in [1_000_u64, 5_000, 7_000, 10_000, 15_000, 30_000, 60_000] {
+            let interval = Duration::from_millis(interval_ms);
+            for offset in (0..60_000).step_by(250) {
+                let start = minute + offset;
+                let ticks: Vec<i64> = (0..)
+                    .map(|k| start + k * interval_ms as i64)
+                    .take_while(|t| *t < minute + 60_000)
+                    .collect();
+                for &t in &ticks {
+                    let declared = declared_interval_ms(start, t, interval);
+                    assert!(u64::from(declared) >= interval_ms);
+                    // What it can send, never more than a whole minute's promise.
+                    assert_eq!(
+                        promised(declared),
+                        (ticks.len() as u64).min(60_000 / interval_ms),
+                        "interval {interval_ms} ms, start +{offset} ms"
+                    );
+                }
+                // From the next minute on, the configured interval.
+                let later = minute + 60_000 + 1;
+                assert_eq!(u64::from(declared_interval_ms(start, later, interval)), interval_ms);
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_on_the_minute_promises_a_whole_minute() {
+        let start = 1_776_254_400_000_i64;
+        assert_eq!(declared_interval_ms(start, start, Duration::from_secs(5)), 5_000);
+        // Longer than a minute: never shorter than configured.
+        assert_eq!(
+            declared_interval_ms(start + 1, start + 1, Duration::from_secs(90)),
+            90_000
+        );
+        // A clock stepped back before the start keeps the configured interval.
+        assert_eq!(declared_interval_ms(start, start - 10, Duration::from_secs(5)), 5_000);
+    }
 }

@@ -20,6 +20,7 @@
 //! assert!(!events.is_empty());
 //! ```
 
+mod acked;
 pub mod agent;
 pub mod byoc;
 mod byoc_batch;

@@ -11,11 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
+use crate::acked::AckedProducer;
 use crate::kafka::{Properties, Reporter};
 use crate::sink::{EncodedMessage, SinkError, create_topic};
 use crate::spool::{Spool, SpoolStats};
@@ -27,12 +26,11 @@ const ROUND: usize = 64;
 
 /// Producers for the primary and (optional) backup clusters.
 pub struct Delivery {
-    primary: FutureProducer<Reporter>,
+    primary: AckedProducer,
     /// What the primary's connections reported.
     reporter: Reporter,
-    backup: Option<FutureProducer<Reporter>>,
+    backup: Option<AckedProducer>,
     topic: String,
-    timeout: Duration,
     primary_failed_at: Option<Instant>,
 }
 
@@ -63,14 +61,12 @@ fn producer(
     properties: &Properties,
     timeout: Duration,
     reporter: Reporter,
-) -> Result<(ClientConfig, FutureProducer<Reporter>), SinkError> {
+) -> Result<(ClientConfig, AckedProducer), SinkError> {
     let config = producer_config(brokers, properties, timeout);
-    let producer = config
-        .create_with_context(reporter)
-        .map_err(|source| SinkError::Kafka {
-            what: "create producer",
-            source,
-        })?;
+    let producer = AckedProducer::new(&config, reporter).map_err(|source| SinkError::Kafka {
+        what: "create producer",
+        source,
+    })?;
     Ok((config, producer))
 }
 
@@ -105,7 +101,6 @@ impl Delivery {
             reporter,
             backup,
             topic: topic.to_owned(),
-            timeout,
             primary_failed_at: None,
         })
     }
@@ -115,27 +110,8 @@ impl Delivery {
         self.reporter.last_problem()
     }
 
-    async fn send_with(
-        producer: &FutureProducer<Reporter>,
-        topic: &str,
-        timeout: Duration,
-        batch: &[(u64, EncodedMessage)],
-    ) -> Vec<bool> {
-        let sends = batch.iter().map(|(_, m)| {
-            let mut headers = OwnedHeaders::new();
-            for (k, v) in &m.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v.as_bytes()),
-                });
-            }
-            let record = FutureRecord::to(topic)
-                .key(&m.key)
-                .payload(&m.value)
-                .headers(headers)
-                .timestamp(m.timestamp_ms);
-            producer.send(record, timeout)
-        });
+    async fn send_with(producer: &AckedProducer, topic: &str, batch: &[(u64, EncodedMessage)]) -> Vec<bool> {
+        let sends = batch.iter().map(|(_, m)| producer.send(topic, m));
         futures::future::join_all(sends)
             .await
             .into_iter()
@@ -162,7 +138,7 @@ impl Delivery {
             }) else {
                 continue;
             };
-            let ok = Self::send_with(producer, &self.topic, self.timeout, &pending).await;
+            let ok = Self::send_with(producer, &self.topic, &pending).await;
             let mut rest = Vec::new();
             for (delivered, item) in ok.into_iter().zip(pending) {
                 if delivered {

@@ -12,8 +12,6 @@ use naap_events::{Family, HEADER_SCHEMA, HEADER_SCHEMA_VERSION};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::Notify;
 
@@ -103,7 +101,7 @@ pub fn sign_message(m: &mut EncodedMessage, signer: &naap_events::signing::Signe
 
 enum Target {
     Kafka {
-        producer: FutureProducer,
+        producer: crate::acked::AckedProducer,
         topic: String,
     },
     File {
@@ -146,7 +144,8 @@ impl Sink {
         if let Some(partitions) = create_partitions {
             create_topic(&config, topic, partitions).await?;
         }
-        let producer: FutureProducer = config.create().map_err(|source| SinkError::Kafka {
+        let reporter = crate::kafka::Reporter::default();
+        let producer = crate::acked::AckedProducer::new(&config, reporter).map_err(|source| SinkError::Kafka {
             what: "create producer",
             source,
         })?;
@@ -214,31 +213,15 @@ impl Sink {
             Target::Spool { spool, wake } => {
                 {
                     let mut spool = spool.lock().unwrap_or_else(|e| e.into_inner());
-                    for m in messages {
-                        spool.push(m)?;
-                    }
+                    spool.push_all(messages)?;
                 }
                 wake.notify_one();
                 Ok(())
             }
             Target::Kafka { producer, topic } => {
-                let sends = messages.iter().map(|m| {
-                    let mut headers = OwnedHeaders::new();
-                    for (k, v) in &m.headers {
-                        headers = headers.insert(Header {
-                            key: k,
-                            value: Some(v.as_bytes()),
-                        });
-                    }
-                    let record = FutureRecord::to(topic)
-                        .key(&m.key)
-                        .payload(&m.value)
-                        .headers(headers)
-                        .timestamp(m.timestamp_ms);
-                    producer.send(record, Duration::from_secs(60))
-                });
+                let sends = messages.iter().map(|m| producer.send(topic, m));
                 for result in futures::future::join_all(sends).await {
-                    result.map_err(|(source, _)| SinkError::Kafka {
+                    result.map_err(|source| SinkError::Kafka {
                         what: "deliver message",
                         source,
                     })?;

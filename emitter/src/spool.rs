@@ -182,6 +182,26 @@ impl Spool {
     /// Writes a message durably (fsync'd file and directory); drops the
     /// oldest messages first if the bound would be exceeded.
     pub fn push(&mut self, m: &EncodedMessage) -> Result<(), SpoolError> {
+        self.push_all(std::slice::from_ref(m))
+    }
+
+    /// Writes messages durably, each file fsync'd and renamed into place,
+    /// then the directory fsync'd once for all of them (one heartbeat's
+    /// messages cost one directory sync, not one each); returns once all
+    /// are on disk.
+    pub fn push_all(&mut self, messages: &[EncodedMessage]) -> Result<(), SpoolError> {
+        for m in messages {
+            self.write(m)?;
+        }
+        if !messages.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// One message's file, fsync'd and renamed into place (the directory
+    /// is the caller's to sync).
+    fn write(&mut self, m: &EncodedMessage) -> Result<(), SpoolError> {
         let bytes = encode(m);
         let size = bytes.len() as u64;
         if size > self.max_bytes {
@@ -211,7 +231,6 @@ impl Spool {
         drop(f);
         let path = self.path(seq);
         fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir)?;
         self.files.insert(seq, size);
         self.bytes += size;
         self.stats.spooled += 1;
