@@ -49,6 +49,16 @@ if ! command -v stunnel4 >/dev/null 2>&1; then
   fi
 fi
 command -v stunnel4 >/dev/null 2>&1 && (stunnel4 -version </dev/null 2>&1 | grep -m1 "^stunnel" || true)
+step "Tansu with its SQLite store, for the SASL test (the PyPI build stores no users)"
+# Tansu 0.6.0 from crates.io with the libsql engine: SCRAM users persist in
+# its SQL store. Built once (about 11 minutes on 2 cores), kept in ~/.cache.
+TANSU_SASL_ROOT="$HOME/.cache/naap-tansu-sasl"
+if ! "$TANSU_SASL_ROOT/bin/tansu" --version 2>/dev/null | grep -q "^tansu 0.6.0"; then
+  env -u CARGO_TARGET_DIR cargo install tansu --version 0.6.0 --locked \
+    --no-default-features --features libsql --root "$TANSU_SASL_ROOT" --quiet \
+    || echo "could not build Tansu with its SQLite store"
+fi
+"$TANSU_SASL_ROOT/bin/tansu" --version && export NAAP_TANSU_SASL_BIN="$TANSU_SASL_ROOT/bin/tansu"
 export NAAP_TEST_ARTIFACTS="$LOGS/artifacts"
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -84,11 +84,11 @@ def run(cmd, **kw):
 class Proc:
     """A background naap process, stopped (by PID) when the test ends."""
 
-    def __init__(self, cmd, log_path):
+    def __init__(self, cmd, log_path, cwd=None):
         self.log_path = log_path
         self.log = open(log_path, "w")
         env = dict(os.environ, NAAP_LOG=os.environ.get("NAAP_LOG", "info"))
-        self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
     def output(self):
         self.log.flush()
