@@ -67,6 +67,10 @@ fn hours(text: &str) -> Result<u32, String> {
     Ok((secs / 3600) as u32)
 }
 
+/// The largest weight `--weights` takes (weights are relative; a bound
+/// keeps their sum finite).
+const MAX_WEIGHT: f64 = 1000.0;
+
 /// `score=0.6,price=0.2,latency=0.2`: the router's weights, those not
 /// named 0, normalised to sum 1.
 fn weights(text: &str) -> Result<naap_flight_server::router::Weights, String> {
@@ -83,8 +87,8 @@ fn weights(text: &str) -> Result<naap_flight_server::router::Weights, String> {
             .trim()
             .parse()
             .ok()
-            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| format!("{part:?}: a weight is a number, 0 or more"))?;
+            .filter(|v: &f64| (0.0..=MAX_WEIGHT).contains(v))
+            .ok_or_else(|| format!("{part:?}: a weight is a number from 0 to {MAX_WEIGHT}"))?;
         match name.trim() {
             "score" => w.score = value,
             "price" => w.price = value,

@@ -24,7 +24,7 @@
 //!   orchestrators, now seeing each one's price and discovery latency of
 //!   hour h (`evidence`), picks the top k; its success and E2E latency at
 //!   h + horizon against random, as for `uplift_*`. `policy_weight_*`
-//!   record the weights, normalised.
+//!   record the weights as given (`naap backtest` normalises them).
 //!
 //! Each figure has a 95 % bootstrap interval over hours.
 
@@ -291,7 +291,6 @@ fn summarize(pipeline: &str, model: &str, series: Series, settings: Settings) ->
         });
     }
     if let Some(w) = settings.policy {
-        let sum = (w.score + w.price + w.latency).max(f64::MIN_POSITIVE);
         for (metric, weight) in [
             ("policy_weight_score", w.score),
             ("policy_weight_price", w.price),
@@ -299,7 +298,7 @@ fn summarize(pipeline: &str, model: &str, series: Series, settings: Settings) ->
         ] {
             metrics.push(MetricValue {
                 metric: metric.to_owned(),
-                value: Some(weight / sum),
+                value: Some(weight),
                 low: None,
                 high: None,
                 hours: 0,

@@ -53,14 +53,8 @@ pub(crate) async fn read(
 /// The evidence query over the `payments` and `discovery_latency`
 /// registered in `ctx`.
 pub(crate) async fn of(ctx: &SessionContext) -> Result<Evidence, Error> {
-    let query = naap_sql::rules::backtest("backtest_evidence");
-    let batches = ctx
-        .sql_with_options(query.sql, naap_sql::session::read_only())
-        .await?
-        .collect()
-        .await?;
     let mut out = Evidence::new();
-    for b in &batches {
+    for b in &crate::inputs::query(ctx, "backtest_evidence").await? {
         add(b, &mut out)?;
     }
     Ok(out)

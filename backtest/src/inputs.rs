@@ -115,15 +115,20 @@ pub(crate) struct Outcome {
 /// (hour, pipeline, model) → outcomes of every orchestrator with sessions.
 pub(crate) type Outcomes = HashMap<(i64, String, String), Vec<Outcome>>;
 
+/// Runs the embedded backtest statement `name` (`sql/backtest/`), read-only.
+pub(crate) async fn query(ctx: &SessionContext, name: &str) -> Result<Vec<RecordBatch>, Error> {
+    let statement = naap_sql::rules::backtest(name);
+    Ok(ctx
+        .sql_with_options(statement.sql, naap_sql::session::read_only())
+        .await?
+        .collect()
+        .await?)
+}
+
 /// Runs `sql/backtest/outcomes.sql` over every hour read.
 pub(crate) async fn outcomes(ctx: &SessionContext, inputs: &Inputs) -> Result<Outcomes, Error> {
     inputs.register_all(ctx)?;
-    let query = naap_sql::rules::backtest("backtest_outcomes");
-    let batches = ctx
-        .sql_with_options(query.sql, naap_sql::session::read_only())
-        .await?
-        .collect()
-        .await?;
+    let batches = query(ctx, "backtest_outcomes").await?;
     let mut out = Outcomes::new();
     for b in &batches {
         let text = |name: &str| cast(b.column_by_name(name).expect("outcomes.sql names it"), &DataType::Utf8);

@@ -257,6 +257,7 @@ def test_a_weight_choice_is_evaluated_as_a_selection_policy(naap_bin, backtested
     assert "policy: score 0.6 price 0.2 latency 0.2" in p.stdout and "success, policy − random" in p.stdout, p.stdout
     env = dict(os.environ, NAAP_LOG="warn")
     for weights, reason in [("speed=1", '"speed" is not a weight'), ("score=-1", "a weight is a number"),
+                            ("price=nan", "a weight is a number"), ("score=1e308,price=1e308", "a weight is a number"),
                             ("score=0", "the weights sum to 0"), ("score", "expected NAME=WEIGHT")]:
         q = subprocess.run([naap_bin, "backtest", "--lake", str(lake), "--no-write", "--weights", weights],
                            capture_output=True, text=True, env=env)

@@ -41,25 +41,41 @@ def make_certificates(dir):
             "-out", "server.pem", "-days", "2", "-extfile", "san.cnf", cwd=dir)
 
 
-@pytest.fixture
-def tls_broker(tmp_path):
-    tansu = os.environ.get("NAAP_TANSU_BIN")
+def stunnel_binary():
     stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
-    if not tansu or not stunnel:
-        pytest.fail("needs NAAP_TANSU_BIN and Debian's stunnel4 (./test.sh installs both)")
+    if not stunnel:
+        pytest.fail("needs Debian's stunnel4 (./test.sh installs it)")
+    return stunnel
+
+
+def behind_tls(tmp_path, tansu, *flags, cwd=None):
+    """Tansu on a plaintext loopback port, advertising a TLS port that
+    stunnel serves in front of it (certificates made here); yields
+    (brokers, dir) and stops both."""
+    stunnel = stunnel_binary()
     make_certificates(tmp_path)
     tls_port, plain_port = free_port(), free_port()
     broker = Proc([tansu, "broker", "--listener-url", f"tcp://127.0.0.1:{plain_port}",
-                   "--advertised-listener-url", f"tcp://127.0.0.1:{tls_port}",
-                   "--storage-engine", "memory://tansu/"], tmp_path / "tansu.log")
+                   "--advertised-listener-url", f"tcp://127.0.0.1:{tls_port}", *flags],
+                  tmp_path / "tansu.log", cwd=cwd)
     (tmp_path / "stunnel.conf").write_text(
         f"foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{tls_port}\n"
         f"connect = 127.0.0.1:{plain_port}\ncert = {tmp_path / 'server.pem'}\nkey = {tmp_path / 'server.key'}\n")
     proxy = Proc([stunnel, str(tmp_path / "stunnel.conf")], tmp_path / "stunnel.log")
-    wait_until(lambda: port_open(plain_port) and port_open(tls_port), 30, "tansu behind stunnel")
-    yield f"127.0.0.1:{tls_port}", tmp_path
-    proxy.stop()
-    broker.stop()
+    try:
+        wait_until(lambda: port_open(plain_port) and port_open(tls_port), 30, "tansu behind stunnel")
+        yield f"127.0.0.1:{tls_port}", tmp_path
+    finally:
+        proxy.stop()
+        broker.stop()
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    tansu = os.environ.get("NAAP_TANSU_BIN")
+    if not tansu:
+        pytest.fail("needs NAAP_TANSU_BIN (./test.sh sets it)")
+    yield from behind_tls(tmp_path, tansu, "--storage-engine", "memory://tansu/")
 
 
 def emit(naap_bin, brokers, spool, *properties, duration="3s", env=None):
@@ -126,30 +142,20 @@ def sasl_broker(tmp_path):
     """Tansu with its SQLite store requiring SCRAM, behind stunnel; the
     user is made over the broker before it requires authentication."""
     tansu = os.environ.get("NAAP_TANSU_SASL_BIN")
-    stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
-    if not tansu or not stunnel:
-        pytest.fail("needs NAAP_TANSU_SASL_BIN and Debian's stunnel4 (./test.sh builds and installs both)")
-    make_certificates(tmp_path)
-    tls_port, plain_port = free_port(), free_port()
+    if not tansu:
+        pytest.fail("needs NAAP_TANSU_SASL_BIN (./test.sh builds Tansu with its SQLite store)")
     store = ["--storage-engine", "sqlite://tansu.db"]
-    setup = Proc([tansu, "broker", "--listener-url", f"tcp://127.0.0.1:{plain_port}",
-                  "--advertised-listener-url", f"tcp://127.0.0.1:{plain_port}", *store],
+    port = free_port()
+    setup = Proc([tansu, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+                  "--advertised-listener-url", f"tcp://127.0.0.1:{port}", *store],
                  tmp_path / "tansu-setup.log", cwd=tmp_path)
-    wait_until(lambda: port_open(plain_port), 30, "tansu (setup)")
-    subprocess.run([tansu, "user", "create", "--broker", f"tcp://127.0.0.1:{plain_port}", "--mechanism", "scram512",
-                    USER, PASSWORD], check=True, capture_output=True, timeout=60)
-    setup.stop()
-    broker = Proc([tansu, "broker", "--listener-url", f"tcp://127.0.0.1:{plain_port}",
-                   "--advertised-listener-url", f"tcp://127.0.0.1:{tls_port}", *store, "--authentication"],
-                  tmp_path / "tansu.log", cwd=tmp_path)
-    (tmp_path / "stunnel.conf").write_text(
-        f"foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{tls_port}\n"
-        f"connect = 127.0.0.1:{plain_port}\ncert = {tmp_path / 'server.pem'}\nkey = {tmp_path / 'server.key'}\n")
-    proxy = Proc([stunnel, str(tmp_path / "stunnel.conf")], tmp_path / "stunnel.log")
-    wait_until(lambda: port_open(plain_port) and port_open(tls_port), 30, "tansu (SCRAM) behind stunnel")
-    yield f"127.0.0.1:{tls_port}", tmp_path
-    proxy.stop()
-    broker.stop()
+    try:
+        wait_until(lambda: port_open(port), 30, "tansu (setup)")
+        subprocess.run([tansu, "user", "create", "--broker", f"tcp://127.0.0.1:{port}", "--mechanism", "scram512",
+                        USER, PASSWORD], check=True, capture_output=True, timeout=60)
+    finally:
+        setup.stop()
+    yield from behind_tls(tmp_path, tansu, *store, "--authentication", cwd=tmp_path)
 
 
 def scram(dir):

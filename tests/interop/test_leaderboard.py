@@ -218,6 +218,12 @@ def test_python_gateway_lists_service_uris_shuffled_within_tiers(base):
     assert len(get(f"{url}?caps={MODEL}&topN=abc")[2]) == min(n, 100)
     status, _, refused = get(f"{url}?caps=a%20b")
     assert status == 400 and refused["error"]["message"] == "capability contains invalid characters"
+    # Each capability reads the hour's snapshots: 33 distinct are refused,
+    # 32 (and repeats, as many as a URL holds) are not.
+    status, _, refused = get(url + "?" + "&".join(f"caps=m{i}" for i in range(33)))
+    assert status == 400 and "at most 32" in refused["error"]["message"], refused
+    status, _, body = get(url + "?" + "&".join(f"caps=m{i % 32}" for i in range(700)))
+    assert status == 200 and body == []
 
 
 def test_naaps_sla_and_jobs_weights_rank_by_what_the_network_measured(base):

@@ -134,6 +134,8 @@ pub(crate) async fn rule_scores(catalog: &Catalog, within: Within) -> Result<Rul
 
 /// The rows, best first (score, then more capabilities, then address).
 pub async fn orchestrators(catalog: &Catalog, caps: &[String], within: Within) -> Result<Vec<Discovered>> {
+    // A set: a request may repeat `caps` as often as its URL allows.
+    let wanted: std::collections::HashSet<&str> = caps.iter().map(String::as_str).collect();
     let names = catalog.table_names().await?;
     if !names.iter().any(|t| t == tables::CAPABILITY_SNAPSHOTS.name) {
         return Ok(Vec::new());
@@ -166,7 +168,7 @@ pub async fn orchestrators(catalog: &Catalog, caps: &[String], within: Within) -
                 pipeline: r.pipeline,
             }
         })
-        .filter(|r| caps.is_empty() || r.capabilities.iter().any(|c| caps.contains(c)))
+        .filter(|r| caps.is_empty() || r.capabilities.iter().any(|c| wanted.contains(c.as_str())))
         .collect();
     rows.sort_by(|a, b| {
         b.score

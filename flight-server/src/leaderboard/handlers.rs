@@ -108,11 +108,13 @@ pub(crate) async fn rank(
 const DEFAULT_CAPABILITY: &str = "noop";
 const DEFAULT_GATEWAY_TOP_N: usize = 100;
 const MAX_GATEWAY_TOP_N: usize = 1000;
+/// The most distinct capabilities one python-gateway request may name.
+const MAX_GATEWAY_CAPS: usize = 32;
 
 /// python-gateway's orchestrator list: `[{"address": "<service URI>"}]`
 ///
 /// livepeer/naap's `python-gateway` discovery: `caps` (repeatable,
-/// `pipeline/model` or a model; OR) or else `capability` or `model`, else
+/// `pipeline/model` or a model; OR; at most 32) or else `capability` or `model`, else
 /// `noop`; `topN` 1 to 1000 (100; other values fall back to it). The
 /// service URIs offering them with a free slot, ranked as `/orch-webhook`
 /// ranks for go-livepeer gateways (the reference router: the served score,
@@ -121,7 +123,7 @@ const MAX_GATEWAY_TOP_N: usize = 1000;
 /// preferring a lower tier.
 #[utoipa::path(get, path = "/api/v1/orchestrator-leaderboard/python-gateway",
     params(
-        ("caps" = Option<Vec<String>>, Query, description = "pipeline/model or model; repeatable"),
+        ("caps" = Option<Vec<String>>, Query, description = "pipeline/model or model; repeatable, at most 32 distinct"),
         ("capability" = Option<String>, Query, description = "without caps: the model"),
         ("model" = Option<String>, Query, description = "without caps or capability: the model"),
         ("topN" = Option<u32>, Query, description = "1 to 1000; default 100"),
@@ -149,6 +151,16 @@ pub(crate) async fn python_gateway(
     for (_, value) in pairs.iter().filter(|(k, v)| k == "caps" && !v.is_empty()) {
         let model = value.rsplit('/').next().unwrap_or(value).trim().to_owned();
         if !capabilities.contains(&model) {
+            // Each capability reads the hour of snapshots: a bound keeps
+            // one request from asking for thousands.
+            if capabilities.len() == MAX_GATEWAY_CAPS {
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "caps names more than {MAX_GATEWAY_CAPS} capabilities; at most {MAX_GATEWAY_CAPS} per request"
+                    ),
+                );
+            }
             capabilities.push(model);
         }
     }

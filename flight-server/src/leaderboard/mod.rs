@@ -86,10 +86,7 @@ pub async fn rank(catalog: &Catalog, regions: &Regions, request: &RankRequest) -
     let offered = rows::offering(catalog, &request.capability, region).await?;
     let mut rows = ranking::filter(offered, &request.filters);
     let scores = crate::discover::rule_scores(catalog, crate::Within::DEFAULT).await?;
-    for row in &mut rows {
-        row.naap.sla_score = scores.sla(&row.naap.address);
-        row.naap.jobs_score = scores.jobs(&row.naap.address, &row.orch_uri);
-    }
+    scored(&mut rows, &scores);
     let mut ranked = match request.weights {
         Some(given) => ranking::rerank(ranking::default_order(rows), Weights::from_given(given)),
         None => ranking::default_order(rows),
@@ -113,8 +110,9 @@ pub async fn gateway_list(catalog: &Catalog, capabilities: &[String], top_n: usi
     let scores = crate::discover::rule_scores(catalog, crate::Within::DEFAULT).await?;
     let mut ordered: Vec<String> = Vec::new();
     for capability in capabilities {
-        let rows = rows::offering(catalog, capability, None).await?;
-        for uri in router_order(rows, &scores, top_n) {
+        let mut rows = rows::offering(catalog, capability, None).await?;
+        scored(&mut rows, &scores);
+        for uri in router_order(rows, top_n) {
             if ordered.len() >= top_n {
                 break;
             }
@@ -129,17 +127,27 @@ pub async fn gateway_list(catalog: &Catalog, capabilities: &[String], top_n: usi
     }))
 }
 
-/// `rows` in the reference router's order: its ranked picks, then the
+/// Each row's naap evidence with the served SLA and jobs rule scores.
+fn scored(rows: &mut [Row], scores: &crate::discover::RuleScores) {
+    for row in rows {
+        row.naap.sla_score = scores.sla(&row.naap.address);
+        row.naap.jobs_score = scores.jobs(&row.naap.address, &row.orch_uri);
+    }
+}
+
+/// `rows` (with their scores) in the reference router's order: the scored
+/// ranked by `router::select` (no minimum, no exploration), then the
 /// unscored by service URI.
-fn router_order(rows: Vec<Row>, scores: &crate::discover::RuleScores, n: usize) -> Vec<String> {
-    use crate::router::{Candidate, Pick, SelectRequest, Weights, select};
+fn router_order(rows: Vec<Row>, n: usize) -> Vec<String> {
+    use crate::router::{Candidate, SelectRequest, Weights, select};
     let positive = |v: f64| (v > 0.0).then_some(v);
-    let mut candidates: Vec<Candidate> = rows
+    let (scored, unscored): (Vec<Row>, Vec<Row>) = rows
+        .into_iter()
+        .partition(|r| r.naap.sla_score.or(r.naap.jobs_score).is_some());
+    let candidates: Vec<Candidate> = scored
         .into_iter()
         .map(|row| Candidate {
-            score: scores
-                .sla(&row.naap.address)
-                .or_else(|| scores.jobs(&row.naap.address, &row.orch_uri)),
+            score: row.naap.sla_score.or(row.naap.jobs_score),
             price_wei_per_pixel: positive(row.price_per_unit),
             latency_ms: row.best_lat_ms,
             address: row.naap.address,
@@ -157,14 +165,13 @@ fn router_order(rows: Vec<Row>, scores: &crate::discover::RuleScores, n: usize) 
         explore: 0.0,
         within: crate::Within::DEFAULT,
     };
-    let (scored, mut unscored): (Vec<Candidate>, Vec<Candidate>) =
-        candidates.drain(..).partition(|c| c.score.is_some());
-    unscored.sort_by(|a, b| a.uri.cmp(&b.uri));
+    let mut unscored: Vec<String> = unscored.into_iter().map(|r| r.orch_uri).collect();
+    unscored.sort();
+    // Without exploration the draws are never used; a fixed seed says so.
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    select(scored, &request, &Weights::default(), &mut rng)
+    select(candidates, &request, &Weights::default(), &mut rng)
         .into_iter()
-        .filter(|c| c.reason == Pick::Ranked)
         .map(|c| c.candidate.uri)
-        .chain(unscored.into_iter().map(|c| c.uri))
+        .chain(unscored)
         .collect()
 }
