@@ -20,6 +20,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::oneshot;
 
 use crate::kafka::Reporter;
@@ -28,6 +29,10 @@ use crate::sink::EncodedMessage;
 /// How long one poll call waits for delivery reports (also the longest a
 /// drop waits for the polling thread).
 const POLL: Duration = Duration::from_secs(1);
+/// How long a send waits for room in a full local queue, and how often it
+/// tries again.
+const QUEUE_FULL_WAIT: Duration = Duration::from_secs(30);
+const QUEUE_FULL_RETRY: Duration = Duration::from_millis(50);
 
 /// The producer's context: the reporter's view of the connections, and
 /// each delivery report answered on its message's channel.
@@ -100,13 +105,26 @@ impl AckedProducer {
                 value: Some(v.as_bytes()),
             });
         }
-        let record = BaseRecord::with_opaque_to(topic, Box::new(ack))
+        let mut record = BaseRecord::with_opaque_to(topic, Box::new(ack))
             .key(&m.key)
             .payload(&m.value)
             .headers(headers)
             .timestamp(m.timestamp_ms);
-        // A refused record (queue full, too large) comes back with its channel.
-        self.producer.send(record).map_err(|(e, _)| e)?;
+        // A full local queue drains as the broker acknowledges: wait and
+        // retry, for a while (as FutureProducer did). Any other refusal
+        // (too large, unknown topic) comes back with its channel at once.
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if waited < QUEUE_FULL_WAIT => {
+                    record = back;
+                    tokio::time::sleep(QUEUE_FULL_RETRY).await;
+                    waited += QUEUE_FULL_RETRY;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
         acked.await.unwrap_or(Err(KafkaError::Canceled))
     }
 }

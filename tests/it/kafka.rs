@@ -412,3 +412,22 @@ fn two_scale_out_processes_over_eight_partitions_write_the_tables_of_one() {
         assert_eq!(t1[key], t2[key], "totals.{key}");
     }
 }
+
+/// A producer whose local queue is full waits for room, as the broker
+/// acknowledges, instead of failing the send: a whole simulated span goes
+/// out through a queue of one message.
+#[test]
+fn a_full_producer_queue_waits_for_room() {
+    let Some(brokers) = service("NAAP_TEST_KAFKA") else {
+        return;
+    };
+    let topic = format!("queue-full-{}", std::process::id());
+    let out = run_ok(
+        naap()
+            .args(["emit", "--brokers", &brokers, "--topic", &topic])
+            .args(["--kafka-property", "queue.buffering.max.messages=1"])
+            .args(["--simulate", "2", "--from", &T0.to_string(), "--span", "2m"]),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("emitted "), "{stdout}");
+}
