@@ -7,7 +7,11 @@
 --   that has status samples in the hour or started in it. seal_window holds
 --   one row: the hour [window_start, window_end), the horizon up to which
 --   later events still inform the session's lifecycle (horizon_end), and how
---   far back its earlier events are read (lookback_start). Rules follow
+--   far back its earlier events are read (lookback_start). The pipeline
+--   gives it, as gateway_events, only the stream_trace, ai_stream_status and
+--   ai_stream_events rows of sessions with an event in the hour (from
+--   lookback_start to horizon_end; pipeline/src/seal/sessions.rs): it is
+--   the only aggregate reading gateway_events. Rules follow
 --   production NaaP's code (Cloud-SPE/livepeer-naap-analytics,
 --   api/internal/resolver/session.go, attribution.go, normalization.go).
 --   * session_id: stream_id|request_id, with _missing_stream /

@@ -14,4 +14,5 @@ mod kafka;
 mod kafka_topics;
 mod late;
 mod layout;
+mod sessions;
 mod trust;

@@ -8,7 +8,7 @@ use datafusion::execution::context::SessionContext;
 use super::files::{SEALED_GROUP, Staged};
 use super::tables::Tables;
 use crate::manifest::Manifest;
-use crate::seal::{SealSpan, Sealer, hour_of};
+use crate::seal::{SealSpan, Sealer, SessionIndex, hour_of};
 use crate::source::PartitionKey;
 use crate::window::PartitionWindows;
 use crate::{PipelineConfig, Result};
@@ -25,6 +25,8 @@ pub(crate) struct Sealing {
     pub(crate) seal_everything: bool,
     /// `sealed_before_ms` once the commit being written lands.
     pub(crate) sealing_to: Option<i64>,
+    /// Which sessions the lookback's hours hold.
+    pub(crate) sessions: SessionIndex,
 }
 
 impl Sealing {
@@ -110,6 +112,7 @@ impl Sealing {
         let mut sealer = Sealer {
             ctx,
             tables,
+            sessions: &mut self.sessions,
             rules: &config.rules,
             span: SealSpan {
                 settle_ms: super::ms(config.session_settle),

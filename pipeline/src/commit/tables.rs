@@ -37,6 +37,7 @@ use tracing::{debug, info};
 
 use crate::manifest::{Manifest, TableChange};
 use crate::{Error, Result, failpoint};
+use naap_sql::delta::ActiveFile;
 
 /// Application id of the newest commit record a table holds.
 pub(crate) const COMMIT_APP: &str = "naap-commit";
@@ -100,6 +101,30 @@ impl Tables {
             return Ok(Vec::new());
         };
         Ok(naap_sql::delta::read_hours_of(&lake, t, table, from_ms, to_ms).await?)
+    }
+
+    /// The files of `table`'s UTC hour partitions starting at each of
+    /// `hours` in its newest version, by hour (none before its first commit).
+    pub(crate) async fn hour_files(&mut self, table: &str, hours: &[i64]) -> Result<BTreeMap<i64, Vec<ActiveFile>>> {
+        let mut out: BTreeMap<i64, Vec<ActiveFile>> = hours.iter().map(|h| (*h, Vec::new())).collect();
+        let Some(t) = self.current(table).await? else {
+            return Ok(out);
+        };
+        let partitions: Vec<_> = hours
+            .iter()
+            .map(|h| (*h, naap_sql::delta::partition_values(*h)))
+            .collect();
+        for file in naap_sql::delta::active_files(t, table)? {
+            if let Some((hour, _)) = partitions.iter().find(|(_, p)| *p == file.partition) {
+                out.entry(*hour).or_default().push(file);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every row of `files` of `table` (lake types).
+    pub(crate) async fn read_files(&self, table: &str, files: &[ActiveFile]) -> Result<Vec<RecordBatch>> {
+        Ok(naap_sql::delta::read_files(&self.lake, table, files).await?)
     }
 
     /// The newest record `table` holds (0: none).

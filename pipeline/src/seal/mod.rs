@@ -32,6 +32,9 @@ use tracing::info;
 use crate::commit::tables::Tables;
 use crate::{Error, Result};
 
+mod sessions;
+pub(crate) use sessions::SessionIndex;
+
 /// Start of the UTC hour holding `t`.
 pub(crate) fn hour_of(t: i64) -> i64 {
     t.div_euclid(HOUR_MS) * HOUR_MS
@@ -87,6 +90,8 @@ pub(crate) struct Sealer<'a> {
     /// The lake's tables, kept open across hours and commits (loading a
     /// table's log afresh for every hour made sealing slower as the lake grew).
     pub tables: &'a mut Tables,
+    /// Which sessions earlier hours hold (kept across commits).
+    pub sessions: &'a mut SessionIndex,
     pub rules: &'a naap_sql::RuleSet,
     pub span: SealSpan,
     /// Gateway rows of this commit, not yet in the lake, by table.
@@ -112,6 +117,9 @@ impl Sealer<'_> {
     /// The hourly tables of the hour starting at `hour`, by table name.
     pub(crate) async fn seal(&mut self, hour: i64) -> Result<Vec<(String, RecordBatch)>> {
         let ctx = self.ctx;
+        let started = std::time::Instant::now();
+        let mut steps: Vec<(&str, u128)> = Vec::new();
+        let mut lap = std::time::Instant::now();
         let SealSpan { settle_ms, lookback_ms } = self.span;
         let window = naap_sql::hourly::seal_window(hour, settle_ms, lookback_ms);
         register(ctx, SEAL_WINDOW, &window.schema(), vec![window])?;
@@ -134,9 +142,19 @@ impl Sealer<'_> {
             } else {
                 (hour, hour + HOUR_MS)
             };
-            let rows = self.input(table, &schema, from, to).await?;
+            let rows = if table == GATEWAY_EVENTS_TABLE {
+                let pending = self.pending.get(table).map_or(&[][..], Vec::as_slice);
+                let schema = naap_sql::hourly::nullable(&schema);
+                self.sessions
+                    .rows(self.tables, pending, &schema, hour, self.span)
+                    .await?
+            } else {
+                self.input(table, &schema, from, to).await?
+            };
             register(ctx, table, &schema, rows)?;
         }
+        steps.push(("inputs", lap.elapsed().as_millis()));
+        lap = std::time::Instant::now();
         let mut out = Vec::new();
         for name in HOURLY_AGGREGATES {
             let aggregate = naap_sql::rules::aggregate(name);
@@ -146,6 +164,8 @@ impl Sealer<'_> {
                 self.sealed_hourly.push(rows.clone());
             }
             out.push((name.to_owned(), rows));
+            steps.push((name, lap.elapsed().as_millis()));
+            lap = std::time::Instant::now();
         }
         // Rules see the hour with its benchmark history: the previous 7 full
         // UTC days from the lake and whatever this commit sealed before it.
@@ -195,7 +215,9 @@ impl Sealer<'_> {
             .filter(|(_, b)| b.num_rows() > 0)
             .map(|(t, b)| format!("{t}={}", b.num_rows()))
             .collect();
-        info!(hour = %naap_sql::lake::hour_partition(hour), rows = %counts.join(" "), "sealed hour");
+        steps.push(("rules", lap.elapsed().as_millis()));
+        let steps: Vec<String> = steps.iter().map(|(s, ms)| format!("{s}={ms}")).collect();
+        info!(hour = %naap_sql::lake::hour_partition(hour), rows = %counts.join(" "), ms = started.elapsed().as_millis(), steps = %steps.join(" "), "sealed hour");
         Ok(out.into_iter().filter(|(_, b)| b.num_rows() > 0).collect())
     }
 }
