@@ -20,6 +20,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use url::Url;
 
@@ -183,6 +184,17 @@ pub fn active_files(t: &DeltaTable, table: &str) -> Result<Vec<ActiveFile>, Tabl
 
 /// Every row of `files` of `table` (as written: without the partition columns).
 pub async fn read_files(lake: &Lake, table: &str, files: &[ActiveFile]) -> Result<Vec<RecordBatch>, TableError> {
+    read_columns(lake, table, files, None).await
+}
+
+/// The rows of `files` of `table`, with only the columns named in
+/// `columns` (those a file holds) when given, else every column.
+pub async fn read_columns(
+    lake: &Lake,
+    table: &str,
+    files: &[ActiveFile],
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>, TableError> {
     let mut out = Vec::new();
     for file in files {
         let path = Path::from(format!("{}/{}", lake.table_dir(table), file.path));
@@ -195,9 +207,12 @@ pub async fn read_files(lake: &Lake, table: &str, files: &[ActiveFile]) -> Resul
             path: file.path.clone(),
             detail,
         };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|e| file_error(e.to_string()))?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| file_error(e.to_string()))?;
+        if let Some(columns) = columns {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            builder = builder.with_projection(mask);
+        }
+        let reader = builder.build().map_err(|e| file_error(e.to_string()))?;
         for batch in reader {
             out.push(batch.map_err(|e| file_error(e.to_string()))?);
         }

@@ -122,9 +122,15 @@ impl Tables {
         Ok(out)
     }
 
-    /// Every row of `files` of `table` (lake types).
-    pub(crate) async fn read_files(&self, table: &str, files: &[ActiveFile]) -> Result<Vec<RecordBatch>> {
-        Ok(naap_sql::delta::read_files(&self.lake, table, files).await?)
+    /// The rows of `files` of `table` (lake types), with only `columns`
+    /// when given.
+    pub(crate) async fn read_files(
+        &self,
+        table: &str,
+        files: &[ActiveFile],
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>> {
+        Ok(naap_sql::delta::read_columns(&self.lake, table, files, columns).await?)
     }
 
     /// The newest record `table` holds (0: none).

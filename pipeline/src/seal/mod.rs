@@ -27,7 +27,7 @@ use datafusion::execution::context::SessionContext;
 use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
 use naap_events::tables;
 use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW, SLA_INPUTS};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::commit::tables::Tables;
 use crate::{Error, Result};
@@ -40,13 +40,34 @@ pub(crate) fn hour_of(t: i64) -> i64 {
     t.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-/// Lake rows as `schema` (all columns nullable).
+/// Rows as `schema`: its columns, by name, cast to its types.
 fn from_lake(rows: &[RecordBatch], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-    let schema = naap_sql::hourly::nullable(schema);
     Ok(rows
         .iter()
-        .map(|b| naap_events::lake_types::from_lake(b, &schema))
+        .map(|b| naap_events::lake_types::from_lake(b, schema))
         .collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// What sealing reads of a gateway table: every column but the raw payload
+/// `data` (most of a row's bytes; no aggregate reads it, and one that tried
+/// would fail to plan), all nullable.
+fn sealed_schema(schema: &SchemaRef) -> SchemaRef {
+    let schema = naap_sql::hourly::nullable(schema);
+    let fields: Vec<_> = schema.fields().iter().filter(|f| f.name() != "data").cloned().collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// The column names of `schema`.
+fn names(schema: &SchemaRef) -> Vec<&str> {
+    schema.fields().iter().map(|f| f.name().as_str()).collect()
+}
+
+/// The UTC hours meeting [from_ms, to_ms).
+fn hours(from_ms: i64, to_ms: i64) -> Vec<i64> {
+    (0..)
+        .map(|i| hour_of(from_ms) + i * HOUR_MS)
+        .take_while(|h| *h < to_ms)
+        .collect()
 }
 
 /// Registers `batches` as table `name` (all columns nullable, so rows read
@@ -101,7 +122,8 @@ pub(crate) struct Sealer<'a> {
 }
 
 impl Sealer<'_> {
-    /// Lake rows of `table` in [from, to) plus this commit's pending rows.
+    /// Lake rows of `table` in the hours meeting [from, to) plus this
+    /// commit's pending rows, as `schema` (a [`sealed_schema`]).
     async fn input(
         &mut self,
         table: &'static str,
@@ -109,8 +131,16 @@ impl Sealer<'_> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RecordBatch>> {
-        let mut rows = from_lake(&self.tables.read_hours(table, from_ms, to_ms).await?, schema)?;
-        rows.extend(self.pending.get(table).into_iter().flatten().cloned());
+        let files = self.tables.hour_files(table, &hours(from_ms, to_ms)).await?;
+        let mut rows = Vec::new();
+        for files in files.values() {
+            let read = self.tables.read_files(table, files, Some(&names(schema))).await?;
+            rows.extend(from_lake(&read, schema)?);
+        }
+        rows.extend(from_lake(
+            self.pending.get(table).map_or(&[][..], Vec::as_slice),
+            schema,
+        )?);
         Ok(rows)
     }
 
@@ -142,9 +172,9 @@ impl Sealer<'_> {
             } else {
                 (hour, hour + HOUR_MS)
             };
+            let schema = sealed_schema(&schema);
             let rows = if table == GATEWAY_EVENTS_TABLE {
                 let pending = self.pending.get(table).map_or(&[][..], Vec::as_slice);
-                let schema = naap_sql::hourly::nullable(&schema);
                 self.sessions
                     .rows(self.tables, pending, &schema, hour, self.span)
                     .await?
@@ -176,7 +206,7 @@ impl Sealer<'_> {
             .map(RecordBatch::schema)
             .expect("the sla_inputs_hourly aggregate ran above");
         let history = self.tables.read_hours(SLA_INPUTS, day - 7 * 24 * HOUR_MS, hour).await?;
-        let mut history = from_lake(&history, &schema)?;
+        let mut history = from_lake(&history, &naap_sql::hourly::nullable(&schema))?;
         history.extend(self.sealed_hourly.iter().cloned());
         register(ctx, SLA_INPUTS, &schema, history)?;
         let mut scored: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
@@ -217,7 +247,9 @@ impl Sealer<'_> {
             .collect();
         steps.push(("rules", lap.elapsed().as_millis()));
         let steps: Vec<String> = steps.iter().map(|(s, ms)| format!("{s}={ms}")).collect();
-        info!(hour = %naap_sql::lake::hour_partition(hour), rows = %counts.join(" "), ms = started.elapsed().as_millis(), steps = %steps.join(" "), "sealed hour");
+        let at = naap_sql::lake::hour_partition(hour);
+        debug!(hour = %at, steps = %steps.join(" "), "milliseconds each step of sealing the hour took");
+        info!(hour = %at, rows = %counts.join(" "), ms = started.elapsed().as_millis(), "sealed hour");
         Ok(out.into_iter().filter(|(_, b)| b.num_rows() > 0).collect())
     }
 }

@@ -25,7 +25,7 @@ use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use naap_events::gateway_tables::GATEWAY_EVENTS_TABLE;
 use naap_sql::hourly::HOUR_MS;
 
-use super::{SealSpan, from_lake};
+use super::{SealSpan, from_lake, hours, names};
 use crate::Result;
 use crate::commit::tables::Tables;
 
@@ -130,20 +130,20 @@ impl SessionIndex {
     ) -> Result<Vec<RecordBatch>> {
         let table = GATEWAY_EVENTS_TABLE;
         let (from, to) = (hour - span.lookback_ms, hour + HOUR_MS + span.settle_ms + 1);
-        let earlier: Vec<i64> = (0..)
-            .map(|i| hour_floor(from) + i * HOUR_MS)
-            .take_while(|h| *h < hour)
-            .collect();
-        let later: Vec<i64> = (0..).map(|i| hour + i * HOUR_MS).take_while(|h| *h < to).collect();
+        let (earlier, later) = (hours(from, hour), hours(hour, to));
         let mut files = tables
             .hour_files(table, &[earlier.clone(), later.clone()].concat())
             .await?;
+        let columns = names(schema);
         // The hour and its settle time: its sessions are those with an event in the hour.
         let mut near = Vec::new();
         for h in &later {
-            near.extend(from_lake(&tables.read_files(table, &files[h]).await?, schema)?);
+            near.extend(from_lake(
+                &tables.read_files(table, &files[h], Some(&columns)).await?,
+                schema,
+            )?);
         }
-        near.extend(pending.iter().cloned());
+        near.extend(from_lake(pending, schema)?);
         let mut sessions = HashSet::new();
         for batch in &near {
             let in_hour = keys_of(batch)?.into_iter().flatten();
@@ -157,7 +157,7 @@ impl SessionIndex {
             .iter()
             .map(|b| keep(b, &sessions, (from, to)))
             .collect::<Result<Vec<_>>>()?;
-        self.hours.retain(|h, _| *h >= hour_floor(from));
+        self.hours.retain(|h, _| *h >= super::hour_of(from));
         for h in earlier {
             let hour_files = files.remove(&h).unwrap_or_default();
             let mut paths: Vec<String> = hour_files.iter().map(|f| f.path.clone()).collect();
@@ -166,7 +166,7 @@ impl SessionIndex {
             if known.is_some_and(|k| k.keys.is_disjoint(&sessions)) {
                 continue;
             }
-            let rows = from_lake(&tables.read_files(table, &hour_files).await?, schema)?;
+            let rows = from_lake(&tables.read_files(table, &hour_files, Some(&columns)).await?, schema)?;
             if known.is_none() {
                 let mut keys = HashSet::new();
                 for batch in &rows {
@@ -181,10 +181,6 @@ impl SessionIndex {
         out.retain(|b| b.num_rows() > 0);
         Ok(out)
     }
-}
-
-fn hour_floor(t: i64) -> i64 {
-    t.div_euclid(HOUR_MS) * HOUR_MS
 }
 
 #[cfg(test)]
