@@ -42,6 +42,12 @@ pub enum Command {
     /// every table (a running pipeline compacts and vacuums on its own,
     /// every --compact-every).
     Compact(CompactArgs),
+    /// Rebuild sealed hours of the hourly tables in place from the raw
+    /// gateway tables the lake keeps (after an upgrade that changes what a
+    /// table means, or adds a column to it): hour by hour, oldest first,
+    /// each hour one Delta version per table replacing its files. For a
+    /// lake no pipeline is writing; `naap serve` may go on answering.
+    Reseal(ResealArgs),
     /// Score every hour of a lake with rule versions (built in or from a
     /// file) and measure how well each score predicts the next hour's
     /// session outcomes.
@@ -271,6 +277,36 @@ pub struct CompactArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ResealArgs {
+    /// Lake location: a directory or s3://bucket/prefix.
+    #[arg(long)]
+    pub lake: String,
+    /// Only these hourly tables (comma-separated; default: every table sealing writes).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Option<Vec<String>>,
+    /// Hours from this time on (RFC 3339 or epoch ms; default: the oldest raw row).
+    #[arg(long, value_parser = instant)]
+    pub since: Option<i64>,
+    /// Hours before this time (default: every sealed hour).
+    #[arg(long, value_parser = instant)]
+    pub until: Option<i64>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// A point in time: RFC 3339, or Unix epoch milliseconds.
+fn instant(s: &str) -> Result<i64, String> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("{s:?} is neither RFC 3339 nor epoch milliseconds: {e}"))
+}
+
+#[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// A message file written by `naap emit --output`, or NDJSON with --format livepeer-json.
     #[arg(long)]
@@ -295,6 +331,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Replay(args) => replay(args).await,
         Command::Compact(args) => compact(args).await,
+        Command::Reseal(args) => reseal(args).await,
         Command::Backtest(args) => crate::backtest::run(args).await,
         Command::Openapi => {
             println!("{}", naap_flight_server::openapi()?);
@@ -440,6 +477,22 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
     println!(
         "compaction: {} files written in place of {}; vacuum deleted {} files",
         done.written, done.replaced, done.deleted
+    );
+    Ok(())
+}
+
+async fn reseal(args: ResealArgs) -> anyhow::Result<()> {
+    let lake = args.store.open(&args.lake)?;
+    let config = pipeline_config(lake, &args.window)?;
+    let spec = naap_pipeline::ResealSpec {
+        tables: args.tables,
+        since_ms: args.since,
+        until_ms: args.until,
+    };
+    let done = Pipeline::new(config).reseal(&spec).await?;
+    println!(
+        "reseal: {} hours rebuilt; {} files written in place of {}",
+        done.hours, done.written, done.replaced
     );
     Ok(())
 }

@@ -79,7 +79,7 @@ mod source;
 mod verify;
 mod window;
 
-pub use commit::Compacted;
+pub use commit::{Compacted, ResealSpec, Resealed};
 pub use error::{Error, Result};
 pub use health::{Health, State};
 pub use manifest::{Manifest, PartitionProgress, Totals};
@@ -208,6 +208,13 @@ impl Pipeline {
     /// commit), then vacuums every table after the grace period.
     pub async fn compact(self) -> Result<Compacted> {
         commit::compact_once(self.config).await
+    }
+
+    /// Rebuilds the sealed hours `spec` names from the raw tables the lake
+    /// keeps, each hour one commit replacing its files (a lake no pipeline
+    /// is writing; readers go on).
+    pub async fn reseal(self, spec: &ResealSpec) -> Result<Resealed> {
+        commit::reseal::reseal(self.config, spec).await
     }
 
     /// Runs until the source ends, the idle limit passes, or a stop is

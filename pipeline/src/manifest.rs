@@ -126,6 +126,12 @@ pub struct Manifest {
     /// For every table: the newest commit up to this one that changed it.
     #[serde(default)]
     pub last_change: BTreeMap<String, u64>,
+    /// Per hourly table: the oldest version of its aggregate (the SQL
+    /// file's `version:`) that any of its sealed hours was computed with.
+    /// A table missing here, in a lake with sealed hours, was sealed by
+    /// version 1 (every aggregate's version before this was recorded).
+    #[serde(default)]
+    pub sealed_with: BTreeMap<String, u32>,
     pub totals: Totals,
 }
 

@@ -22,6 +22,7 @@ mod input;
 mod ownership;
 mod prepare;
 mod recovery;
+pub(crate) mod reseal;
 mod rewrite;
 mod sealing;
 mod state_files;
@@ -42,6 +43,7 @@ use crate::metrics::Metrics;
 use crate::source::{InputFormat, SourceEvent, SourceSpec};
 use crate::window::distinct_windows;
 use crate::{Error, PipelineConfig, Result, decode, failpoint, source};
+pub use reseal::{ResealSpec, Resealed};
 
 struct Run {
     config: PipelineConfig,
@@ -60,6 +62,8 @@ struct Run {
     last_compaction: Instant,
     /// Files the last commit's compaction wrote.
     last_compacted: usize,
+    /// Files the next commit replaces besides its own input (a reseal).
+    injected: files::Rewrite,
 }
 
 pub(crate) async fn run(
@@ -239,7 +243,8 @@ impl Run {
         } else {
             files::Rewrite::default()
         };
-        if !dirty && compacted.files.is_empty() {
+        let injected = std::mem::take(&mut self.injected);
+        if !dirty && compacted.files.is_empty() && injected.files.is_empty() && injected.removed.is_empty() {
             self.vacuum_if_due().await;
             return Ok(());
         }
@@ -248,6 +253,8 @@ impl Run {
         self.last_compacted = compacted.files.len();
         rewrite.files.extend(compacted.files);
         rewrite.removed.extend(compacted.removed);
+        rewrite.files.extend(injected.files);
+        rewrite.removed.extend(injected.removed);
         let lake = self.config.lake.clone();
         let seq = self.base.seq + 1;
         let mut delta = self.input.uncommitted.clone();
@@ -327,6 +334,7 @@ impl Run {
         let seq = record.seq;
         self.adopt(record.clone());
         self.sealing.sealing_to = None;
+        self.sealing.resealed.clear();
         self.input.committed();
         let elapsed = started.elapsed().as_millis() as u64;
         metrics.committed(&self.totals, elapsed);
@@ -399,6 +407,7 @@ impl Run {
             sealed_before_ms,
             unsealed_hours,
             last_change: tables::last_change(base, seq, &changes),
+            sealed_with: self.sealing.sealed_with(base),
             tables: changes,
             totals,
         }

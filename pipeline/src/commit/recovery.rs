@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Run, garbage, input, ownership, sealing, state_files, tables};
 use crate::manifest::{Manifest, Totals};
@@ -43,9 +43,20 @@ impl Run {
             garbage: garbage::Garbage::new(),
             last_compaction: Instant::now(),
             last_compacted: 0,
+            injected: Default::default(),
             base: Manifest::default(),
         };
         run.adopt(base);
+        for (table, then, now) in sealing::outdated(&run.base) {
+            warn!(
+                table,
+                sealed_with = then,
+                this_release = now,
+                "the table's sealed hours were computed by an older version of its aggregate; new hours use this \
+                 release's. Rebuild the old ones from the raw tables with: naap reseal --lake {} --tables {table}",
+                run.config.lake
+            );
+        }
         let base = run.base.clone();
         run.tables.roll_forward(&base).await?;
         if !scale_out {

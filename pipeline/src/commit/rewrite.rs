@@ -59,6 +59,11 @@ async fn read_all(
     }
 }
 
+/// How many rows `files` of `table` hold.
+pub(crate) async fn rows_of(lake: &naap_sql::Lake, table: &str, files: &[ActiveFile]) -> Result<u64> {
+    Ok(rows(&read_all(lake, table, files, None).await?))
+}
+
 /// How many rows `batches` hold.
 fn rows(batches: &[RecordBatch]) -> u64 {
     batches.iter().map(|b| b.num_rows() as u64).sum()
@@ -157,7 +162,7 @@ pub(crate) async fn score_windows(
 }
 
 /// Start (ms) of the hour of a file's `date`/`hour` partition values.
-fn file_hour(file: &ActiveFile) -> Option<i64> {
+pub(crate) fn file_hour(file: &ActiveFile) -> Option<i64> {
     let value = |k: &str| file.partition.get(k).cloned().flatten();
     let hour: u32 = value("hour")?.parse().ok()?;
     let date = NaiveDate::parse_from_str(&value("date")?, "%Y-%m-%d").ok()?;

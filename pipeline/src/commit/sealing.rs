@@ -27,6 +27,9 @@ pub(crate) struct Sealing {
     pub(crate) sealing_to: Option<i64>,
     /// Which sessions the lookback's hours hold.
     pub(crate) sessions: SessionIndex,
+    /// Tables whose every sealed hour the commit being written rebuilds
+    /// (a whole reseal's last hour), with the aggregate version now theirs.
+    pub(crate) resealed: BTreeMap<String, u32>,
 }
 
 impl Sealing {
@@ -64,6 +67,20 @@ impl Sealing {
             .filter(|h| *h >= sealed_before)
             .collect();
         (sealed_before_ms, unsealed.into_iter().collect())
+    }
+
+    /// The `sealed_with` of the next record, built on `base`: the first
+    /// seal of a lake records this release's versions; a whole reseal
+    /// records them for the tables it rebuilt.
+    pub(crate) fn sealed_with(&self, base: &Manifest) -> BTreeMap<String, u32> {
+        let mut out = base.sealed_with.clone();
+        if base.sealed_before_ms.is_none() && self.sealing_to.is_some() {
+            for (table, version) in aggregate_versions() {
+                out.entry(table).or_insert(version);
+            }
+        }
+        out.extend(self.resealed.iter().map(|(t, v)| (t.clone(), *v)));
+        out
     }
 
     /// Whether `latest` has hours to seal this commit's seal did not see
@@ -142,4 +159,28 @@ pub(crate) fn watermark(parts: &BTreeMap<PartitionKey, PartitionWindows>, base: 
             .filter_map(|(_, e)| e.max_event_time_ms)
     });
     own.chain(others).min()
+}
+
+/// This release's version of each hourly aggregate.
+pub(crate) fn aggregate_versions() -> BTreeMap<String, u32> {
+    let all = naap_sql::rules::aggregates();
+    naap_sql::hourly::HOURLY_AGGREGATES
+        .iter()
+        .filter_map(|t| all.get(*t).map(|r| ((*t).to_owned(), r.header.version)))
+        .collect()
+}
+
+/// The hourly tables of `record` whose sealed hours an older version of
+/// their aggregate computed: (table, lake's version, this release's).
+pub(crate) fn outdated(record: &Manifest) -> Vec<(String, u32, u32)> {
+    if record.sealed_before_ms.is_none() {
+        return Vec::new();
+    }
+    aggregate_versions()
+        .into_iter()
+        .filter_map(|(table, now)| {
+            let then = record.sealed_with.get(&table).copied().unwrap_or(1);
+            (then < now).then_some((table, then, now))
+        })
+        .collect()
 }

@@ -21,19 +21,20 @@
 //! first if needed). So anyone can finish a crashed writer's record, and a
 //! table never holds a record without the ones before it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 
-use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake_core::kernel::transaction::CommitConflictError;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake_core::kernel::{Action, Add, Remove, StructField, StructType, Transaction};
+use deltalake_core::kernel::{Action, Add, Remove, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
-use object_store::path::Path;
+use deltalake_core::{DeltaTable, DeltaTableError};
 use tracing::{debug, info};
+
+#[path = "evolve.rs"]
+mod evolve;
 
 use crate::manifest::{Manifest, TableChange};
 use crate::{Error, Result, failpoint};
@@ -71,6 +72,9 @@ pub(crate) struct Tables {
     /// Per table: the Delta version at which the owner generations were
     /// last checked (or written by this process).
     fenced_at: HashMap<String, i64>,
+    /// Tables whose schema this process has compared with the files it
+    /// writes (see `evolve`).
+    schema_checked: HashSet<String>,
 }
 
 impl Tables {
@@ -80,6 +84,7 @@ impl Tables {
             open: HashMap::new(),
             known: HashMap::new(),
             fenced_at: HashMap::new(),
+            schema_checked: HashSet::new(),
         }
     }
 
@@ -312,6 +317,9 @@ impl Tables {
                 default_row_commit_version: None,
             }));
         }
+        if let Some(metadata) = self.evolution(table, change).await? {
+            actions.push(Action::Metadata(metadata));
+        }
         let mut txns = vec![Transaction::new(COMMIT_APP, record.seq as i64)];
         for (source, partition, generation) in owned(record) {
             let next_offset = record.sources[source][&partition].next_offset;
@@ -342,53 +350,10 @@ impl Tables {
         let version = i64::try_from(finished.version()).unwrap_or(i64::MAX);
         self.known.insert(table.to_owned(), (version, record.seq));
         self.fenced_at.insert(table.to_owned(), version);
+        if !change.adds.is_empty() {
+            self.schema_checked.insert(table.to_owned());
+        }
         Ok(())
-    }
-
-    /// Creates `table` with the schema of the first file `change` adds.
-    async fn create(&mut self, table: &str, change: &TableChange) -> Result<()> {
-        let first = change.adds.first().ok_or_else(|| Error::Manifest {
-            path: table.to_owned(),
-            detail: "the first commit to a table adds no file".into(),
-        })?;
-        let object = Path::from(format!("{}/{}", self.lake.table_dir(table), first.path));
-        let schema = crate::manifest::parquet_schema(&self.lake, &object).await?;
-        let schema = naap_events::lake_types::lake_schema(&schema);
-        let mut columns: Vec<StructField> = {
-            let kernel: StructType = schema.as_ref().try_into_kernel().map_err(|e| Error::Manifest {
-                path: table.to_owned(),
-                detail: format!("a column has no Delta type: {e}"),
-            })?;
-            kernel.fields().cloned().collect()
-        };
-        for column in naap_sql::delta::PARTITION_COLUMNS {
-            columns.push(StructField::new(column, deltalake_core::kernel::DataType::STRING, true));
-        }
-        let created = DeltaTable::new(self.lake.log_store(table))
-            .create()
-            .with_table_name(table)
-            .with_columns(columns)
-            .with_partition_columns(naap_sql::delta::PARTITION_COLUMNS)
-            .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_EVERY))
-            .with_configuration_property(TableProperty::LogRetentionDuration, Some(LOG_RETENTION))
-            .with_save_mode(SaveMode::Ignore)
-            .await;
-        match created {
-            Ok(t) => {
-                info!(table, "created the Delta table");
-                self.open.insert(table.to_owned(), t);
-                Ok(())
-            }
-            // Another process created it at the same moment.
-            Err(e) if is_conflict(&e) => {
-                self.current(table).await?;
-                Ok(())
-            }
-            Err(source) => Err(Error::Delta {
-                table: table.to_owned(),
-                source,
-            }),
-        }
     }
 }
 
@@ -451,6 +416,8 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use object_store::path::Path;
 
     use arrow::array::{Int64Array, RecordBatch};
     use arrow::datatypes::{DataType, Field, Schema};
