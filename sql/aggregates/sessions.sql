@@ -132,10 +132,14 @@ ev AS (
       WHEN u.candidates IS NULL AND a.candidates = 1 THEN a.address
       ELSE coalesce(nullif(lower(trim(e.orchestrator_address)), ''), nullif(lower(trim(e.orchestrator_url)), ''))
     END AS orchestrator_key
-  FROM gateway_events e
+  -- the lookups (a few rows per orchestrator) are the joins' build side;
+  -- the events stream past them
+  FROM aliases a
+  RIGHT JOIN (
+    aliases u
+    RIGHT JOIN gateway_events e ON u.lookup = 'uri' AND u.identity = lower(trim(e.orchestrator_url))
+  ) ON a.lookup = 'address' AND a.identity = lower(trim(e.orchestrator_address))
   CROSS JOIN w
-  LEFT JOIN aliases u ON u.lookup = 'uri' AND u.identity = lower(trim(e.orchestrator_url))
-  LEFT JOIN aliases a ON a.lookup = 'address' AND a.identity = lower(trim(e.orchestrator_address))
   WHERE e.family IN ('stream_trace', 'ai_stream_status', 'ai_stream_events')
     AND e.event_time >= w.lookback_start AND e.event_time < w.horizon_end
 ),
@@ -214,8 +218,8 @@ per_session AS (
 -- the selection's time: when the session first named its last orchestrator
 selections AS (
   SELECT f.session_id, min(f.event_time) AS selected_at
-  FROM flagged f
-  JOIN per_session p ON p.session_id = f.session_id AND f.identity = p.selected_identity
+  FROM per_session p
+  JOIN flagged f ON p.session_id = f.session_id AND f.identity = p.selected_identity
   WHERE f.until_hour_end
   GROUP BY f.session_id
 ),
