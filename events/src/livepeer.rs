@@ -321,15 +321,14 @@ fn check_measure(family: &str, field: &'static str, value: f64, max: f64) -> Res
     })
 }
 
-fn from_value<T: for<'de> Deserialize<'de>>(family: &str, data: Value) -> Result<T, LivepeerError> {
-    serde_json::from_value(data).map_err(|e| serde_error(family, e))
+fn from_value<T: for<'de> Deserialize<'de>>(family: &str, data: &Value) -> Result<T, LivepeerError> {
+    T::deserialize(data).map_err(|e| serde_error(family, e))
 }
 
 /// Decodes one message value.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
     let mut raw: RawEnvelope = serde_json::from_slice(bytes).map_err(|e| serde_error("envelope", e))?;
     drop_personal_fields(&mut raw.data);
-    let data = raw.data.clone();
     let timestamp_ms = number(&raw.family, "timestamp", &raw.timestamp, "unix milliseconds")?;
     check_time(&raw.family, "timestamp", timestamp_ms)?;
     // The payload's own time, where it has one, becomes the signal time.
@@ -346,17 +345,17 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
                     subtype: subtype.to_owned(),
                 });
             }
-            LivepeerEvent::StreamTrace(from_value(family, raw.data)?)
+            LivepeerEvent::StreamTrace(from_value(family, &raw.data)?)
         }
         "ai_stream_status" => {
-            let status: AiStreamStatus = from_value(family, raw.data)?;
+            let status: AiStreamStatus = from_value(family, &raw.data)?;
             if let Some(t) = status.start_time {
                 check_time(family, "start_time", t)?;
             }
             LivepeerEvent::AiStreamStatus(status)
         }
-        "ai_stream_events" => LivepeerEvent::AiStreamEvents(raw.data),
-        "stream_ingest_metrics" => LivepeerEvent::StreamIngestMetrics(raw.data),
+        "ai_stream_events" => LivepeerEvent::AiStreamEvents(raw.data.clone()),
+        "stream_ingest_metrics" => LivepeerEvent::StreamIngestMetrics(raw.data.clone()),
         "discovery_results" => {
             #[derive(Deserialize)]
             struct D {
@@ -365,7 +364,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
                 url: String,
                 latency_ms: String,
             }
-            let items: Vec<D> = from_value(family, raw.data)?;
+            let items: Vec<D> = from_value(family, &raw.data)?;
             let mut out = Vec::with_capacity(items.len());
             for d in items {
                 let latency_ms: f64 = number(family, "latency_ms", &d.latency_ms, "milliseconds")?;
@@ -405,7 +404,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
                 #[serde(rename = "manifestID", default)]
                 manifest_id: String,
             }
-            let p: P = from_value(family, raw.data)?;
+            let p: P = from_value(family, &raw.data)?;
             let bad = |field, value: &str, expected| LivepeerError::BadNumber {
                 family: family.to_owned(),
                 field,
@@ -427,7 +426,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
                 manifest_id: p.manifest_id,
             })
         }
-        other => match crate::jobs::decode(other, raw.data) {
+        other => match crate::jobs::decode(other, raw.data.clone()) {
             Some(job) => LivepeerEvent::Job(job?),
             None => {
                 return Err(LivepeerError::UnknownFamily {
@@ -442,7 +441,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
         timestamp_ms,
         gateway: raw.gateway,
         event,
-        data,
+        data: raw.data,
         refused,
     })
 }
