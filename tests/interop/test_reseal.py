@@ -12,10 +12,11 @@ tables and must see every hour, each session once, at every version.
 import json
 import threading
 
+import adbc_driver_flightsql.dbapi as flightsql
 import polars as pl
 from deltalake import DeltaTable, write_deltalake
 
-from conftest import run
+from conftest import Proc, free_port, port_open, run, wait_until
 
 FROM = "2026-03-01T00:00:00Z"
 SPLIT_MS = 1772323200000 + 2 * 3_600_000  # 2026-03-01T02:00:00Z
@@ -88,6 +89,16 @@ def test_an_older_lake_upgrades_in_place_while_a_reader_sees_every_hour_once(naa
     content["sealed_with"]["orchestrator_hourly"] = 0
     record.write_text(json.dumps(content))
 
+    flight_port = free_port()
+    serve = Proc([naap_bin, "serve", "--lake", str(lake), "--flight-addr", f"127.0.0.1:{flight_port}",
+                  "--http-addr", f"127.0.0.1:{free_port()}"], tmp_path / "serve.log")
+    wait_until(lambda: port_open(flight_port), 30, "naap serve")
+
+    def served():
+        with flightsql.connect(f"grpc://127.0.0.1:{flight_port}") as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(tail_artifact) FROM sessions")
+            return cur.fetchall()[0]
+
     reader = Reader(lake)
     reader.start()
     try:
@@ -100,13 +111,18 @@ def test_an_older_lake_upgrades_in_place_while_a_reader_sees_every_hour_once(naa
         new_hours = evolved.filter(pl.col("window_start") >= pl.lit(SPLIT_MS).cast(pl.Datetime("ms", "UTC")))
         assert len(old_hours) and old_hours["tail_artifact"].null_count() == len(old_hours)
         assert len(new_hours) and new_hours["tail_artifact"].null_count() == 0
+        # naap serve reads the evolved table too: the old hours' column as null.
+        assert served() == (len(evolved), len(new_hours))
 
         raw = pl.from_arrow(DeltaTable(str(lake / "lake" / "gateway_events")).to_pyarrow_table(columns=["date", "hour"]))
         done = run([naap_bin, "reseal", "--lake", str(lake)])
         assert f"reseal: {len(raw.unique())} hours rebuilt" in done.stdout, done.stdout
+        total = len(DeltaTable(str(sessions)).to_pyarrow_table(columns=["session_id"]))
+        assert served() == (total, total)
     finally:
         reader.stop.set()
         reader.join(10)
+        serve.stop()
     assert reader.versions >= 6, reader.versions
     assert not reader.problems, reader.problems
 
