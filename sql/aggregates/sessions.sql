@@ -63,7 +63,8 @@
 --     both this and the previous hour have no fps > 0, no running state and
 --     fewer than 3 status samples (NaaP's rollover tail filter).
 WITH w AS (
-  SELECT window_start, window_end, horizon_end, lookback_start FROM seal_window
+  SELECT window_start, window_end, horizon_end, lookback_start, window_start - INTERVAL '1 hour' AS previous_start
+  FROM seal_window
 ),
 -- one row per snapshot, orchestrator and (pipeline, model): GPUs collapse
 snapshot_rows AS (
@@ -123,7 +124,7 @@ ev AS (
     CAST(e.signal_time AS BIGINT) AS signal_ms,
     CAST(e.start_time AS BIGINT) AS start_ms,
     e.event_time >= w.window_start AND e.event_time < w.window_end AS in_hour,
-    e.event_time >= w.window_start - INTERVAL '1 hour' AND e.event_time < w.window_start AS in_previous_hour,
+    e.event_time >= w.previous_start AND e.event_time < w.window_start AS in_previous_hour,
     e.event_time < w.window_end AS until_hour_end,
     e.family = 'ai_stream_events' AND lower(coalesce(e.subtype, '')) = 'error' AS startup_error,
     coalesce(e.state IN ('ONLINE', 'DEGRADED_INPUT', 'DEGRADED_INFERENCE'), false) AS running,
