@@ -37,6 +37,7 @@ import os
 os.makedirs(out, exist_ok=True)
 con = duckdb.connect()
 con.execute("SET threads = 2")
+con.execute("SET enable_progress_bar = false")
 con.execute(f'''
 COPY (
   SELECT id, type, gateway, data,
@@ -94,6 +95,8 @@ def main():
             duck_s, duck_mib, sessions = run([sys.executable, "-c", DUCKDB_WORK, events_file,
                                               os.path.join(work, "duck")])
             rows.append((hours, events, naap_s, naap_mib, duck_s, duck_mib, int(sessions.strip())))
+            print(f"   duckdb: {duck_s:.1f} s ({int(sessions.strip())} session-hours); "
+                  f"peak RSS naap {naap_mib:.0f} MiB, duckdb {duck_mib:.0f} MiB", flush=True)
     print()
     print("| span | events | naap s | naap events/s | naap peak MiB | duckdb s | duckdb events/s "
           "| duckdb peak MiB | naap / duckdb (speed) |")
