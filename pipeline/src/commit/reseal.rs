@@ -110,12 +110,20 @@ pub(crate) async fn reseal(mut config: PipelineConfig, spec: &ResealSpec) -> Res
         let sealed = sealer.seal(hour).await?;
         let mut change = Rewrite::default();
         for table in &chosen {
-            let old: Vec<_> = rewrite::active(&run.config.lake, table)
+            // The tables stay open across hours: no log is loaded afresh.
+            let old = run
+                .tables
+                .hour_files(table, &[hour])
                 .await?
-                .into_iter()
-                .filter(|f| f.in_hour(hour))
-                .collect();
-            let replaces_rows = rewrite::rows_of(&run.config.lake, table, &old).await?;
+                .remove(&hour)
+                .unwrap_or_default();
+            let replaces_rows = run
+                .tables
+                .read_files(table, &old, None)
+                .await?
+                .iter()
+                .map(|b| b.num_rows() as u64)
+                .sum();
             if let Some((_, rows)) = sealed.iter().find(|(t, _)| t == table) {
                 change.files.push(Staged {
                     replaces_rows,

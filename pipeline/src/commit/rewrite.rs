@@ -59,11 +59,6 @@ async fn read_all(
     }
 }
 
-/// How many rows `files` of `table` hold.
-pub(crate) async fn rows_of(lake: &naap_sql::Lake, table: &str, files: &[ActiveFile]) -> Result<u64> {
-    Ok(rows(&read_all(lake, table, files, None).await?))
-}
-
 /// How many rows `batches` hold.
 fn rows(batches: &[RecordBatch]) -> u64 {
     batches.iter().map(|b| b.num_rows() as u64).sum()
