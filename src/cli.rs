@@ -296,14 +296,21 @@ pub struct ResealArgs {
     pub store: StoreArgs,
 }
 
-/// A point in time: RFC 3339, or Unix epoch milliseconds.
+/// A point in time: RFC 3339, or Unix epoch milliseconds, from 1970 to
+/// the end of year 9999 (the times a lake's hours can have).
 fn instant(s: &str) -> Result<i64, String> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
+    const LAST_MS: i64 = 253_402_300_799_999;
+    let ms = match s.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| format!("{s:?} is neither RFC 3339 nor epoch milliseconds: {e}"))?,
+    };
+    if (0..=LAST_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("{s:?} is outside 1970-01-01 .. 9999-12-31"))
     }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("{s:?} is neither RFC 3339 nor epoch milliseconds: {e}"))
 }
 
 #[derive(Debug, Args)]

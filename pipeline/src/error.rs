@@ -53,6 +53,9 @@ pub enum Error {
     Input { path: String, source: FramingError },
     #[error("input file {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// A request the lake cannot answer as asked (a table it does not have).
+    #[error("{what}: {detail}")]
+    Request { what: String, detail: String },
 }
 
 impl From<naap_sql::TableError> for Error {

@@ -109,3 +109,56 @@ fn a_session_returning_hours_later_brings_its_earlier_events_across_a_restart() 
     assert_eq!(ids.len(), 2, "{in_hour_2:#?}");
     assert!(ids.contains(&"s-new|r3") && !ids.contains(&"s-other|r2"), "{ids:?}");
 }
+
+#[test]
+fn reseal_refuses_what_it_cannot_do_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    replay(
+        dir.path(),
+        "one.ndjson",
+        &lake,
+        &[trace("a1", "s", "r", "gateway_receive_stream_request", T0)],
+    );
+    let refused = |args: &[&str], expect: &str| {
+        let out = naap()
+            .args(["reseal", "--lake"])
+            .arg(&lake)
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("spawn naap");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && out.status.code() != Some(101),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(expect) && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    };
+    refused(
+        &["--tables", "sessions,bogus"],
+        "--tables bogus: not a table sealing writes; one of:",
+    );
+    refused(&["--since", "yesterday"], "neither RFC 3339 nor epoch milliseconds");
+    refused(&["--since=-9223372036854775808"], "outside 1970-01-01 .. 9999-12-31");
+    refused(&["--until", "9223372036854775807"], "outside 1970-01-01 .. 9999-12-31");
+    let empty = dir.path().join("empty");
+    let out = naap()
+        .args(["reseal", "--lake"])
+        .arg(&empty)
+        .output()
+        .expect("spawn naap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("not a naap lake"), "{stderr}");
+    // What it can do still works: the one hour, rebuilt.
+    let done = run_ok(
+        naap()
+            .args(["reseal", "--lake"])
+            .arg(&lake)
+            .args(["--tables", "sessions"]),
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains("reseal: 1 hours rebuilt"));
+}

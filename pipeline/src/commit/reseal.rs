@@ -71,8 +71,8 @@ pub(crate) async fn reseal(mut config: PipelineConfig, spec: &ResealSpec) -> Res
         None => known.clone(),
         Some(tables) => {
             if let Some(unknown) = tables.iter().find(|t| !known.contains(*t)) {
-                return Err(Error::Manifest {
-                    path: unknown.clone(),
+                return Err(Error::Request {
+                    what: format!("--tables {unknown}"),
                     detail: format!(
                         "not a table sealing writes; one of: {}",
                         known.iter().cloned().collect::<Vec<_>>().join(", ")

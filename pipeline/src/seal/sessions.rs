@@ -108,13 +108,31 @@ fn value(a: &StringArray, i: usize) -> &str {
     if a.is_null(i) { "" } else { a.value(i) }
 }
 
-/// The rows of `batch` whose session is one of `sessions`, in [from, to).
-fn keep(batch: &RecordBatch, sessions: &HashSet<u64>, (from, to): (i64, i64)) -> Result<RecordBatch> {
-    let mask: BooleanArray = keys_of(batch)?
-        .into_iter()
-        .map(|k| Some(k.is_some_and(|(t, key)| t >= from && t < to && sessions.contains(&key))))
-        .collect();
-    Ok(filter_record_batch(batch, &mask)?)
+/// A batch of gateway events with each row's time and session key.
+struct Keyed {
+    batch: RecordBatch,
+    keys: Vec<Option<(i64, u64)>>,
+}
+
+impl Keyed {
+    fn new(batch: RecordBatch) -> Result<Self> {
+        let keys = keys_of(&batch)?;
+        Ok(Self { batch, keys })
+    }
+
+    fn sessions(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.keys.iter().flatten().copied()
+    }
+
+    /// The rows whose session is one of `sessions`, in [from, to).
+    fn keep(&self, sessions: &HashSet<u64>, (from, to): (i64, i64)) -> Result<RecordBatch> {
+        let mask: BooleanArray = self
+            .keys
+            .iter()
+            .map(|k| Some(k.is_some_and(|(t, key)| t >= from && t < to && sessions.contains(&key))))
+            .collect();
+        Ok(filter_record_batch(&self.batch, &mask)?)
+    }
 }
 
 impl SessionIndex {
@@ -144,18 +162,15 @@ impl SessionIndex {
             )?);
         }
         near.extend(from_lake(pending, schema)?);
-        let mut sessions = HashSet::new();
-        for batch in &near {
-            let in_hour = keys_of(batch)?.into_iter().flatten();
-            sessions.extend(
-                in_hour
-                    .filter(|(t, _)| *t >= hour && *t < hour + HOUR_MS)
-                    .map(|(_, k)| k),
-            );
-        }
+        let near = near.into_iter().map(Keyed::new).collect::<Result<Vec<_>>>()?;
+        let in_hour = |(t, _): &(i64, u64)| *t >= hour && *t < hour + HOUR_MS;
+        let sessions: HashSet<u64> = near
+            .iter()
+            .flat_map(|b| b.sessions().filter(in_hour).map(|(_, k)| k))
+            .collect();
         let mut out = near
             .iter()
-            .map(|b| keep(b, &sessions, (from, to)))
+            .map(|b| b.keep(&sessions, (from, to)))
             .collect::<Result<Vec<_>>>()?;
         self.hours.retain(|h, _| *h >= super::hour_of(from));
         for h in earlier {
@@ -166,16 +181,14 @@ impl SessionIndex {
             if known.is_some_and(|k| k.keys.is_disjoint(&sessions)) {
                 continue;
             }
-            let rows = from_lake(&tables.read_files(table, &hour_files, Some(&columns)).await?, schema)?;
+            let read = from_lake(&tables.read_files(table, &hour_files, Some(&columns)).await?, schema)?;
+            let rows = read.into_iter().map(Keyed::new).collect::<Result<Vec<_>>>()?;
             if known.is_none() {
-                let mut keys = HashSet::new();
-                for batch in &rows {
-                    keys.extend(keys_of(batch)?.into_iter().flatten().map(|(_, k)| k));
-                }
+                let keys = rows.iter().flat_map(|b| b.sessions().map(|(_, k)| k)).collect();
                 self.hours.insert(h, HourKeys { files: paths, keys });
             }
             for batch in &rows {
-                out.push(keep(batch, &sessions, (from, to))?);
+                out.push(batch.keep(&sessions, (from, to))?);
             }
         }
         out.retain(|b| b.num_rows() > 0);
