@@ -325,7 +325,7 @@ impl GatewayTables {
                 b.last_error.append_null();
             }
         }
-        b.data.append_value(e.data.to_string());
+        b.data.append_value(&e.data_json);
         self.rows += 1;
         match &e.event {
             LivepeerEvent::NetworkCapabilities(orchestrators) => {

@@ -213,6 +213,9 @@ pub struct Envelope {
     pub event: LivepeerEvent,
     /// `data` as received, less personal fields (`clientIP`, `client_ip`).
     pub data: Value,
+    /// `data` as compact JSON text (the raw table's `data` column), written
+    /// where the message is decoded, off the pipeline's thread.
+    pub data_json: String,
     /// Parts of the event refused on their own (a malformed
     /// `network_capabilities` entry), for the quarantine table.
     pub refused: Vec<RefusedEntry>,
@@ -441,6 +444,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, LivepeerError> {
         timestamp_ms,
         gateway: raw.gateway,
         event,
+        data_json: raw.data.to_string(),
         data: raw.data,
         refused,
     })

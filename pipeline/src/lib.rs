@@ -74,7 +74,6 @@ mod health;
 mod manifest;
 mod metrics;
 mod quarantine;
-mod seal;
 mod source;
 mod verify;
 mod window;
@@ -162,6 +161,15 @@ impl PipelineConfig {
             compact_every: Some(Duration::from_secs(600)),
             compaction_grace: Duration::from_secs(300),
             rules: naap_sql::RuleSet::embedded(),
+        }
+    }
+
+    /// How this run reads its messages.
+    pub(crate) fn decoder(&self) -> decode::Decoder {
+        decode::Decoder {
+            format: self.format,
+            signatures: self.signatures.clone(),
+            max_future_skew: self.max_future_skew,
         }
     }
 }

@@ -28,19 +28,21 @@ pub struct SourceMessage {
     pub headers: Vec<(String, String)>,
     pub payload: Option<Vec<u8>>,
     pub timestamp_ms: Option<i64>,
-    /// Signature check and decoding, done on the source's thread.
-    pub(crate) checked: Option<crate::decode::Checked>,
+    /// What it holds, read on the source's thread.
+    pub(crate) decoded: Option<crate::decode::Decoded>,
 }
 
-/// Memory of a decoded message's rows (read-ahead counts it with the payload).
-fn checked_size(checked: &crate::decode::Checked) -> usize {
-    checked
-        .as_ref()
-        .map_or(0, |decoded| decoded.batch.get_array_memory_size())
-}
+/// How the source's thread reads each message before handing it over.
+pub(crate) type Check = std::sync::Arc<crate::decode::Decoder>;
 
-/// What the source's thread does to each message before handing it over.
-pub(crate) type Check = std::sync::Arc<dyn Fn(&SourceMessage) -> crate::decode::Checked + Send + Sync>;
+/// Reads `message` and returns the memory that added (read-ahead counts it
+/// with the payload).
+fn decode_into(check: &Check, message: &mut SourceMessage) -> usize {
+    let decoded = check.decode(message);
+    let size = decoded.memory(message.payload.as_ref().map_or(0, Vec::len));
+    message.decoded = Some(decoded);
+    size
+}
 
 impl SourceMessage {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -146,7 +148,7 @@ pub(crate) fn spawn(
     spec: SourceSpec,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     format: InputFormat,
-    check: Option<Check>,
+    check: Check,
     metrics: std::sync::Arc<crate::Metrics>,
 ) -> Result<(mpsc::Receiver<SourceEvent>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(16);
@@ -218,13 +220,13 @@ struct FileFeed {
     chunk: Vec<SourceMessage>,
     chunk_bytes: usize,
     rate: Option<u32>,
-    check: Option<Check>,
+    check: Check,
     started: Instant,
     sent: u64,
 }
 
 impl FileFeed {
-    fn new(tx: mpsc::Sender<SourceEvent>, rate: Option<u32>, check: Option<Check>) -> Self {
+    fn new(tx: mpsc::Sender<SourceEvent>, rate: Option<u32>, check: Check) -> Self {
         Self {
             tx,
             chunk: Vec::with_capacity(CHUNK),
@@ -239,9 +241,7 @@ impl FileFeed {
     /// False once the pipeline stopped listening.
     fn push(&mut self, mut message: SourceMessage) -> bool {
         self.chunk_bytes += message.payload.as_ref().map_or(0, Vec::len);
-        if let Some(check) = &self.check {
-            self.chunk_bytes += checked_size(message.checked.insert(check(&message)));
-        }
+        self.chunk_bytes += decode_into(&self.check, &mut message);
         self.chunk.push(message);
         self.sent += 1;
         let chunk_size = if self.rate.is_some() { 1 } else { CHUNK };
@@ -305,7 +305,7 @@ fn read_file(
             headers: meta.headers,
             payload: Some(value),
             timestamp_ms: meta.timestamp_ms,
-            checked: None,
+            decoded: None,
         };
         if !feed.push(message) {
             return;
@@ -336,7 +336,7 @@ fn read_lines(input: impl std::io::BufRead, name: String, from: i64, path: PathB
             headers: Vec::new(),
             payload: Some(line),
             timestamp_ms: None,
-            checked: None,
+            decoded: None,
         };
         if !feed.push(message) {
             return;
@@ -478,7 +478,7 @@ fn read_kafka(
     topics: Vec<String>,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     scale_out: bool,
-    check: Option<Check>,
+    check: Check,
     tx: mpsc::Sender<SourceEvent>,
     metrics: &crate::Metrics,
 ) {
@@ -554,10 +554,10 @@ fn read_kafka(
                     headers,
                     payload: m.payload().map(<[u8]>::to_vec),
                     timestamp_ms: m.timestamp().to_millis(),
-                    checked: None,
+                    decoded: None,
                 });
-                if let (Some(check), Some(last)) = (&check, chunk.last_mut()) {
-                    chunk_bytes += checked_size(last.checked.insert(check(last)));
+                if let Some(last) = chunk.last_mut() {
+                    chunk_bytes += decode_into(&check, last);
                 }
                 if chunk.len() < CHUNK && chunk_bytes < CHUNK_BYTES {
                     continue;

@@ -8,15 +8,18 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use tracing::warn;
 
-use super::sealing::Sealing;
+use super::seal::Sealing;
+use super::seal::hour_of;
+use crate::PipelineConfig;
+use crate::Result;
+use crate::decode::{Decoded, Rows};
 use crate::manifest::{PartitionProgress, Totals};
 use crate::quarantine::QuarantineBuilder;
-use crate::seal::hour_of;
-use crate::source::{InputFormat, PartitionKey, SourceMessage};
+use crate::source::{PartitionKey, SourceMessage};
 use crate::verify::Dedup;
 use crate::window::{PartitionWindows, WINDOW_TABLE};
-use crate::{PipelineConfig, Result, decode};
 use naap_events::gateway_tables::GatewayTables;
+use naap_events::livepeer::Envelope;
 
 /// The uncommitted input of the partitions this process holds.
 #[derive(Default)]
@@ -63,21 +66,16 @@ impl Input {
             self.pending_timestamps.push(t);
         }
         self.uncommitted.messages_in += 1;
-        let latest_ms = super::now_ms().saturating_add(super::ms(config.max_future_skew));
-        let taken = if config.format == InputFormat::LivepeerJson {
-            self.take_gateway_event(&key, &msg, latest_ms, sealing);
-            Ok(())
-        } else {
-            let checked = match msg.checked.take() {
-                Some(checked) => checked,
-                None => decode::check_and_decode(&config.signatures, &msg, latest_ms),
-            };
-            match checked {
-                Ok(decoded) => self.take_rows(&key, &msg, decoded, config, raw_schema),
-                Err((reason, detail)) => {
-                    self.quarantine_message(key.clone(), &msg, reason, &detail);
-                    Ok(())
-                }
+        let decoded = msg.decoded.take().unwrap_or_else(|| config.decoder().decode(&msg));
+        let taken = match decoded {
+            Decoded::Telemetry(rows) | Decoded::Sample(rows) => self.take_rows(&key, &msg, rows, config, raw_schema),
+            Decoded::Gateway(envelope) => {
+                self.take_gateway_event(&key, &msg, &envelope, sealing);
+                Ok(())
+            }
+            Decoded::Refused { reason, detail } => {
+                self.quarantine_message(key.clone(), &msg, reason, &detail);
+                Ok(())
             }
         };
         match taken {
@@ -89,17 +87,16 @@ impl Input {
         }
     }
 
-    /// A go-livepeer gateway event: typed rows, or quarantined.
-    fn take_gateway_event(&mut self, key: &PartitionKey, msg: &SourceMessage, latest_ms: i64, sealing: &mut Sealing) {
-        let envelope = match naap_events::livepeer::decode(msg.payload.as_deref().unwrap_or_default()) {
-            Ok(envelope) => envelope,
-            Err(e) => return self.quarantine_message(key.clone(), msg, e.reason(), &e.to_string()),
-        };
+    /// A go-livepeer gateway event: into the gateway tables, and its hour
+    /// noted for sealing (or counted late, its hour being sealed already).
+    fn take_gateway_event(
+        &mut self,
+        key: &PartitionKey,
+        msg: &SourceMessage,
+        envelope: &Envelope,
+        sealing: &mut Sealing,
+    ) {
         let t = envelope.timestamp_ms;
-        if t >= latest_ms {
-            let detail = naap_events::lake_types::future_detail(t, latest_ms);
-            return self.quarantine_message(key.clone(), msg, "time_in_future", &detail);
-        }
         let part = self.parts.get_mut(key).expect("inserted by ingest");
         part.progress.max_event_time_ms = Some(part.progress.max_event_time_ms.map_or(t, |m| m.max(t)));
         if sealing.is_sealed(t) {
@@ -113,7 +110,7 @@ impl Input {
         for refused in &envelope.refused {
             self.quarantine_message(key.clone(), msg, refused.reason, &refused.detail);
         }
-        self.gateway.entry(key.clone()).or_default().push(&envelope);
+        self.gateway.entry(key.clone()).or_default().push(envelope);
         self.uncommitted.events_in += 1;
     }
 
@@ -123,16 +120,16 @@ impl Input {
         &mut self,
         key: &PartitionKey,
         msg: &SourceMessage,
-        decoded: decode::Decoded,
+        rows: Rows,
         config: &PipelineConfig,
         raw_schema: &SchemaRef,
     ) -> Result<()> {
-        let decode::Decoded {
+        let Rows {
             signer,
             family,
             batch,
             refused,
-        } = decoded;
+        } = rows;
         if let Some((reason, detail)) = refused {
             self.quarantine_message(key.clone(), msg, reason, &detail);
         }

@@ -24,9 +24,9 @@ mod prepare;
 mod recovery;
 pub(crate) mod reseal;
 mod rewrite;
-mod sealing;
+mod seal;
 mod state_files;
-pub(crate) mod tables;
+mod tables;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,9 +40,9 @@ use tracing::{debug, info, warn};
 
 use crate::manifest::{Manifest, PartitionProgress, RemovedFile, TableChange, Totals};
 use crate::metrics::Metrics;
-use crate::source::{InputFormat, SourceEvent, SourceSpec};
+use crate::source::{SourceEvent, SourceSpec};
 use crate::window::distinct_windows;
-use crate::{Error, PipelineConfig, Result, decode, failpoint, source};
+use crate::{Error, PipelineConfig, Result, failpoint, source};
 pub use reseal::{ResealSpec, Resealed};
 
 struct Run {
@@ -55,7 +55,7 @@ struct Run {
     totals: Totals,
     owner: ownership::Ownership,
     input: input::Input,
-    sealing: sealing::Sealing,
+    sealing: seal::Sealing,
     tables: tables::Tables,
     garbage: garbage::Garbage,
     /// When the last compaction pass ran.
@@ -87,14 +87,8 @@ pub(crate) async fn run(
             m.entry(s.clone()).or_default().insert(*p, w.progress.next_offset);
             m
         });
-    // naap's own messages are checked and decoded on the source's thread.
-    let check: Option<source::Check> = (run.config.format == InputFormat::NaapIpc).then(|| {
-        let signatures = run.config.signatures.clone();
-        let skew = ms(run.config.max_future_skew);
-        Arc::new(move |m: &source::SourceMessage| {
-            decode::check_and_decode(&signatures, m, now_ms().saturating_add(skew))
-        }) as source::Check
-    });
+    // Messages are read (checked, decoded) on the source's thread.
+    let check: source::Check = Arc::new(run.config.decoder());
     let (mut rx, reader) = source::spawn(spec, start, run.config.format, check, Arc::clone(&metrics))?;
     let mut last_message = Instant::now();
     let mut source_done = false;
@@ -439,7 +433,7 @@ impl Run {
 
     /// Whether this process seals hours (and compacts the sealed files).
     fn sealable(&self) -> Option<(Vec<i64>, i64)> {
-        let watermark = sealing::watermark(&self.input.parts, &self.base);
+        let watermark = seal::watermark(&self.input.parts, &self.base);
         self.sealing.sealable(self.owner.leads(), &self.config, watermark)
     }
 }
@@ -474,7 +468,7 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

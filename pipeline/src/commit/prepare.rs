@@ -95,7 +95,7 @@ impl Run {
         if let Some(sealable) = self.sealable() {
             let sealed = self
                 .sealing
-                .seal(&self.ctx, &self.config, sealable, pending_gateway, &mut self.tables)
+                .seal(&self.config, sealable, pending_gateway, &mut self.tables)
                 .await?;
             out.files.extend(sealed);
         }

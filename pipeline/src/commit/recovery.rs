@@ -12,7 +12,7 @@ use datafusion::execution::context::{SessionConfig, SessionContext};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{Run, garbage, input, ownership, sealing, state_files, tables};
+use super::{Run, garbage, input, ownership, seal, state_files, tables};
 use crate::manifest::{Manifest, Totals};
 use crate::source::PartitionKey;
 use crate::window::{PartitionWindows, RAW_TABLE};
@@ -39,7 +39,7 @@ impl Run {
             totals: Totals::default(),
             owner: ownership::Ownership::new(scale_out, leader_key),
             input: input::Input::default(),
-            sealing: sealing::Sealing::default(),
+            sealing: seal::Sealing::default(),
             garbage: garbage::Garbage::new(),
             last_compaction: Instant::now(),
             last_compacted: 0,
@@ -47,7 +47,7 @@ impl Run {
             base: Manifest::default(),
         };
         run.adopt(base);
-        for (table, then, now) in sealing::outdated(&run.base) {
+        for (table, then, now) in seal::outdated(&run.base) {
             warn!(
                 table,
                 sealed_with = then,

@@ -20,10 +20,10 @@ use tokio::sync::watch;
 use tracing::info;
 
 use super::files::{Rewrite, SEALED_GROUP, Staged};
+use super::seal::{SealSpan, Sealer};
 use super::{Run, rewrite};
 use crate::manifest::{Manifest, RemovedFile};
 use crate::metrics::Metrics;
-use crate::seal::{SealSpan, Sealer};
 use crate::{Error, PipelineConfig, Result};
 
 /// Which hours and tables `naap reseal` rebuilds.
@@ -88,7 +88,7 @@ pub(crate) async fn reseal(mut config: PipelineConfig, spec: &ResealSpec) -> Res
         return Ok(Resealed::default());
     };
     let until = spec.until_ms.map_or(sealed_before, |u| u.min(sealed_before));
-    let since = spec.since_ms.map_or(i64::MIN, crate::seal::hour_of);
+    let since = spec.since_ms.map_or(i64::MIN, super::seal::hour_of);
     let hours = raw_hours(&run.config.lake, since, until).await?;
     let whole = spec.since_ms.is_none() && spec.until_ms.is_none();
     let (_stop, mut stopped) = watch::channel(false);
@@ -96,7 +96,7 @@ pub(crate) async fn reseal(mut config: PipelineConfig, spec: &ResealSpec) -> Res
     let started = Instant::now();
     for (i, hour) in hours.iter().copied().enumerate() {
         let mut sealer = Sealer {
-            ctx: &run.ctx,
+            queries: &mut run.sealing.queries,
             tables: &mut run.tables,
             sessions: &mut run.sealing.sessions,
             rules: &run.config.rules,
@@ -146,7 +146,7 @@ pub(crate) async fn reseal(mut config: PipelineConfig, spec: &ResealSpec) -> Res
         run.injected = change;
         if whole && i + 1 == hours.len() {
             // Every sealed hour of these tables is this release's now.
-            let versions = super::sealing::aggregate_versions();
+            let versions = super::seal::aggregate_versions();
             run.sealing.resealed = chosen
                 .iter()
                 .filter_map(|t| versions.get(t).map(|v| (t.clone(), *v)))

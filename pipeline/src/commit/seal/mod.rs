@@ -1,18 +1,43 @@
-//! Which UTC hours of gateway data are sealed, which wait, and sealing them.
+//! Sealing UTC hours of go-livepeer gateway data into the hourly tables.
+//!
+//! Sessions span hours and their events arrive on several topics and
+//! partitions, out of order. Instead of holding session state in memory, the
+//! pipeline keeps every accepted gateway event in the lake (committed like
+//! any other table) and, once the event-time watermark of every partition
+//! has passed an hour's end plus the settle time and the allowed lateness,
+//! *seals* the hour: it runs `sql/aggregates/{sessions, orchestrator_hourly,
+//! sla_inputs_hourly, gpu_inventory, discovery_latency, payments,
+//! ai_requests, llm_requests, byoc_attempts, byoc_jobs}.sql` over
+//! the gateway rows
+//! around the hour (the lake's plus this commit's pending ones), then every
+//! rule over `sla_inputs_hourly` (NaaP's status hours) with its 7-day
+//! history. The session state
+//! is therefore the lake itself, and survives restarts through the commit
+//! protocol: the sealed hour's files are added to their tables by the commit
+//! whose record moves `sealed_before_ms` past them.
+//!
+//! This module owns the sealing state (which hours are sealed, which wait,
+//! which sessions earlier hours hold); [`sealer`] computes an hour's tables.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::RecordBatch;
-use datafusion::execution::context::SessionContext;
 
-use super::files::{SEALED_GROUP, Staged};
-use super::tables::Tables;
+use crate::commit::files::{SEALED_GROUP, Staged};
+use crate::commit::tables::Tables;
 use crate::manifest::Manifest;
-use crate::seal::{SealSpan, Sealer, SessionIndex, hour_of};
 use crate::source::PartitionKey;
 use crate::window::PartitionWindows;
 use crate::{PipelineConfig, Result};
 use naap_sql::hourly::HOUR_MS;
+
+mod queries;
+mod sealer;
+mod sessions;
+
+pub(crate) use queries::SealQueries;
+pub(crate) use sealer::{SealSpan, Sealer, hour_of};
+pub(crate) use sessions::SessionIndex;
 
 /// The sealing state: carried in every commit record.
 #[derive(Debug, Default)]
@@ -27,6 +52,8 @@ pub(crate) struct Sealing {
     pub(crate) sealing_to: Option<i64>,
     /// Which sessions the lookback's hours hold.
     pub(crate) sessions: SessionIndex,
+    /// The SQL session sealing runs in, with its planned aggregates.
+    pub(crate) queries: SealQueries,
     /// Tables whose every sealed hour the commit being written rebuilds
     /// (a whole reseal's last hour), with the aggregate version now theirs.
     pub(crate) resealed: BTreeMap<String, u32>,
@@ -110,7 +137,7 @@ impl Sealing {
         } else {
             // Every partition must be past the hour's end, its settle time
             // and the allowed lateness before the hour is final.
-            let wait = super::ms(config.allowed_lateness) + super::ms(config.session_settle);
+            let wait = crate::commit::ms(config.allowed_lateness) + crate::commit::ms(config.session_settle);
             hour_of(watermark? - wait - HOUR_MS) + HOUR_MS
         };
         let hours: Vec<i64> = self.unsealed_hours.range(..limit).copied().collect();
@@ -120,20 +147,19 @@ impl Sealing {
     /// Seals `hours` into staged files of the hourly tables.
     pub(crate) async fn seal(
         &mut self,
-        ctx: &SessionContext,
         config: &PipelineConfig,
         (hours, limit): (Vec<i64>, i64),
         pending: BTreeMap<&'static str, Vec<RecordBatch>>,
         tables: &mut Tables,
     ) -> Result<Vec<Staged>> {
         let mut sealer = Sealer {
-            ctx,
+            queries: &mut self.queries,
             tables,
             sessions: &mut self.sessions,
             rules: &config.rules,
             span: SealSpan {
-                settle_ms: super::ms(config.session_settle),
-                lookback_ms: super::ms(config.session_lookback),
+                settle_ms: crate::commit::ms(config.session_settle),
+                lookback_ms: crate::commit::ms(config.session_lookback),
             },
             pending,
             sealed_hourly: Vec::new(),

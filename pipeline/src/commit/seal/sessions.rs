@@ -11,6 +11,12 @@
 //! current files, and reads an earlier hour only when one of the sealed
 //! hour's sessions has events in it — keeping those sessions' rows alone.
 //!
+//! The rows come in groups of whole sessions (by session key), at most
+//! [`SESSIONS_PER_GROUP`] sessions each, and `sessions.sql` runs once per
+//! group: its joins and window functions then hold one group's events, not
+//! the hour's (every row it writes reads only its own session's events and
+//! the capability snapshots).
+//!
 //! What this holds: one `u64` per session and earlier hour (about 12 k
 //! sessions an hour at network density: 100 KB an hour, 2.4 MB for a day's
 //! lookback), and while one hour is sealed, that hour's events and the
@@ -25,9 +31,14 @@ use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use naap_events::gateway_tables::GATEWAY_EVENTS_TABLE;
 use naap_sql::hourly::HOUR_MS;
 
-use super::{SealSpan, from_lake, hours, names};
+use super::sealer::{from_lake, hours, names};
+use super::{SealSpan, hour_of};
 use crate::Result;
 use crate::commit::tables::Tables;
+
+/// Sessions `sessions.sql` reads at once (at network density, about 14
+/// events each in the hour, so some 35 k rows a run).
+pub(crate) const SESSIONS_PER_GROUP: usize = 2_500;
 
 /// The event families `sessions.sql` reads.
 const SESSION_FAMILIES: [&str; 3] = ["stream_trace", "ai_stream_status", "ai_stream_events"];
@@ -124,20 +135,32 @@ impl Keyed {
         self.keys.iter().flatten().copied()
     }
 
-    /// The rows whose session is one of `sessions`, in [from, to).
-    fn keep(&self, sessions: &HashSet<u64>, (from, to): (i64, i64)) -> Result<RecordBatch> {
-        let mask: BooleanArray = self
-            .keys
-            .iter()
-            .map(|k| Some(k.is_some_and(|(t, key)| t >= from && t < to && sessions.contains(&key))))
-            .collect();
-        Ok(filter_record_batch(&self.batch, &mask)?)
+    /// The rows whose session is one of `sessions`, in [from, to), added to
+    /// their session's group of `groups`.
+    fn keep(&self, sessions: &HashSet<u64>, (from, to): (i64, i64), groups: &mut [Vec<RecordBatch>]) -> Result<()> {
+        let n = groups.len() as u64;
+        for (group, rows) in groups.iter_mut().enumerate() {
+            let mask: BooleanArray = self
+                .keys
+                .iter()
+                .map(|k| {
+                    Some(k.is_some_and(|(t, key)| {
+                        t >= from && t < to && key % n == group as u64 && sessions.contains(&key)
+                    }))
+                })
+                .collect();
+            let kept = filter_record_batch(&self.batch, &mask)?;
+            if kept.num_rows() > 0 {
+                rows.push(kept);
+            }
+        }
+        Ok(())
     }
 }
 
 impl SessionIndex {
     /// The `gateway_events` rows for sealing the hour starting at `hour`:
-    /// the lake's and `pending`'s, as `schema`.
+    /// the lake's and `pending`'s, as `schema`, in groups of whole sessions.
     pub(crate) async fn rows(
         &mut self,
         tables: &mut Tables,
@@ -145,7 +168,7 @@ impl SessionIndex {
         schema: &SchemaRef,
         hour: i64,
         span: SealSpan,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<Vec<Vec<RecordBatch>>> {
         let table = GATEWAY_EVENTS_TABLE;
         let (from, to) = (hour - span.lookback_ms, hour + HOUR_MS + span.settle_ms + 1);
         let (earlier, later) = (hours(from, hour), hours(hour, to));
@@ -168,11 +191,11 @@ impl SessionIndex {
             .iter()
             .flat_map(|b| b.sessions().filter(in_hour).map(|(_, k)| k))
             .collect();
-        let mut out = near
-            .iter()
-            .map(|b| b.keep(&sessions, (from, to)))
-            .collect::<Result<Vec<_>>>()?;
-        self.hours.retain(|h, _| *h >= super::hour_of(from));
+        let mut groups = vec![Vec::new(); sessions.len().div_ceil(SESSIONS_PER_GROUP).max(1)];
+        for batch in near {
+            batch.keep(&sessions, (from, to), &mut groups)?;
+        }
+        self.hours.retain(|h, _| *h >= hour_of(from));
         for h in earlier {
             let hour_files = files.remove(&h).unwrap_or_default();
             let mut paths: Vec<String> = hour_files.iter().map(|f| f.path.clone()).collect();
@@ -188,11 +211,10 @@ impl SessionIndex {
                 self.hours.insert(h, HourKeys { files: paths, keys });
             }
             for batch in &rows {
-                out.push(batch.keep(&sessions, (from, to))?);
+                batch.keep(&sessions, (from, to), &mut groups)?;
             }
         }
-        out.retain(|b| b.num_rows() > 0);
-        Ok(out)
+        Ok(groups)
     }
 }
 

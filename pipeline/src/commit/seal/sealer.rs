@@ -1,20 +1,5 @@
-//! Sealing UTC hours of go-livepeer gateway data into the hourly tables.
-//!
-//! Sessions span hours and their events arrive on several topics and
-//! partitions, out of order. Instead of holding session state in memory, the
-//! pipeline keeps every accepted gateway event in the lake (committed like
-//! any other table) and, once the event-time watermark of every partition
-//! has passed an hour's end plus the settle time and the allowed lateness,
-//! *seals* the hour: it runs `sql/aggregates/{sessions, orchestrator_hourly,
-//! sla_inputs_hourly, gpu_inventory, discovery_latency, payments,
-//! ai_requests, llm_requests, byoc_attempts, byoc_jobs}.sql` over
-//! the gateway rows
-//! around the hour (the lake's plus this commit's pending ones), then every
-//! rule over `sla_inputs_hourly` (NaaP's status hours) with its 7-day
-//! history. The session state
-//! is therefore the lake itself, and survives restarts through the commit
-//! protocol: the sealed hour's files are added to their tables by the commit
-//! whose record moves `sealed_before_ms` past them.
+//! One commit's sealing of hours: reads the gateway rows around each hour
+//! and runs the aggregates, then the rules, over them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,18 +7,15 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema, SchemaRef};
-use datafusion::datasource::MemTable;
-use datafusion::execution::context::SessionContext;
 use naap_events::gateway_tables::{self, CAPABILITY_SNAPSHOTS_TABLE, GATEWAY_EVENTS_TABLE};
 use naap_events::tables;
 use naap_sql::hourly::{HOUR_MS, HOURLY_AGGREGATES, SEAL_WINDOW, SLA_INPUTS};
 use tracing::{debug, info};
 
+use super::SessionIndex;
+use super::queries::SealQueries;
 use crate::commit::tables::Tables;
 use crate::{Error, Result};
-
-mod sessions;
-pub(crate) use sessions::SessionIndex;
 
 /// Start of the UTC hour holding `t`.
 pub(crate) fn hour_of(t: i64) -> i64 {
@@ -41,7 +23,7 @@ pub(crate) fn hour_of(t: i64) -> i64 {
 }
 
 /// Rows as `schema`: its columns, by name, cast to its types.
-fn from_lake(rows: &[RecordBatch], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+pub(super) fn from_lake(rows: &[RecordBatch], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     Ok(rows
         .iter()
         .map(|b| naap_events::lake_types::from_lake(b, schema))
@@ -58,44 +40,43 @@ fn sealed_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// The column names of `schema`.
-fn names(schema: &SchemaRef) -> Vec<&str> {
+pub(super) fn names(schema: &SchemaRef) -> Vec<&str> {
     schema.fields().iter().map(|f| f.name().as_str()).collect()
 }
 
 /// The UTC hours meeting [from_ms, to_ms).
-fn hours(from_ms: i64, to_ms: i64) -> Vec<i64> {
+pub(super) fn hours(from_ms: i64, to_ms: i64) -> Vec<i64> {
     (0..)
         .map(|i| hour_of(from_ms) + i * HOUR_MS)
         .take_while(|h| *h < to_ms)
         .collect()
 }
 
-/// Registers `batches` as table `name` (all columns nullable, so rows read
-/// back from Parquet and rows fresh from SQL mix freely).
-fn register(ctx: &SessionContext, name: &str, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
-    let schema = naap_sql::hourly::nullable(schema);
-    let batches = batches
-        .into_iter()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let table = MemTable::try_new(schema, vec![batches]).map_err(Error::sql(format!("table {name}")))?;
-    ctx.deregister_table(name)
-        .map_err(Error::sql(format!("table {name}")))?;
-    ctx.register_table(name, Arc::new(table))
-        .map_err(Error::sql(format!("table {name}")))?;
-    Ok(())
-}
-
-/// Runs `sql` and returns its rows as one batch (empty, with the schema, when none).
-async fn query(ctx: &SessionContext, what: &str, sql: &str) -> Result<RecordBatch> {
-    let df = ctx
-        .sql_with_options(sql, naap_sql::session::read_only())
-        .await
-        .map_err(Error::sql(what.to_owned()))?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(Error::sql(what.to_owned()))?;
-    Ok(concat_batches(&schema, &batches)?)
+/// `sessions.sql` over each group of whole sessions in turn (its only
+/// input of the hour's size is `gateway_events`), its rows in session order
+/// whatever the grouping.
+async fn by_session_group(
+    queries: &mut SealQueries,
+    aggregate: &naap_sql::rules::Rule,
+    schema: &SchemaRef,
+    groups: Vec<Vec<RecordBatch>>,
+) -> Result<RecordBatch> {
+    let mut parts = Vec::with_capacity(groups.len());
+    for group in groups {
+        queries.set(GATEWAY_EVENTS_TABLE, schema, group)?;
+        parts.push(queries.run(aggregate).await?);
+    }
+    queries.set(GATEWAY_EVENTS_TABLE, schema, Vec::new())?;
+    let Some(first) = parts.first() else {
+        return queries.run(aggregate).await;
+    };
+    let rows = concat_batches(&first.schema(), &parts)?;
+    drop(parts);
+    let session = rows
+        .column_by_name("session_id")
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError("sessions.sql writes no session_id".into()))?;
+    let order = arrow::compute::sort_to_indices(session, None, None)?;
+    Ok(arrow::compute::take_record_batch(&rows, &order)?)
 }
 
 /// How sealing reads around an hour.
@@ -107,7 +88,8 @@ pub(crate) struct SealSpan {
 
 /// Seals one or more hours within a single commit.
 pub(crate) struct Sealer<'a> {
-    pub ctx: &'a SessionContext,
+    /// Sealing's SQL session (kept across hours and commits).
+    pub queries: &'a mut SealQueries,
     /// The lake's tables, kept open across hours and commits (loading a
     /// table's log afresh for every hour made sealing slower as the lake grew).
     pub tables: &'a mut Tables,
@@ -146,14 +128,14 @@ impl Sealer<'_> {
 
     /// The hourly tables of the hour starting at `hour`, by table name.
     pub(crate) async fn seal(&mut self, hour: i64) -> Result<Vec<(String, RecordBatch)>> {
-        let ctx = self.ctx;
         let started = std::time::Instant::now();
         let mut steps: Vec<(&str, u128)> = Vec::new();
         let mut lap = std::time::Instant::now();
         let SealSpan { settle_ms, lookback_ms } = self.span;
         let window = naap_sql::hourly::seal_window(hour, settle_ms, lookback_ms);
-        register(ctx, SEAL_WINDOW, &window.schema(), vec![window])?;
+        self.queries.set(SEAL_WINDOW, &window.schema(), vec![window])?;
         let around = (hour - lookback_ms, hour + HOUR_MS + settle_ms + 1);
+        let (mut session_groups, mut events_schema) = (Vec::new(), None);
         for (table, schema) in gateway_tables::schemas() {
             // Tables whose rows of one session or request span hours are
             // read around the hour; the others only in it.
@@ -173,23 +155,32 @@ impl Sealer<'_> {
                 (hour, hour + HOUR_MS)
             };
             let schema = sealed_schema(&schema);
-            let rows = if table == GATEWAY_EVENTS_TABLE {
+            if table == GATEWAY_EVENTS_TABLE {
+                // Registered one group of sessions at a time, below.
                 let pending = self.pending.get(table).map_or(&[][..], Vec::as_slice);
-                self.sessions
+                session_groups = self
+                    .sessions
                     .rows(self.tables, pending, &schema, hour, self.span)
-                    .await?
-            } else {
-                self.input(table, &schema, from, to).await?
-            };
-            register(ctx, table, &schema, rows)?;
+                    .await?;
+                events_schema = Some(schema);
+                continue;
+            }
+            let rows = self.input(table, &schema, from, to).await?;
+            self.queries.set(table, &schema, rows)?;
         }
+        let events_schema = events_schema.expect("gateway_events is a gateway table");
         steps.push(("inputs", lap.elapsed().as_millis()));
         lap = std::time::Instant::now();
         let mut out = Vec::new();
         for name in HOURLY_AGGREGATES {
             let aggregate = naap_sql::rules::aggregate(name);
-            let rows = query(ctx, aggregate.file, aggregate.sql).await?;
-            register(ctx, name, &rows.schema(), vec![rows.clone()])?;
+            let rows = if name == tables::SESSIONS.name {
+                let groups = std::mem::take(&mut session_groups);
+                by_session_group(self.queries, &aggregate, &events_schema, groups).await?
+            } else {
+                self.queries.run(&aggregate).await?
+            };
+            self.queries.set(name, &rows.schema(), vec![rows.clone()])?;
             if name == SLA_INPUTS {
                 self.sealed_hourly.push(rows.clone());
             }
@@ -208,14 +199,14 @@ impl Sealer<'_> {
         let history = self.tables.read_hours(SLA_INPUTS, day - 7 * 24 * HOUR_MS, hour).await?;
         let mut history = from_lake(&history, &naap_sql::hourly::nullable(&schema))?;
         history.extend(self.sealed_hourly.iter().cloned());
-        register(ctx, SLA_INPUTS, &schema, history)?;
+        self.queries.set(SLA_INPUTS, &schema, history)?;
         let mut scored: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
         // Rules over the hour's other aggregate see its network-wide
         // cohorts, no history.
         let rules = self.rules.over(SLA_INPUTS);
         for rule in rules.into_iter().chain(self.rules.over(tables::REQUESTS_HOURLY.name)) {
             let what = || Error::sql(rule.file.to_owned());
-            let df = naap_sql::rules::score(ctx, &rule, naap_sql::rules::Scope::WindowStart(hour))
+            let df = naap_sql::rules::score(self.queries.ctx(), &rule, naap_sql::rules::Scope::WindowStart(hour))
                 .await
                 .map_err(what())?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
@@ -250,6 +241,7 @@ impl Sealer<'_> {
         let at = naap_sql::lake::hour_partition(hour);
         debug!(hour = %at, steps = %steps.join(" "), "milliseconds each step of sealing the hour took");
         info!(hour = %at, rows = %counts.join(" "), ms = started.elapsed().as_millis(), "sealed hour");
+        self.queries.clear();
         Ok(out.into_iter().filter(|(_, b)| b.num_rows() > 0).collect())
     }
 }
