@@ -19,6 +19,8 @@ ru_maxrss of that process) are printed with events/s and naap's ratio to
 DuckDB (above 1: naap is faster). Uses $NAAP_BIN (default: the release
 build under $CARGO_TARGET_DIR or target/) and the duckdb package of the
 Python running this script (pinned in tests/interop/requirements.txt).
+With $NAAP_BEFORE set to another naap binary (an earlier build), that one
+replays the same file too, in the same run, for a before/after column.
 """
 
 import os
@@ -29,6 +31,7 @@ import time
 
 TARGET = os.environ.get("CARGO_TARGET_DIR", "target")
 NAAP = os.environ.get("NAAP_BIN", os.path.join(TARGET, "release", "naap"))
+BEFORE = os.environ.get("NAAP_BEFORE")
 
 DUCKDB_WORK = r"""
 import sys, duckdb
@@ -77,6 +80,10 @@ def main():
     if not os.access(NAAP, os.X_OK):
         sys.exit(f"no naap binary at {NAAP}: cargo build --release, or set NAAP_BIN")
     print(f"naap: {NAAP}")
+    if BEFORE:
+        if not os.access(BEFORE, os.X_OK):
+            sys.exit(f"NAAP_BEFORE={BEFORE} is not an executable")
+        print(f"before: {BEFORE}")
     rows = []
     for hours in spans:
         with tempfile.TemporaryDirectory(prefix="naap-gw-bench-") as work:
@@ -88,23 +95,37 @@ def main():
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with open(events_file, "rb") as f:
                 events = sum(1 for _ in f)
+            before = None
+            if BEFORE:
+                print(f"   {events} events; the earlier naap's replay", flush=True)
+                before_s, before_mib, _ = run([BEFORE, "replay", "--format", "livepeer-json", "--input",
+                                               events_file, "--lake", os.path.join(work, "before")])
+                before = (before_s, before_mib)
+                print(f"   before: {before_s:.1f} s, peak RSS {before_mib:.0f} MiB", flush=True)
             print(f"   {events} events; naap replay", flush=True)
             naap_s, naap_mib, _ = run([NAAP, "replay", "--format", "livepeer-json", "--input", events_file,
                                        "--lake", os.path.join(work, "lake")])
             print(f"   naap: {naap_s:.1f} s; duckdb", flush=True)
             duck_s, duck_mib, sessions = run([sys.executable, "-c", DUCKDB_WORK, events_file,
                                               os.path.join(work, "duck")])
-            rows.append((hours, events, naap_s, naap_mib, duck_s, duck_mib, int(sessions.strip())))
+            rows.append((hours, events, naap_s, naap_mib, duck_s, duck_mib, before))
             print(f"   duckdb: {duck_s:.1f} s ({int(sessions.strip())} session-hours); "
                   f"peak RSS naap {naap_mib:.0f} MiB, duckdb {duck_mib:.0f} MiB", flush=True)
     print()
-    print("| span | events | naap s | naap events/s | naap peak MiB | duckdb s | duckdb events/s "
+    head = "| span | events | "
+    rule = "|---|---|"
+    if BEFORE:
+        head += "before s | before events/s | before peak MiB | "
+        rule += "---|---|---|"
+    print(head + "naap s | naap events/s | naap peak MiB | duckdb s | duckdb events/s "
           "| duckdb peak MiB | naap / duckdb (speed) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for hours, events, naap_s, naap_mib, duck_s, duck_mib, _ in rows:
-        print(f"| {hours} h | {events} | {naap_s:.1f} | {events / naap_s / 1000:.0f} k | {naap_mib:.0f} "
+    print(rule + "---|---|---|---|---|---|---|")
+    for hours, events, naap_s, naap_mib, duck_s, duck_mib, before in rows:
+        line = f"| {hours} h | {events} | "
+        if before:
+            line += f"{before[0]:.1f} | {events / before[0] / 1000:.0f} k | {before[1]:.0f} | "
+        print(line + f"{naap_s:.1f} | {events / naap_s / 1000:.0f} k | {naap_mib:.0f} "
               f"| {duck_s:.1f} | {events / duck_s / 1000:.0f} k | {duck_mib:.0f} | {duck_s / naap_s:.2f} |")
-
 
 if __name__ == "__main__":
     main()

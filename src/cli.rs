@@ -148,6 +148,12 @@ pub struct WindowArgs {
     /// livepeer-json: how far back before an hour its sessions' events are read.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub session_lookback: Duration,
+    /// livepeer-json: sessions sealed per run of sessions.sql. An hour's
+    /// sessions are sealed in groups this size: smaller holds less memory
+    /// while sealing (about 14 events per session and hour at network
+    /// density), larger runs fewer times; the rows are the same.
+    #[arg(long, default_value_t = 2_500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub seal_group_sessions: u32,
     /// How far back in event time repeated event ids are recognised (from
     /// each partition's newest event; at least --allowed-lateness).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
@@ -381,6 +387,7 @@ fn pipeline_config(lake: Lake, window: &WindowArgs) -> anyhow::Result<PipelineCo
     config.format = window.format.into();
     config.session_settle = window.session_settle;
     config.session_lookback = window.session_lookback;
+    config.seal_group_sessions = window.seal_group_sessions as usize;
     config.compact_every = (!window.compact_every.is_zero()).then_some(window.compact_every);
     config.compaction_grace = window.compaction_grace;
     config.dedup_horizon = window.dedup_horizon;

@@ -34,9 +34,11 @@ pub(crate) struct Rows {
     pub(crate) refused: Option<(&'static str, String)>,
 }
 
-/// A parsed gateway event's memory, in multiples of its JSON text: the
-/// `data` tree plus the typed event (measured on the recorded fixtures,
-/// about 3×; rounded up so read-ahead stays under its bound).
+/// A parsed gateway event's memory, in multiples of its JSON text: an
+/// estimate, not a measurement per message (the `data` tree keeps every
+/// key and value in its own allocation, the typed event and the compact
+/// `data` text copy some again), chosen high so read-ahead stays under its
+/// bound rather than over it.
 const GATEWAY_MEMORY_PER_BYTE: usize = 4;
 
 impl Decoded {

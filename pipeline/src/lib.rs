@@ -125,6 +125,10 @@ pub struct PipelineConfig {
     /// How far before an hour the events of its sessions are read (a session
     /// active in the hour may have started this long before).
     pub session_lookback: Duration,
+    /// Sessions `sessions.sql` reads in one run when sealing an hour (the
+    /// hour's sessions are sealed in groups this size: what sealing holds
+    /// follows it; the rows are the same whatever it is).
+    pub seal_group_sessions: usize,
     /// Which sources must be signed, and operating-address bindings.
     pub signatures: Signatures,
     /// How far back in event time (from a partition's newest event) repeated
@@ -156,6 +160,7 @@ impl PipelineConfig {
             format: InputFormat::default(),
             session_settle: Duration::from_secs(300),
             session_lookback: Duration::from_secs(24 * 3600),
+            seal_group_sessions: 2_500,
             signatures: Signatures::default(),
             dedup_horizon: Duration::from_secs(600),
             compact_every: Some(Duration::from_secs(600)),

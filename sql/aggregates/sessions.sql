@@ -10,8 +10,10 @@
 --   far back its earlier events are read (lookback_start). The pipeline
 --   gives it, as gateway_events, only the stream_trace, ai_stream_status and
 --   ai_stream_events rows of sessions with an event in the hour (from
---   lookback_start to horizon_end; pipeline/src/seal/sessions.rs): it is
---   the only aggregate reading gateway_events. Rules follow
+--   lookback_start to horizon_end; pipeline/src/commit/seal/sessions.rs),
+--   in groups of whole sessions, one run per group: every row it writes
+--   must read only its own session's events (and the capability
+--   snapshots). It is the only aggregate reading gateway_events. Rules follow
 --   production NaaP's code (Cloud-SPE/livepeer-naap-analytics,
 --   api/internal/resolver/session.go, attribution.go, normalization.go).
 --   * session_id: stream_id|request_id, with _missing_stream /

@@ -162,3 +162,43 @@ fn reseal_refuses_what_it_cannot_do_with_one_clear_line() {
     );
     assert!(String::from_utf8_lossy(&done.stdout).contains("reseal: 1 hours rebuilt"));
 }
+
+#[test]
+fn sealing_an_hour_in_groups_of_sessions_writes_the_rows_of_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("live.ndjson");
+    run_ok(
+        naap()
+            .args([
+                "emit",
+                "--simulate",
+                "12",
+                "--gateway-live",
+                "--sessions-per-hour",
+                "10",
+            ])
+            .args(["--from", "2026-11-01T00:00:00Z", "--span", "2h", "--output"])
+            .arg(&input),
+    );
+    let replay_grouped = |name: &str, group: &str| {
+        let lake = dir.path().join(name);
+        run_ok(
+            naap()
+                .args(["replay", "--format", "livepeer-json", "--input"])
+                .arg(&input)
+                .arg("--lake")
+                .arg(&lake)
+                .args(["--seal-group-sessions", group]),
+        );
+        lake
+    };
+    // About 120 sessions an hour: one run of sessions.sql, or 18 of 7 sessions.
+    let (one, many) = (replay_grouped("one", "1000000"), replay_grouped("many", "7"));
+    for table in ["sessions", "orchestrator_hourly", "sla_inputs_hourly", "sla_hourly"] {
+        let (mut a, mut b) = (table_rows(&one, table, &[]), table_rows(&many, table, &[]));
+        a.sort();
+        b.sort();
+        assert!(a.len() > 10, "{table}: {} rows", a.len());
+        assert_eq!(a, b, "{table}");
+    }
+}

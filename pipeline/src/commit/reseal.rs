@@ -100,10 +100,7 @@ pub(crate) async fn reseal(mut config: PipelineConfig, spec: &ResealSpec) -> Res
             tables: &mut run.tables,
             sessions: &mut run.sealing.sessions,
             rules: &run.config.rules,
-            span: SealSpan {
-                settle_ms: super::ms(run.config.session_settle),
-                lookback_ms: super::ms(run.config.session_lookback),
-            },
+            span: SealSpan::of(&run.config),
             pending: Default::default(),
             sealed_hourly: Vec::new(),
         };

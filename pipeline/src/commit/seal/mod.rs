@@ -157,10 +157,7 @@ impl Sealing {
             tables,
             sessions: &mut self.sessions,
             rules: &config.rules,
-            span: SealSpan {
-                settle_ms: crate::commit::ms(config.session_settle),
-                lookback_ms: crate::commit::ms(config.session_lookback),
-            },
+            span: SealSpan::of(config),
             pending,
             sealed_hourly: Vec::new(),
         };

@@ -84,6 +84,18 @@ async fn by_session_group(
 pub(crate) struct SealSpan {
     pub settle_ms: i64,
     pub lookback_ms: i64,
+    /// Sessions per run of `sessions.sql` (at least 1).
+    pub group_sessions: usize,
+}
+
+impl SealSpan {
+    pub(crate) fn of(config: &crate::PipelineConfig) -> Self {
+        Self {
+            settle_ms: crate::commit::ms(config.session_settle),
+            lookback_ms: crate::commit::ms(config.session_lookback),
+            group_sessions: config.seal_group_sessions.max(1),
+        }
+    }
 }
 
 /// Seals one or more hours within a single commit.
@@ -131,7 +143,9 @@ impl Sealer<'_> {
         let started = std::time::Instant::now();
         let mut steps: Vec<(&str, u128)> = Vec::new();
         let mut lap = std::time::Instant::now();
-        let SealSpan { settle_ms, lookback_ms } = self.span;
+        let SealSpan {
+            settle_ms, lookback_ms, ..
+        } = self.span;
         let window = naap_sql::hourly::seal_window(hour, settle_ms, lookback_ms);
         self.queries.set(SEAL_WINDOW, &window.schema(), vec![window])?;
         let around = (hour - lookback_ms, hour + HOUR_MS + settle_ms + 1);

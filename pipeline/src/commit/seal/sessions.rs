@@ -11,8 +11,8 @@
 //! current files, and reads an earlier hour only when one of the sealed
 //! hour's sessions has events in it — keeping those sessions' rows alone.
 //!
-//! The rows come in groups of whole sessions (by session key), at most
-//! [`SESSIONS_PER_GROUP`] sessions each, and `sessions.sql` runs once per
+//! The rows come in groups of whole sessions (by session key), about
+//! `--seal-group-sessions` (2,500) sessions each, and `sessions.sql` runs once per
 //! group: its joins and window functions then hold one group's events, not
 //! the hour's (every row it writes reads only its own session's events and
 //! the capability snapshots).
@@ -35,10 +35,6 @@ use super::sealer::{from_lake, hours, names};
 use super::{SealSpan, hour_of};
 use crate::Result;
 use crate::commit::tables::Tables;
-
-/// Sessions `sessions.sql` reads at once (at network density, about 14
-/// events each in the hour, so some 35 k rows a run).
-pub(crate) const SESSIONS_PER_GROUP: usize = 2_500;
 
 /// The event families `sessions.sql` reads.
 const SESSION_FAMILIES: [&str; 3] = ["stream_trace", "ai_stream_status", "ai_stream_events"];
@@ -191,7 +187,7 @@ impl SessionIndex {
             .iter()
             .flat_map(|b| b.sessions().filter(in_hour).map(|(_, k)| k))
             .collect();
-        let mut groups = vec![Vec::new(); sessions.len().div_ceil(SESSIONS_PER_GROUP).max(1)];
+        let mut groups = vec![Vec::new(); sessions.len().div_ceil(span.group_sessions.max(1)).max(1)];
         for batch in near {
             batch.keep(&sessions, (from, to), &mut groups)?;
         }
