@@ -63,8 +63,14 @@ impl std::fmt::Debug for SealQueries {
 impl Default for SealQueries {
     fn default() -> Self {
         // One partition: sealing is one task beside the pipeline's own, and
-        // float sums keep one order from run to run.
-        let ctx = naap_sql::session::context_with(SessionConfig::new().with_target_partitions(1));
+        // float sums keep one order from run to run. No dynamic filters: a
+        // plan is executed again and again, and the bound a `min`/`max`
+        // aggregate's filter learnt is shared by the copies of its plan (the
+        // tables are in memory, so such a filter would prune nothing anyway).
+        let config = SessionConfig::new()
+            .with_target_partitions(1)
+            .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false);
+        let ctx = naap_sql::session::context_with(config);
         Self {
             ctx,
             slots: HashMap::new(),
@@ -121,21 +127,22 @@ impl SealQueries {
         }
     }
 
-    /// Runs `rule`'s SQL (read-only) over the slots' rows now; its rows as
-    /// one batch (empty, with the schema, when none).
-    pub(crate) async fn run(&mut self, rule: &naap_sql::rules::Rule) -> Result<RecordBatch> {
-        let what = || Error::sql(rule.file.to_owned());
-        let plan = match self.plans.get(rule.file) {
+    /// Runs `sql` (read-only; its plan kept under `file`, the SQL file it
+    /// comes from) over the slots' rows now; its rows as one batch (empty,
+    /// with the schema, when none).
+    pub(crate) async fn run(&mut self, file: &'static str, sql: &str) -> Result<RecordBatch> {
+        let what = || Error::sql(file.to_owned());
+        let plan = match self.plans.get(file) {
             // A copy without the state the last run left (hash tables built).
             Some(plan) => reset_plan_states(Arc::clone(plan)).map_err(what())?,
             None => {
                 let df = self
                     .ctx
-                    .sql_with_options(rule.sql, naap_sql::session::read_only())
+                    .sql_with_options(sql, naap_sql::session::read_only())
                     .await
                     .map_err(what())?;
                 let plan = df.create_physical_plan().await.map_err(what())?;
-                self.plans.insert(rule.file, Arc::clone(&plan));
+                self.plans.insert(file, Arc::clone(&plan));
                 reset_plan_states(plan).map_err(what())?
             }
         };
@@ -149,4 +156,43 @@ fn poisoned(name: &str) -> Error {
     Error::sql(format!("table {name}"))(datafusion::error::DataFusionError::Execution(
         "a slot's lock was poisoned by a panic".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    fn rows(values: &[i64]) -> (SchemaRef, Vec<RecordBatch>) {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(values.to_vec()))])
+            .expect("one column");
+        (schema, vec![batch])
+    }
+
+    #[tokio::test]
+    async fn a_kept_plan_reads_the_rows_set_since() {
+        let mut queries = SealQueries::default();
+        let sql = "SELECT min(x) AS lo, max(x) AS hi, count(*) AS n FROM t";
+        let mut answers = Vec::new();
+        // Larger values first, then smaller, then none: no bound, count or
+        // hash table of an earlier run may leak into a later one.
+        for values in [&[50, 70, 60][..], &[1, 2], &[]] {
+            let (schema, batches) = rows(values);
+            queries.set("t", &schema, batches).expect("set");
+            let out = queries.run("test.sql", sql).await.expect("run");
+            let column = |i: usize| out.column(i).as_primitive::<Int64Type>().iter().next().flatten();
+            answers.push((column(0), column(1), column(2)));
+        }
+        assert_eq!(
+            answers,
+            vec![
+                (Some(50), Some(70), Some(3)),
+                (Some(1), Some(2), Some(2)),
+                (None, None, Some(0))
+            ]
+        );
+        assert_eq!(queries.plans.len(), 1, "planned once");
+    }
 }

@@ -64,11 +64,11 @@ async fn by_session_group(
     let mut parts = Vec::with_capacity(groups.len());
     for group in groups {
         queries.set(GATEWAY_EVENTS_TABLE, schema, group)?;
-        parts.push(queries.run(aggregate).await?);
+        parts.push(queries.run(aggregate.file, aggregate.sql).await?);
     }
     queries.set(GATEWAY_EVENTS_TABLE, schema, Vec::new())?;
     let Some(first) = parts.first() else {
-        return queries.run(aggregate).await;
+        return queries.run(aggregate.file, aggregate.sql).await;
     };
     let rows = concat_batches(&first.schema(), &parts)?;
     drop(parts);
@@ -192,7 +192,7 @@ impl Sealer<'_> {
                 let groups = std::mem::take(&mut session_groups);
                 by_session_group(self.queries, &aggregate, &events_schema, groups).await?
             } else {
-                self.queries.run(&aggregate).await?
+                self.queries.run(aggregate.file, aggregate.sql).await?
             };
             self.queries.set(name, &rows.schema(), vec![rows.clone()])?;
             if name == SLA_INPUTS {
