@@ -25,8 +25,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
-use arrow::compute::{cast, filter_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use naap_events::gateway_tables::GATEWAY_EVENTS_TABLE;
 use naap_sql::hourly::HOUR_MS;
@@ -134,20 +134,22 @@ impl Keyed {
     /// The rows whose session is one of `sessions`, in [from, to), added to
     /// their session's group of `groups`.
     fn keep(&self, sessions: &HashSet<u64>, (from, to): (i64, i64), groups: &mut [Vec<RecordBatch>]) -> Result<()> {
+        // One pass over the rows whatever the number of groups (a mask per
+        // group made small groups cost rows × groups).
         let n = groups.len() as u64;
-        for (group, rows) in groups.iter_mut().enumerate() {
-            let mask: BooleanArray = self
-                .keys
-                .iter()
-                .map(|k| {
-                    Some(k.is_some_and(|(t, key)| {
-                        t >= from && t < to && key % n == group as u64 && sessions.contains(&key)
-                    }))
-                })
-                .collect();
-            let kept = filter_record_batch(&self.batch, &mask)?;
-            if kept.num_rows() > 0 {
-                rows.push(kept);
+        let mut picks: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
+        for (row, key) in self.keys.iter().enumerate() {
+            if let Some((t, key)) = *key
+                && t >= from
+                && t < to
+                && sessions.contains(&key)
+            {
+                picks[(key % n) as usize].push(row as u32);
+            }
+        }
+        for (rows, pick) in groups.iter_mut().zip(picks) {
+            if !pick.is_empty() {
+                rows.push(take_record_batch(&self.batch, &UInt32Array::from(pick))?);
             }
         }
         Ok(())
