@@ -102,6 +102,43 @@ def test_deep_and_long_sql_is_refused_without_a_crash(server):
     assert_healthy(server)
 
 
+def test_the_deepest_filters_allowed_reach_the_lake_without_a_crash(server):
+    """Filters as deep as the guard lets through are planned, pushed into
+    the Delta scans of the lake's tables and answered: planning and the
+    Delta provider's translation of a filter recurse over it on a query
+    thread, whatever the build's optimisation of those crates."""
+    before = newest_commit(server)
+
+    def nested(depth):
+        # `(c AND (c AND (... c)))`: `depth` binary nodes, each a
+        # comparison of a column, which the Delta scan takes as a filter.
+        condition = "heartbeats >= 0"
+        return "(" * depth + condition + "".join(f" AND {condition})" for _ in range(depth))
+
+    def answered(depth):
+        sql = f"SELECT count(*) FROM telemetry_1m WHERE {nested(depth)}"
+        try:
+            rows = query(server, sql)
+        except Exception as e:  # refused by the guard: a clear refusal, nothing else
+            assert "query refused" in str(e), (depth, str(e)[:500])
+            assert_healthy(server)
+            return False
+        total = query(server, "SELECT count(*) FROM telemetry_1m")
+        assert 0 < rows[0][0] <= total[0][0], (depth, rows, total)
+        assert_healthy(server)
+        return True
+
+    # The guard's edge, found by bisection: the deepest filter it answers.
+    low, high = 1, 4096
+    assert answered(low) and not answered(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if answered(middle) else (low, middle)
+    assert low >= 16, f"the guard refuses filters only {high} deep"
+    assert_committing(server, before)
+    assert_healthy(server)
+
+
 def test_forged_prepared_statement_handles_are_refused(server):
     """Handles with lying lengths, truncations or noise are refused without allocating what they claim."""
     before = newest_commit(server)

@@ -8,12 +8,16 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::context::SessionContext;
+use tokio::task::JoinSet;
 use tracing::info;
 
 use super::files::{Rewrite, SEALED_GROUP, Staged, group, group_is_partition};
 use super::{Run, ms, rewrite};
 use crate::quarantine::QUARANTINE_TABLE;
-use crate::window::{RAW_TABLE, WINDOW_TABLE, split_by_hour};
+use crate::source::PartitionKey;
+use crate::window::{PartitionWindows, RAW_TABLE, WINDOW_TABLE, split_by_hour};
 use crate::{Error, Result};
 
 /// One staged file per UTC hour of `time_column` in `rows`.
@@ -32,28 +36,130 @@ fn hourly(table: &str, rows: &RecordBatch, group: &str) -> Result<Vec<Staged>> {
         .collect())
 }
 
+/// One partition's windows, worked on by a runtime worker while the other
+/// partitions' are worked on by the other: the windows move into the task
+/// and come back with what they gave.
+struct Worked {
+    key: PartitionKey,
+    part: PartitionWindows,
+    /// Windows the watermark closed, merged to one row each.
+    closed: Vec<RecordBatch>,
+    /// Late rows aggregated into window partials.
+    late: Vec<RecordBatch>,
+    /// The raw table's files of the rows read since the last commit.
+    raw: Vec<Staged>,
+}
+
+/// The SQL work of one partition's windows, each partition on a session of
+/// its own (a session's tables are named, so two folds cannot share one).
+async fn work_on(
+    key: PartitionKey,
+    mut part: PartitionWindows,
+    ctx: SessionContext,
+    raw_schema: SchemaRef,
+    state_schema: SchemaRef,
+) -> Result<Worked> {
+    let closed = part.fold(&ctx, Arc::clone(&raw_schema), state_schema).await?;
+    let late = part.late_partials(&ctx, Arc::clone(&raw_schema)).await?;
+    let mut raw = Vec::new();
+    if part.first_pending_offset.is_some() && !part.pending_raw.is_empty() {
+        let rows = concat_batches(&raw_schema, &part.pending_raw)?;
+        raw = hourly(RAW_TABLE, &rows, &group(&key.0, key.1, None))?;
+    }
+    Ok(Worked {
+        key,
+        part,
+        closed,
+        late,
+        raw,
+    })
+}
+
+/// The files of one partition's closed windows: the windows themselves and
+/// every rule's scores over them.
+async fn score_closed(
+    key: PartitionKey,
+    closed: Vec<RecordBatch>,
+    ctx: SessionContext,
+    rules: naap_sql::RuleSet,
+    state_schema: SchemaRef,
+) -> Result<Vec<Staged>> {
+    let windows = concat_batches(&state_schema, &closed)?;
+    let (source, partition) = key;
+    let mut files = hourly(WINDOW_TABLE, &windows, &group(&source, partition, None))?;
+    for (rule, scored) in rewrite::score_windows(&ctx, &rules, &state_schema, &windows).await? {
+        if scored.num_rows() > 0 {
+            let g = group(&source, partition, Some(&rule.view_name()));
+            files.extend(hourly(&rule.header.output, &scored, &g)?);
+        }
+    }
+    Ok(files)
+}
+
+/// Waits for every task of `tasks`; a task that panicked panics here, as
+/// it would have without the task.
+async fn all_of<T: 'static>(mut tasks: JoinSet<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(value) => out.push(value),
+            Err(e) => std::panic::resume_unwind(e.try_into_panic().unwrap_or_else(|e| Box::new(e.to_string()))),
+        }
+    }
+    out
+}
+
 impl Run {
+    /// A session like the pipeline's own, with tables of its own.
+    fn worker_session(&self) -> SessionContext {
+        naap_sql::session::context_with(self.ctx.copied_config())
+    }
+
     /// This commit's files from the pending input, and the files they replace.
+    ///
+    /// The partitions' windows are folded, and their closed windows scored,
+    /// concurrently on the runtime's workers: that SQL is most of a
+    /// telemetry commit's work, and one partition's is independent of
+    /// another's.
     pub(super) async fn prepare(&mut self) -> Result<Rewrite> {
+        let mut tasks = JoinSet::new();
+        for (key, part) in std::mem::take(&mut self.input.parts) {
+            let (ctx, raw, state) = (
+                self.worker_session(),
+                Arc::clone(&self.raw_schema),
+                Arc::clone(&self.state_schema),
+            );
+            tasks.spawn(work_on(key, part, ctx, raw, state));
+        }
         let mut files = Vec::new();
+        let mut late = Vec::new();
+        let mut failed = None;
+        for worked in all_of(tasks).await {
+            match worked {
+                Ok(w) => {
+                    if !w.closed.is_empty() {
+                        self.input.closing.entry(w.key.clone()).or_default().extend(w.closed);
+                    }
+                    files.extend(w.raw);
+                    if !w.late.is_empty() {
+                        late.push((w.key.clone(), w.late));
+                    }
+                    self.input.parts.insert(w.key, w.part);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let mut pending_gateway: BTreeMap<&'static str, Vec<RecordBatch>> = BTreeMap::new();
         let input = &mut self.input;
-        for ((source, partition), part) in input.parts.iter_mut() {
+        for ((source, partition), part) in input.parts.iter() {
             let key = (source.clone(), *partition);
-            let closed = part
-                .fold(&self.ctx, Arc::clone(&self.raw_schema), Arc::clone(&self.state_schema))
-                .await?;
-            if !closed.is_empty() {
-                input.closing.entry(key.clone()).or_default().extend(closed);
-            }
             if part.first_pending_offset.is_none() {
                 continue;
             }
             let g = group(source, *partition, None);
-            if !part.pending_raw.is_empty() {
-                let raw = concat_batches(&self.raw_schema, &part.pending_raw)?;
-                files.extend(hourly(RAW_TABLE, &raw, &g)?);
-            }
             if let Some(gateway) = input.gateway.get_mut(&key)
                 && !gateway.is_empty()
             {
@@ -74,23 +180,22 @@ impl Run {
                 files.extend(hourly(QUARANTINE_TABLE, &q.finish(), &g)?);
             }
         }
-        let mut out = self.late_windows().await?;
+        let mut out = self.late_windows(late).await?;
         out.files.extend(files);
-        for ((source, partition), closed) in &self.input.closing {
+        let mut tasks = JoinSet::new();
+        for (key, closed) in &self.input.closing {
             if closed.is_empty() {
                 continue;
             }
-            let windows = concat_batches(&self.state_schema, closed)?;
-            let g = group(source, *partition, None);
-            out.files.extend(hourly(WINDOW_TABLE, &windows, &g)?);
-            for (rule, scored) in
-                rewrite::score_windows(&self.ctx, &self.config.rules, &self.state_schema, &windows).await?
-            {
-                if scored.num_rows() > 0 {
-                    let g = group(source, *partition, Some(&rule.view_name()));
-                    out.files.extend(hourly(&rule.header.output, &scored, &g)?);
-                }
-            }
+            let (ctx, rules, state) = (
+                self.worker_session(),
+                self.config.rules.clone(),
+                Arc::clone(&self.state_schema),
+            );
+            tasks.spawn(score_closed(key.clone(), closed.clone(), ctx, rules, state));
+        }
+        for scored in all_of(tasks).await {
+            out.files.extend(scored?);
         }
         if let Some(sealable) = self.sealable() {
             let sealed = self
@@ -102,17 +207,16 @@ impl Run {
         Ok(out)
     }
 
-    /// Late events: windows this commit closes take them in (their rows are
-    /// merged again); windows an earlier commit wrote are re-written,
-    /// re-scored, and counted per hour.
-    async fn late_windows(&mut self) -> Result<Rewrite> {
+    /// Late events (aggregated per partition into `partials`): windows this
+    /// commit closes take them in (their rows are merged again); windows an
+    /// earlier commit wrote are re-written, re-scored, and counted per hour.
+    async fn late_windows(&mut self, late: Vec<(PartitionKey, Vec<RecordBatch>)>) -> Result<Rewrite> {
         let lake = self.config.lake.clone();
         let mut out = Rewrite::default();
-        for ((source, partition), part) in self.input.parts.iter_mut() {
-            let partials = part.late_partials(&self.ctx, Arc::clone(&self.raw_schema)).await?;
-            if partials.is_empty() {
+        for (key, partials) in late {
+            let Some(part) = self.input.parts.get(&key) else {
                 continue;
-            }
+            };
             let partials: Vec<RecordBatch> = partials
                 .into_iter()
                 .map(|b| RecordBatch::try_new(Arc::clone(&self.state_schema), b.columns().to_vec()))
@@ -128,12 +232,11 @@ impl Run {
                 arrow::compute::kernels::cmp::lt(&starts, &arrow::array::Int64Array::new_scalar(written_before))?;
             let closing_now = filter_record_batch(&partials, &arrow::compute::not(&older)?)?;
             let written = filter_record_batch(&partials, &older)?;
-            let key = (source.clone(), *partition);
             if closing_now.num_rows() > 0 {
                 let mut rows = self.input.closing.remove(&key).unwrap_or_default();
                 rows.push(closing_now);
                 let merged = crate::window::merge_partials(&self.ctx, &self.state_schema, rows).await?;
-                self.input.closing.insert(key, merged);
+                self.input.closing.insert(key.clone(), merged);
             }
             if written.num_rows() > 0 {
                 let more = rewrite::late_windows(
@@ -141,7 +244,7 @@ impl Run {
                     &lake,
                     &self.config.rules,
                     &self.state_schema,
-                    (source, *partition),
+                    (&key.0, key.1),
                     written,
                 )
                 .await?;
