@@ -257,32 +257,49 @@ pub(crate) fn distinct_windows(batches: &[RecordBatch]) -> u64 {
 }
 
 /// Groups rows by the UTC hour of a millisecond timestamp column (for the
-/// `date=/hour=` folders); returns (hour start ms, rows).
+/// `date=/hour=` folders); returns (hour start ms, rows), hours ascending,
+/// rows in their order. One pass assigns rows to hours; each hour's rows
+/// are then gathered once, so the cost follows the rows, not rows × hours.
 pub(crate) fn split_by_hour(batch: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBatch)>> {
     let Some(col) = batch.column_by_name(column) else {
         return Ok(vec![(0, batch.clone())]);
     };
     let ms = epoch_ms(col)?;
-    let hours: Vec<i64> = (0..ms.len())
-        .map(|i| {
-            if ms.is_null(i) {
-                0
-            } else {
-                ms.value(i).div_euclid(3_600_000) * 3_600_000
-            }
-        })
-        .collect();
-    let mut distinct = hours.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() == 1 {
-        return Ok(vec![(distinct[0], batch.clone())]);
+    let hour_of = |i: usize| {
+        if ms.is_null(i) {
+            0
+        } else {
+            ms.value(i).div_euclid(3_600_000) * 3_600_000
+        }
+    };
+    // Few distinct hours: a short list, the last one hit tried first.
+    let mut hours: Vec<(i64, Vec<u32>)> = Vec::new();
+    let mut last = 0usize;
+    for i in 0..ms.len() {
+        let h = hour_of(i);
+        if hours.get(last).is_none_or(|(hour, _)| *hour != h) {
+            last = match hours.iter().position(|(hour, _)| *hour == h) {
+                Some(at) => at,
+                None => {
+                    hours.push((h, Vec::new()));
+                    hours.len() - 1
+                }
+            };
+        }
+        hours[last].1.push(u32::try_from(i).map_err(|_| Error::Manifest {
+            path: "batch".into(),
+            detail: "more than 2^32 rows in one batch".into(),
+        })?);
     }
-    distinct
+    if let [(h, _)] = hours.as_slice() {
+        return Ok(vec![(*h, batch.clone())]);
+    }
+    hours.sort_unstable_by_key(|(h, _)| *h);
+    hours
         .into_iter()
-        .map(|h| {
-            let mask: BooleanArray = hours.iter().map(|x| Some(*x == h)).collect();
-            Ok((h, filter_record_batch(batch, &mask)?))
+        .map(|(h, rows)| {
+            let rows = arrow::array::UInt32Array::from(rows);
+            Ok((h, arrow::compute::take_record_batch(batch, &rows)?))
         })
         .collect()
 }
@@ -297,5 +314,24 @@ mod tests {
         assert_eq!(window_start(59_999), 0);
         assert_eq!(window_start(60_000), 60_000);
         assert_eq!(window_start(-1), -60_000);
+    }
+
+    #[test]
+    fn rows_split_by_hour_keep_their_order() {
+        let hour = 3_600_000i64;
+        let times = [5 * hour + 1, 3 * hour, 5 * hour + 2, 4 * hour, 3 * hour + 9, 5 * hour + 3];
+        let batch = RecordBatch::try_from_iter([
+            ("t", Arc::new(Int64Array::from(times.to_vec())) as ArrayRef),
+            ("n", Arc::new(Int64Array::from_iter_values(0..6)) as ArrayRef),
+        ])
+        .unwrap();
+        let split = split_by_hour(&batch, "t").unwrap();
+        let got: Vec<(i64, Vec<i64>)> = split
+            .iter()
+            .map(|(h, b)| (*h / hour, b.column(1).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()))
+            .collect();
+        assert_eq!(got, vec![(3, vec![1, 4]), (4, vec![3]), (5, vec![0, 2, 5])]);
+        let one = batch.slice(1, 1);
+        assert_eq!(split_by_hour(&one, "t").unwrap()[0].0, 3 * hour);
     }
 }

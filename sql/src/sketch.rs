@@ -168,6 +168,10 @@ impl AggregateUDFImpl for SketchUdaf {
 #[derive(Default)]
 struct SketchGroups {
     sketches: Vec<Option<DDSketch>>,
+    /// Bins of all sketches held, kept as they grow and leave, so that
+    /// [`size`](GroupsAccumulator::size), which DataFusion asks after every
+    /// batch, costs O(1) rather than a walk over every group.
+    bins: usize,
 }
 
 impl std::fmt::Debug for SketchGroups {
@@ -196,16 +200,20 @@ impl SketchGroups {
             for (i, group) in groups.iter().enumerate() {
                 if selected(i) && sketches.is_valid(i) {
                     let other = decode(sketches.value(i))?;
-                    merge(self.sketches[*group].get_or_insert_with(new_sketch), &other)?;
+                    let sketch = self.sketches[*group].get_or_insert_with(new_sketch);
+                    let before = sketch.length();
+                    merge(sketch, &other)?;
+                    self.bins = (self.bins + sketch.length()).saturating_sub(before);
                 }
             }
         } else {
             let floats = values.as_primitive::<Float64Type>();
             for (i, group) in groups.iter().enumerate() {
                 if selected(i) && floats.is_valid(i) && floats.value(i).is_finite() {
-                    self.sketches[*group]
-                        .get_or_insert_with(new_sketch)
-                        .add(floats.value(i));
+                    let sketch = self.sketches[*group].get_or_insert_with(new_sketch);
+                    let before = sketch.length();
+                    sketch.add(floats.value(i));
+                    self.bins = (self.bins + sketch.length()).saturating_sub(before);
                 }
             }
         }
@@ -214,6 +222,8 @@ impl SketchGroups {
 
     fn emit(&mut self, emit_to: EmitTo) -> ArrayRef {
         let taken = emit_to.take_needed(&mut self.sketches);
+        let left: usize = taken.iter().flatten().map(DDSketch::length).sum();
+        self.bins = self.bins.saturating_sub(left);
         let mut out = BinaryBuilder::with_capacity(taken.len(), 0);
         for sketch in taken {
             match sketch {
@@ -267,8 +277,7 @@ impl GroupsAccumulator for SketchGroups {
     }
 
     fn size(&self) -> usize {
-        let bins: usize = self.sketches.iter().flatten().map(|s| s.length() * 16).sum();
-        self.sketches.capacity() * std::mem::size_of::<Option<DDSketch>>() + bins
+        self.sketches.capacity() * std::mem::size_of::<Option<DDSketch>>() + self.bins * 16
     }
 }
 
@@ -399,5 +408,28 @@ mod tests {
     #[test]
     fn corrupt_sketch_is_an_error_not_a_panic() {
         assert!(decode(b"\x02\xff\xff\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn size_is_kept_without_walking_the_groups() {
+        let walked = |g: &SketchGroups| {
+            let bins: usize = g.sketches.iter().flatten().map(DDSketch::length).sum();
+            g.sketches.capacity() * std::mem::size_of::<Option<DDSketch>>() + bins * 16
+        };
+        let mut groups = SketchGroups::default();
+        let values: ArrayRef = Arc::new(arrow::array::Float64Array::from_iter_values(
+            (1..=3000).map(|i| (i as f64).powf(1.7)),
+        ));
+        let indices: Vec<usize> = (0..3000).map(|i| i % 7).collect();
+        groups.update_batch(&[values], &indices, None, 7).unwrap();
+        assert_eq!(groups.size(), walked(&groups));
+        // Sketches merged in (another partial's state), then some groups leave.
+        let state = groups.state(EmitTo::First(3)).unwrap();
+        assert_eq!(groups.size(), walked(&groups));
+        groups.merge_batch(&state, &[4, 5, 6], 7).unwrap();
+        assert_eq!(groups.size(), walked(&groups));
+        groups.evaluate(EmitTo::All).unwrap();
+        assert_eq!(groups.size(), walked(&groups));
+        assert_eq!(groups.bins, 0);
     }
 }
