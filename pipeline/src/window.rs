@@ -272,19 +272,18 @@ pub(crate) fn split_by_hour(batch: &RecordBatch, column: &str) -> Result<Vec<(i6
             ms.value(i).div_euclid(3_600_000) * 3_600_000
         }
     };
-    // Few distinct hours: a short list, the last one hit tried first.
+    // Rows of one hour come in runs: the last hour hit is tried first, then
+    // an index (any number of distinct hours costs one lookup a row).
     let mut hours: Vec<(i64, Vec<u32>)> = Vec::new();
+    let mut index: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let mut last = 0usize;
     for i in 0..ms.len() {
         let h = hour_of(i);
         if hours.get(last).is_none_or(|(hour, _)| *hour != h) {
-            last = match hours.iter().position(|(hour, _)| *hour == h) {
-                Some(at) => at,
-                None => {
-                    hours.push((h, Vec::new()));
-                    hours.len() - 1
-                }
-            };
+            last = *index.entry(h).or_insert_with(|| {
+                hours.push((h, Vec::new()));
+                hours.len() - 1
+            });
         }
         hours[last].1.push(u32::try_from(i).map_err(|_| Error::Manifest {
             path: "batch".into(),
@@ -319,7 +318,14 @@ mod tests {
     #[test]
     fn rows_split_by_hour_keep_their_order() {
         let hour = 3_600_000i64;
-        let times = [5 * hour + 1, 3 * hour, 5 * hour + 2, 4 * hour, 3 * hour + 9, 5 * hour + 3];
+        let times = [
+            5 * hour + 1,
+            3 * hour,
+            5 * hour + 2,
+            4 * hour,
+            3 * hour + 9,
+            5 * hour + 3,
+        ];
         let batch = RecordBatch::try_from_iter([
             ("t", Arc::new(Int64Array::from(times.to_vec())) as ArrayRef),
             ("n", Arc::new(Int64Array::from_iter_values(0..6)) as ArrayRef),
@@ -328,7 +334,15 @@ mod tests {
         let split = split_by_hour(&batch, "t").unwrap();
         let got: Vec<(i64, Vec<i64>)> = split
             .iter()
-            .map(|(h, b)| (*h / hour, b.column(1).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()))
+            .map(|(h, b)| {
+                (
+                    *h / hour,
+                    b.column(1)
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .values()
+                        .to_vec(),
+                )
+            })
             .collect();
         assert_eq!(got, vec![(3, vec![1, 4]), (4, vec![3]), (5, vec![0, 2, 5])]);
         let one = batch.slice(1, 1);
