@@ -42,6 +42,8 @@ fn hourly(table: &str, rows: &RecordBatch, group: &str) -> Result<Vec<Staged>> {
 struct Worked {
     key: PartitionKey,
     part: PartitionWindows,
+    /// The partition's session, kept for scoring its closed windows.
+    ctx: SessionContext,
     /// Windows the watermark closed, merged to one row each.
     closed: Vec<RecordBatch>,
     /// Late rows aggregated into window partials.
@@ -69,6 +71,7 @@ async fn work_on(
     Ok(Worked {
         key,
         part,
+        ctx,
         closed,
         late,
         raw,
@@ -133,6 +136,7 @@ impl Run {
         }
         let mut files = Vec::new();
         let mut late = Vec::new();
+        let mut sessions = BTreeMap::new();
         let mut failed = None;
         for worked in all_of(tasks).await {
             match worked {
@@ -144,6 +148,7 @@ impl Run {
                     if !w.late.is_empty() {
                         late.push((w.key.clone(), w.late));
                     }
+                    sessions.insert(w.key.clone(), w.ctx);
                     self.input.parts.insert(w.key, w.part);
                 }
                 Err(e) => failed = Some(e),
@@ -188,7 +193,7 @@ impl Run {
                 continue;
             }
             let (ctx, rules, state) = (
-                self.worker_session(),
+                sessions.remove(key).unwrap_or_else(|| self.worker_session()),
                 self.config.rules.clone(),
                 Arc::clone(&self.state_schema),
             );
