@@ -210,6 +210,9 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
         let _ = std::io::stderr().flush();
     };
     let report = naap_backtest::run(&config, &candidates, &mut progress).await?;
+    for warning in report.warnings() {
+        eprintln!("[naap backtest] warning: {warning}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

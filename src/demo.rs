@@ -84,10 +84,13 @@ async fn replay_gateway_events(lake: &Lake, what: &str, ndjson: &str, tables_sho
 }
 
 /// The recorded live session first, so that the SLA tables and the
-/// perf-stats feed have a real session to show; then six hours of
-/// simulated live video (backtested, for the dashboard's backtest page);
-/// then the last three hours of simulated AI batch, LLM and BYOC work, for
-/// the request API and the dashboard's request panels.
+/// perf-stats feed have a real session to show; then the simulated
+/// network's history up to now: live video, AI batch, LLM and BYOC work of
+/// the same orchestrators, whose persistent differences the leaderboards,
+/// the SLA's quality half (it compares with the previous days) and the
+/// backtest page can show. The two simulations are merged in time order
+/// into one replay: a replay seals every hour it reads, so a second input's
+/// events in those hours would be late.
 async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Result<()> {
     replay_gateway_events(
         lake,
@@ -97,37 +100,30 @@ async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Re
     )
     .await?;
     let now = heartbeat::now_ms().div_euclid(60_000) * 60_000;
-    let jobs_span = 3 * 3_600_000;
-    // Live video for the hours before the jobs, and an hour apart from
-    // them: a replay seals every hour it reads (the last sessions run on
-    // past the simulated span), and a later input's events in a sealed
-    // hour would be late.
-    let live_span = DEMO_LIVE_HOURS * 3_600_000;
-    let live = naap_emitter::simulate_live::events(&naap_emitter::simulate_live::LiveConfig {
+    let span = DEMO_HISTORY_HOURS * 3_600_000;
+    let from = now - span;
+    let mut lines = naap_emitter::simulate_live::events(&naap_emitter::simulate_live::LiveConfig {
         orchestrators,
-        from_ms: (now - jobs_span).div_euclid(3_600_000) * 3_600_000 - live_span - 3_600_000,
-        span_ms: live_span,
+        from_ms: from,
+        // Sessions run on past the span: ending an hour early keeps their
+        // events out of the future.
+        span_ms: span - 3_600_000,
         sessions_per_hour: 4.0,
         seed: 42,
     });
-    let ndjson: String = live.iter().map(|l| format!("{l}\n")).collect();
-    replay_gateway_events(
-        lake,
-        "simulated live-video gateway events",
-        &ndjson,
-        &["sessions", tables::SLA_HOURLY.name],
-    )
-    .await?;
-    let lines = naap_emitter::simulate_jobs::events(orchestrators, now - jobs_span, jobs_span, 42);
+    lines.extend(naap_emitter::simulate_jobs::events(orchestrators, from, span, 42));
+    lines.sort_by_cached_key(|line| event_time(line));
     let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    drop(lines);
     replay_gateway_events(
         lake,
-        "simulated AI batch, LLM and BYOC gateway events",
+        "simulated gateway events (live video, AI batch, LLM, BYOC)",
         &ndjson,
         &[
+            "sessions",
+            tables::SLA_HOURLY.name,
             tables::AI_REQUESTS.name,
             tables::BYOC_JOBS.name,
-            tables::BYOC_WORKERS.name,
             tables::JOBS_HOURLY.name,
         ],
     )
@@ -140,10 +136,21 @@ async fn replay_gateway_history(lake: &Lake, orchestrators: usize) -> anyhow::Re
     Ok(())
 }
 
-/// Hours of simulated live video the demo replays (and backtests).
-const DEMO_LIVE_HOURS: i64 = 6;
+/// A go-livepeer event's `timestamp` (Unix ms, as text).
+fn event_time(line: &str) -> i64 {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("timestamp")?.as_str()?.parse().ok())
+        .unwrap_or(i64::MAX)
+}
 
-/// Backtests the served SLA version over the simulated live hours, so the
+/// Hours of simulated gateway history the demo replays (and backtests):
+/// three days, so that at least two full UTC days are scored against the
+/// day before them (the SLA's quality half compares each hour with the
+/// previous days of the same pipeline and model).
+const DEMO_HISTORY_HOURS: i64 = 72;
+
+/// Backtests the served SLA version over the simulated hours, so the
 /// dashboard's backtest page has a run to show.
 async fn backtest(lake: &Lake) -> anyhow::Result<()> {
     let rules = naap_sql::RuleSet::embedded();
@@ -162,6 +169,9 @@ async fn backtest(lake: &Lake) -> anyhow::Result<()> {
     };
     let report = naap_backtest::run(&config, &[naap_backtest::Candidate::new(sla)?], &mut |_| {}).await?;
     naap_backtest::write(lake, &report).await?;
+    for warning in report.warnings() {
+        println!("[naap demo] backtest warning: {warning}");
+    }
     let rho = report.rules[0]
         .groups
         .iter()

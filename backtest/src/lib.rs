@@ -24,6 +24,7 @@ use naap_sql::hourly::{HOUR_MS, SLA_INPUTS};
 use sha2::Digest;
 
 pub use report::{GroupReport, MetricValue, Report, RuleReport};
+pub use scoring::BENCHMARK_MIN_ROWS;
 
 /// Why a backtest could not run.
 #[derive(Debug, thiserror::Error)]
@@ -173,11 +174,19 @@ pub async fn run(
         None => evidence::Evidence::new(),
     };
     let mut scores: Vec<evaluate::Scores> = vec![HashMap::new(); candidates.len()];
+    // Per candidate: rows with a score, and of them those whose benchmark
+    // was too thin to compare with.
+    let mut benchmarked = vec![(0u64, 0u64); candidates.len()];
     let mut baseline = evaluate::Scores::new();
     for (done, &hour) in hours.iter().enumerate() {
         inputs.register_for(&ctx, hour)?;
-        for (c, into) in candidates.iter().zip(scores.iter_mut()) {
-            collect(scoring::hour(&ctx, &c.rule, hour).await?, hour, into);
+        for ((c, into), counts) in candidates.iter().zip(scores.iter_mut()).zip(benchmarked.iter_mut()) {
+            let rows = scoring::hour(&ctx, &c.rule, hour).await?;
+            for r in rows.iter().filter(|r| r.score.is_some()) {
+                counts.0 += 1;
+                counts.1 += u64::from(r.thin_benchmark);
+            }
+            collect(rows, hour, into);
         }
         let same = candidates.iter().position(|c| c.rule.sql == config.router_rule.sql);
         match same {
@@ -211,11 +220,14 @@ pub async fn run(
     let rules = candidates
         .iter()
         .zip(&scores)
-        .map(|(c, s)| RuleReport {
+        .zip(&benchmarked)
+        .map(|((c, s), &(scored_rows, thin_benchmark_rows))| RuleReport {
             rule: c.rule.header.name.clone(),
             version: c.rule.header.version,
             digest: c.digest(),
             source: c.source.clone(),
+            scored_rows,
+            thin_benchmark_rows,
             groups: groups
                 .iter()
                 .map(|(p, m)| evaluate::group((p, m), &hours, s, &baseline, (&outcomes, &evidence), settings))

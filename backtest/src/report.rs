@@ -70,12 +70,43 @@ pub struct RuleReport {
     pub digest: String,
     /// `sql/rules/<rule>/v<N>.sql`, or the file given.
     pub source: String,
+    /// Rows it scored (a score, not "no data") over the hours.
+    pub scored_rows: u64,
+    /// Of them, rows compared with a benchmark of fewer than
+    /// [`crate::BENCHMARK_MIN_ROWS`] rows: their benchmarked part is the
+    /// rule's neutral value, the same for every orchestrator.
+    pub thin_benchmark_rows: u64,
     pub groups: Vec<GroupReport>,
 }
 
 impl RuleReport {
     pub fn label(&self) -> String {
         format!("{} v{}", self.rule, self.version)
+    }
+
+    /// Why its figures cannot say much, when they cannot: most of its rows
+    /// (half or more) were compared with too thin a benchmark.
+    pub fn warning(&self) -> Option<String> {
+        if self.thin_benchmark_rows == 0 || 2 * self.thin_benchmark_rows < self.scored_rows {
+            return None;
+        }
+        let share = 100.0 * self.thin_benchmark_rows as f64 / self.scored_rows.max(1) as f64;
+        Some(format!(
+            "{}: {share:.0} % of its {} scored rows were compared with a benchmark of fewer than {} rows \
+             (for the SLA: the previous 7 full days of hourly rows of the same pipeline and model), so that part of \
+             their score is the same neutral value for every orchestrator; versions that differ only there \
+             backtest the same. Backtest a lake with more history (at least two days of it).",
+            self.label(),
+            self.scored_rows,
+            crate::BENCHMARK_MIN_ROWS
+        ))
+    }
+}
+
+impl Report {
+    /// The warnings of every rule version, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        self.rules.iter().filter_map(RuleReport::warning).collect()
     }
 }
 

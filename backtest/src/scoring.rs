@@ -19,7 +19,16 @@ pub(crate) struct Scored {
     pub model: String,
     /// Null when the rule had no evidence ("no data"), which is not a low score.
     pub score: Option<f64>,
+    /// A benchmark the row was compared with held fewer rows than the
+    /// rule needs to say anything (its `*_benchmark_rows` columns).
+    pub thin_benchmark: bool,
 }
+
+/// The fewest benchmark rows a rule compares with before it falls back to
+/// a neutral part (the SLA's `BENCHMARK_MIN_ROWS`, `sql/rules/sla/v1.sql`):
+/// rows a rule writes with `*_benchmark_rows` columns below it cannot tell
+/// orchestrators apart by that part.
+pub const BENCHMARK_MIN_ROWS: f64 = 48.0;
 
 /// The column holding a rule's score: `<table>_score` for a rule writing
 /// `<table>_hourly` (`sla_score` in `sla_hourly`).
@@ -59,6 +68,20 @@ pub(crate) async fn hour(ctx: &SessionContext, rule: &Rule, hour_ms: i64) -> Res
         );
         let scores = cast(b.column_by_name(&column).expect("checked above"), &DataType::Float64)?;
         let scores = scores.as_primitive::<Float64Type>();
+        let benchmarks = b
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name().ends_with("_benchmark_rows"))
+            .map(|(i, _)| cast(b.column(i), &DataType::Float64))
+            .collect::<Result<Vec<_>, _>>()?;
+        let thin = |i: usize| {
+            benchmarks.iter().any(|c| {
+                let c = c.as_primitive::<Float64Type>();
+                c.is_null(i) || c.value(i) < BENCHMARK_MIN_ROWS
+            })
+        };
         for i in 0..b.num_rows() {
             if orch.is_null(i) {
                 continue;
@@ -76,6 +99,7 @@ pub(crate) async fn hour(ctx: &SessionContext, rule: &Rule, hour_ms: i64) -> Res
                     model.value(i).to_owned()
                 },
                 score: (scores.is_valid(i) && scores.value(i).is_finite()).then(|| scores.value(i)),
+                thin_benchmark: thin(i),
             });
         }
     }

@@ -91,12 +91,11 @@ impl Simulation {
         let orchestrators = (0..config.orchestrators)
             .map(|i| {
                 let i64_ = i as u64;
-                let (a, b, c) = (
-                    hash(&[config.seed, i64_, 1]),
-                    hash(&[config.seed, i64_, 2]),
-                    hash(&[config.seed, i64_, 3]),
-                );
-                let address = format!("0x{a:016x}{b:016x}{:08x}", c as u32)
+                // The address orchestrator `i` has in the simulated gateway
+                // families too, whatever the seed: its node telemetry, its
+                // sessions and its jobs are one orchestrator's.
+                let address = crate::simulate_jobs::address(i)
+                    .to_ascii_lowercase()
                     .parse()
                     .expect("40 hex digits form an address");
                 let region = REGIONS[i % REGIONS.len()];

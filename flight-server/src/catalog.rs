@@ -136,7 +136,7 @@ impl Catalog {
             .split(',')
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .all(|t| unwritten.contains_key(t) || names.iter().any(|n| n == t));
+            .all(|t| unwritten.contains_key(t) || names.iter().any(|n| crate::lake_schema::served_name(n) == t));
         if !present {
             return Ok(Vec::new());
         }

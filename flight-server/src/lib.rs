@@ -40,6 +40,7 @@ mod backtests;
 mod bounded;
 mod catalog;
 mod cells;
+mod charts;
 pub mod dashboard;
 pub mod discover;
 mod error;

@@ -120,6 +120,19 @@ serving!(
     BACKTEST_RUNS = "backtest_runs",
     BACKTEST_SUMMARY = "backtest_summary",
     BACKTEST_HOURLY = "backtest_hourly",
+    CHART_LIVE = "chart_live",
+    CHART_ORCHESTRATORS = "chart_orchestrators",
+    CHART_REQUESTS = "chart_requests",
+    CHART_FEES = "chart_fees",
+    CHART_PRICES = "chart_prices",
+    CHART_GPUS = "chart_gpus",
+    CHART_ORCHESTRATOR_SLA = "chart_orchestrator_sla",
+    CHART_ORCHESTRATOR_UPTIME = "chart_orchestrator_uptime",
+    CHART_ORCHESTRATOR_PROBES = "chart_orchestrator_probes",
+    CHART_ORCHESTRATOR_GPU = "chart_orchestrator_gpu",
+    LEADERBOARDS_SLA = "leaderboards_sla",
+    LEADERBOARDS_JOBS = "leaderboards_jobs",
+    CHART_BACKTEST = "chart_backtest",
 );
 
 /// The statement named `name`.

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 
 from conftest import free_port, port_open, run, wait_until
-from test_dashboard import chromium, chromium_binary
+from dashboard_page import Page, check_charts, chromium, chromium_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 SLA_V1 = ROOT / "sql" / "rules" / "sla" / "v1.sql"
@@ -295,12 +295,37 @@ def test_the_run_is_served_and_the_page_draws_it(naap_bin, backtested, serve_lak
     for pipeline, model in groups:
         assert f"<h3>{pipeline} / {model}</h3>" in dom, dom[-3000:]
     assert "sla v901 (inverted.sql)" in dom and "ρ with next-hour startup success" in dom, dom[-3000:]
-    # Per group: a correlation line per version, and an uplift bar per version in two charts.
-    assert dom.count('class="bt-lines"') == len(groups)
-    assert dom.count("<polyline") >= 4 * len(groups), dom[-3000:]
-    assert dom.count('class="bt-bar"') >= 2 * 4 * len(groups) - 2
+    # Per group: the versions side by side in one table, then three charts
+    # of each hour's correlations, a line and a legend entry per version.
+    page = Page(dom)
+    check_charts(page, "backtests", 3 * len(groups))
+    versions = len(report["rules"])
+    startup = [c for c in page.charts if c["slot"] == "bt-startup"]
+    assert len(startup) == len(groups), [c["slot"] for c in page.charts]
+    assert max(len(c["colours"]) for c in startup) == versions, [c["colours"] for c in startup]
+    assert all(c["swatches"] == len(c["colours"]) for c in startup)
     artifacts = Path(os.environ.get("NAAP_TEST_ARTIFACTS", tmp_path / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     chromium(browser, tmp_path / "profile", f"{base}/#/backtests", f"--screenshot={artifacts / 'backtests.png'}",
              "--window-size=1280,1800")
     assert (artifacts / "backtests.png").stat().st_size > 10_000
+
+
+def test_a_benchmark_too_thin_to_say_anything_is_warned_about(naap_bin, backtested, tmp_path):
+    """Six hours of history: no hour has a previous day of benchmark rows,
+    so the SLA's quality half is neutral everywhere and re-weighted versions
+    cannot differ there; the backtest says so instead of only printing
+    figures."""
+    events, lake = tmp_path / "live.ndjson", tmp_path / "naap-data"
+    run([naap_bin, "emit", "--simulate", "10", "--gateway-live", "--sessions-per-hour", "6", "--seed", "3",
+         "--from", START, "--span", "6h", "--output", str(events)])
+    run([naap_bin, "replay", "--input", str(events), "--format", "livepeer-json", "--lake", str(lake)])
+    p = run([naap_bin, "backtest", "--lake", str(lake / "lake"), "--rule", "sla=1", "--json", "--no-write"])
+    assert "warning: sla v1: 100 % of its" in p.stderr and "fewer than 48 rows" in p.stderr, p.stderr
+    [rule] = json.loads(p.stdout)["rules"]
+    assert rule["thin_benchmark_rows"] == rule["scored_rows"] > 0, rule
+    # The 30-hour lake: its first day has no day behind it, its last six
+    # hours have one, so some rows have a benchmark and most do not.
+    full = backtested["rules"][1]
+    assert full["scored_rows"] / 2 < full["thin_benchmark_rows"] < full["scored_rows"], full["thin_benchmark_rows"]
+    assert "warning: sla v1:" in backtested["stderr"], backtested["stderr"]

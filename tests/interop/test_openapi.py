@@ -11,7 +11,7 @@ from conftest import run
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "livepeer" / "gateway-events-sample.ndjson"
 ONCHAIN = "0xd00354656922168815fcd1e51cbddb9e359e3c7f"
-EXAMPLES = {"address": ONCHAIN, "file": "app.js", "pipeline": "live-video-to-video",
+EXAMPLES = {"address": ONCHAIN, "file": "app.js", "chart": "sessions", "pipeline": "live-video-to-video",
             "model": "streamdiffusion-sdxl-faceid"}
 
 

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::Error;
+use crate::dashboard::leaderboards::Leaderboards;
 use crate::dashboard::{self, OrchestratorDetail, OrchestratorList, Overview};
 use crate::http::api;
 use crate::http::served::{RuleChoice, ScoredChoice, answer};
@@ -68,4 +69,23 @@ pub(crate) async fn orchestrator(
         &served,
         dashboard::orchestrator(&catalog, &address, &served).await?,
     ))
+}
+
+/// Leaderboards: the SLA per pipeline and model, the jobs rule per family, capability and model, node health
+///
+/// One table per rule and cohort, each orchestrator's newest scored hour
+/// (within `within` of its rule version's newest hour), every row with its
+/// orchestrator's GPU and regions (null or empty when unknown).
+#[utoipa::path(get, path = "/v1/leaderboards", params(ScoredChoice), responses(
+    (status = 200, description = "leaderboards", body = Leaderboards,
+        headers(("naap-rules" = String, description = "The rule versions the answer used, e.g. sla=1,uptime=1"))),
+    (status = 400, response = api::BadRequest),
+))]
+pub(crate) async fn leaderboards(
+    State(AppState { catalog, .. }): State<AppState>,
+    Params(choice): Params<ScoredChoice>,
+) -> Result<Response, Error> {
+    let served = catalog.served_for(choice.rule.as_deref(), choice.version.as_deref())?;
+    let boards = dashboard::leaderboards::leaderboards(&catalog, &served, choice.within.unwrap_or_default()).await?;
+    Ok(answer(&served, boards))
 }

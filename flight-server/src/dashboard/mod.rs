@@ -7,6 +7,7 @@
 //! null, never 0.
 
 pub(crate) mod handlers;
+pub(crate) mod leaderboards;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,33 +101,10 @@ pub async fn orchestrators(catalog: &Catalog, served: &Served, within: crate::Wi
             }
         }
     }
-    for (table, query) in [
-        (tables::GPU_SAMPLE.name, serving::GPU_MODELS_MEASURED),
-        (tables::CAPABILITY_SNAPSHOTS.name, serving::GPU_MODELS_ADVERTISED),
-    ] {
-        if !tables.contains(table) {
-            continue;
-        }
-        for b in &catalog.serve(query, Vec::new()).await? {
-            for row in 0..b.num_rows() {
-                if let (Some(o), Some(gpu)) = (cells::text(b, "orchestrator", row), cells::text(b, "gpu", row))
-                    && let Some(r) = rows.get_mut(&o)
-                {
-                    r.gpu_model.get_or_insert(gpu);
-                }
-            }
-        }
-    }
-    if tables.contains(tables::TELEMETRY_1M.name) {
-        let batches = catalog.serve(serving::ORCHESTRATOR_REGIONS, Vec::new()).await?;
-        for b in &batches {
-            for row in 0..b.num_rows() {
-                if let (Some(o), Some(region)) = (cells::text(b, "orchestrator", row), cells::text(b, "region", row))
-                    && let Some(r) = rows.get_mut(&o)
-                {
-                    r.regions.push(region);
-                }
-            }
+    for (o, known) in leaderboards::evidence(catalog, &tables).await? {
+        if let Some(r) = rows.get_mut(&o) {
+            r.gpu_model = known.gpu_model;
+            r.regions = known.regions;
         }
     }
     let mut out: Vec<OrchestratorRow> = rows.into_values().collect();

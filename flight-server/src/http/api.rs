@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 use super::{AppState, queried};
 use crate::Reason;
 use crate::backtests;
+use crate::charts::handlers as charts;
 use crate::dashboard::handlers as dashboard;
 use crate::discover::handlers as discover;
 use crate::explorer::handlers as explorer;
@@ -160,6 +161,8 @@ impl Routes {
             .routes(routes!(dashboard::overview))
             .routes(routes!(dashboard::orchestrators))
             .routes(routes!(dashboard::orchestrator))
+            .routes(routes!(charts::chart))
+            .routes(routes!(dashboard::leaderboards))
             .routes(routes!(queried::quarantine_summary))
             .routes(routes!(queried::quarantine_recent))
             .routes(routes!(explorer::aggregated_stats))
@@ -277,7 +280,7 @@ mod tests {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 45, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 47, "{:?}", paths.keys().collect::<Vec<_>>());
         for (path, item) in paths {
             for (method, operation) in item.as_object().expect("item") {
                 let responses = &operation["responses"];
@@ -290,6 +293,8 @@ mod tests {
             "/orch-perf-stats",
             "/api/pipelines",
             "/v1/quarantine/recent",
+            "/v1/charts/{chart}",
+            "/v1/leaderboards",
         ] {
             let responses = &paths[queried]["get"]["responses"];
             for status in ["503", "504", "500"] {

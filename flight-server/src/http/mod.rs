@@ -376,7 +376,7 @@ async fn scores(
 }
 
 /// The dashboard's files, bundled in the binary: it works on a closed network.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -386,6 +386,21 @@ const ASSETS: [(&str, &str, &str); 4] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/app.js"),
+    ),
+    (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/charts.js"),
+    ),
+    (
+        "tables.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/tables.js"),
+    ),
+    (
+        "orchestrator.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/orchestrator.js"),
     ),
     (
         "backtests.js",
@@ -420,7 +435,7 @@ async fn dashboard_page() -> Response {
 
 /// The dashboard's files
 #[utoipa::path(get, path = "/assets/{file}",
-    params(("file" = String, Path, description = "index.html, app.js, backtests.js or style.css")),
+    params(("file" = String, Path, description = "index.html, app.js, charts.js, tables.js, orchestrator.js, backtests.js or style.css")),
     responses(
         (status = 200, description = "the file", content(
             (String = "text/html"), (String = "text/javascript"), (String = "text/css"))),
