@@ -100,6 +100,7 @@ const SLA_COLUMNS = [
   ["requested_sessions", "Sessions", (v) => fmt(v, 0), true],
   ["gpu_model", "GPU"],
   ["regions", "Regions", regions],
+  ["price_wei_per_pixel", "Price (wei/px)", (v) => fmt(v, 0), true],
   ["window_start", "Hour", hourOf],
 ];
 const JOBS_COLUMNS = [

@@ -47,7 +47,7 @@ async function refreshOrchestrator(address, query) {
   // GPUs: as its nodes measure them (NVML), else as it advertises them.
   const gpus = o.gpus.length
     ? o.gpus.map((g) => ({ source: "measured (node agent)", node: g.node_id, gpu: g.hw_model, id: g.hw_id, memory: gib(g.memory_bytes) }))
-    : o.advertised.filter((a) => a.gpu_id).map((a) => ({ source: "advertised (network_capabilities)", node: dash, gpu: a.gpu_name, id: a.gpu_id, memory: dash }));
+    : o.advertised.filter((a) => a.gpu_id).map((a) => ({ source: "advertised (network_capabilities)", node: dash, gpu: a.gpu_name, id: a.gpu_id, memory: gib(a.gpu_memory_bytes) }));
   const seen = new Set();
   objectTable("o-gpus", gpus.filter((g) => !seen.has(g.id) && seen.add(g.id)), "no GPU reported or advertised");
   objectTable("o-advertised", o.advertised.map((a) => ({ pipeline: a.pipeline, model: a.model, gpu: a.gpu_name, service: a.orch_uri })),

@@ -132,6 +132,7 @@ serving!(
     CHART_ORCHESTRATOR_GPU = "chart_orchestrator_gpu",
     LEADERBOARDS_SLA = "leaderboards_sla",
     LEADERBOARDS_JOBS = "leaderboards_jobs",
+    LEADERBOARDS_PRICES = "leaderboards_prices",
     CHART_BACKTEST = "chart_backtest",
 );
 

@@ -64,6 +64,9 @@ def test_the_dashboard_renders_the_lake(naap_bin, serve_lake, tmp_path):
     # SLA v1 of its sealed hour, 85, its GPU from network_capabilities.
     assert recorded[0] == ONCHAIN and recorded[1] == "85.0", recorded
     assert "NVIDIA GeForce RTX 5090" in recorded, recorded
+    # The price its tickets carried, beside its score.
+    [price] = [r["price_wei_per_pixel"] for b in boards["sla"] for r in b["rows"] if r["orchestrator"] == ONCHAIN]
+    assert price and price > 0 and f"{price:.0f}" in recorded, (price, recorded)
     [health] = [b for b in page.boards if b["rule"] == "uptime v1"]
     assert set(health["rows"]) == set(nodes)
     for address, row in nodes.items():
@@ -147,6 +150,7 @@ def test_every_page_of_the_demo(naap_bin, background, tmp_path):
     assert drawn >= 8
     gpus = detail.tables["o-gpus"]
     assert len(gpus) >= 2 and any("RTX" in cell or "NVIDIA" in cell for row in gpus[1:] for cell in row), gpus
+    assert any(cell.endswith(" GiB") for row in gpus[1:] for cell in row), gpus  # with its memory
     assert re.search(r"1st of \d+ in live-video-to-video", detail.text["o-place"]), detail.text["o-place"]
 
     backtests = Page(chromium(browser, profile, f"{base}/#/backtests", "--dump-dom"))

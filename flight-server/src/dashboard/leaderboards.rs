@@ -1,8 +1,8 @@
 //! `/v1/leaderboards`: one table per rule and cohort, never a column
 //! mixing rules. The SLA per pipeline and model, the jobs rule per family,
 //! capability and model, node health (the uptime rule) on its own; every
-//! row carries what else the lake knows of its orchestrator (GPU, regions),
-//! null when it knows nothing.
+//! row carries what else the lake knows of its orchestrator (GPU, regions,
+//! the price it was paid), null when it knows nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +22,8 @@ pub(crate) struct Evidence {
     pub gpu_model: Option<String>,
     /// The regions its nodes declared.
     pub regions: Vec<String>,
+    /// The newest price per pixel (wei) gateways paid it.
+    pub price_wei_per_pixel: Option<f64>,
 }
 
 /// Evidence per orchestrator, from whichever tables the lake holds.
@@ -38,6 +40,15 @@ pub(crate) async fn evidence(catalog: &Catalog, present: &BTreeSet<String>) -> R
             for row in 0..b.num_rows() {
                 if let (Some(o), Some(gpu)) = (cells::text(b, "orchestrator", row), cells::text(b, "gpu", row)) {
                     out.entry(o).or_default().gpu_model.get_or_insert(gpu);
+                }
+            }
+        }
+    }
+    if present.contains(naap_events::gateway_tables::PAYMENT_EVENTS_TABLE) {
+        for b in &catalog.serve(serving::LEADERBOARDS_PRICES, Vec::new()).await? {
+            for row in 0..b.num_rows() {
+                if let Some(o) = cells::text(b, "orchestrator", row) {
+                    out.entry(o).or_default().price_wei_per_pixel = cells::number(b, "price_wei_per_pixel", row);
                 }
             }
         }
@@ -63,8 +74,8 @@ pub struct Board {
     /// "pipeline": …, "model": …}`, or nothing (node health).
     #[schema(value_type = BTreeMap<String, String>)]
     pub cohort: BTreeMap<String, String>,
-    /// One per orchestrator: the statement's columns, then `gpu_model` and
-    /// `regions`.
+    /// One per orchestrator: the statement's columns, then `gpu_model`,
+    /// `regions` and `price_wei_per_pixel`.
     #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Map<String, Value>>,
 }
@@ -112,6 +123,7 @@ fn boards(
             .unwrap_or_default();
         row.insert("gpu_model".into(), json!(known.gpu_model));
         row.insert("regions".into(), json!(known.regions));
+        row.insert("price_wei_per_pixel".into(), json!(known.price_wei_per_pixel));
         match out.last_mut() {
             Some(board) if board.cohort == key => board.rows.push(row),
             _ => out.push(Board {
