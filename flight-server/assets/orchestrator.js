@@ -52,8 +52,12 @@ async function refreshOrchestrator(address, query) {
   objectTable("o-gpus", gpus.filter((g) => !seen.has(g.id) && seen.add(g.id)), "no GPU reported or advertised");
   objectTable("o-advertised", o.advertised.map((a) => ({ pipeline: a.pipeline, model: a.model, gpu: a.gpu_name, service: a.orch_uri })),
     "nothing advertised");
-  const jobs = work.filter((w) => String(w.orchestrator).toLowerCase() === o.orchestrator);
-  objectTable("o-jobs", jobs.map((w) => ({
+  objectTable("o-jobs", o.jobs.map((j) => ({
+    completed: j.completed_at ? j.completed_at.replace("T", " ").slice(0, 19) + " UTC" : dash, work: j.family, pipeline: j.pipeline, model: j.model || dash,
+    success: j.success === null ? dash : j.success ? "yes" : "no", "duration (ms)": j.duration_ms ?? dash, error: j.error || dash,
+  })), "no AI batch request or BYOC job");
+  const work24 = work.filter((w) => String(w.orchestrator).toLowerCase() === o.orchestrator);
+  objectTable("o-work", work24.map((w) => ({
     work: w.family, jobs: w.total_jobs, success: pct(w.success_rate),
     "duration p50 (ms)": fmt(w.p50_duration_ms, 0), "TTFT p50 (ms)": fmt(w.p50_ttft_ms, 0),
   })), "no AI batch or BYOC work in the last 24 hours");

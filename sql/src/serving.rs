@@ -78,6 +78,7 @@ serving!(
     ORCHESTRATOR_GPUS = "orchestrator_gpus",
     ORCHESTRATOR_ADVERTISED = "orchestrator_advertised",
     ORCHESTRATOR_NODE_REGIONS = "orchestrator_node_regions",
+    ORCHESTRATOR_JOBS = "orchestrator_jobs",
     EXPLORER_SESSION_STATS = "explorer_session_stats",
     EXPLORER_PROBE_STATS = "explorer_probe_stats",
     EXPLORER_PROBE_REGIONS = "explorer_probe_regions",

@@ -151,6 +151,12 @@ def test_every_page_of_the_demo(naap_bin, background, tmp_path):
     gpus = detail.tables["o-gpus"]
     assert len(gpus) >= 2 and any("RTX" in cell or "NVIDIA" in cell for row in gpus[1:] for cell in row), gpus
     assert any(cell.endswith(" GiB") for row in gpus[1:] for cell in row), gpus  # with its memory
+    # Its recent jobs, newest first (the simulated network's BYOC and AI batch work).
+    jobs = detail.tables["o-jobs"]
+    assert len(jobs) >= 2 and jobs[0][:2] == ["completed", "work"], jobs[:3]
+    assert {row[1] for row in jobs[1:]} <= {"ai-batch", "byoc"}, jobs[:3]
+    completed = [row[0] for row in jobs[1:]]
+    assert completed == sorted(completed, reverse=True), completed
     assert re.search(r"1st of \d+ in live-video-to-video", detail.text["o-place"]), detail.text["o-place"]
 
     backtests = Page(chromium(browser, profile, f"{base}/#/backtests", "--dump-dom"))

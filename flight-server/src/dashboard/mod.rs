@@ -176,6 +176,9 @@ pub struct OrchestratorDetail {
     /// The regions its nodes declared.
     #[schema(value_type = Vec<Object>)]
     pub regions: Vec<Map<String, Value>>,
+    /// Its newest AI batch requests and BYOC jobs (at most 50).
+    #[schema(value_type = Vec<Object>)]
+    pub jobs: Vec<Map<String, Value>>,
     /// The rule versions the answer used: `{"sla": 1, "uptime": 1}`.
     #[schema(value_type = BTreeMap<String, u32>)]
     pub rules: RuleVersions,
@@ -250,6 +253,14 @@ pub async fn orchestrator(catalog: &Catalog, address: &str, served: &Served) -> 
             Some(vec![who()]),
         )
         .await?,
+        jobs: cells::rows(
+            &catalog
+                .serve_present(
+                    serving::ORCHESTRATOR_JOBS,
+                    vec![who(), ScalarValue::Int64(Some(RECENT_JOBS))],
+                )
+                .await?,
+        ),
         rules: rule_versions(served),
     };
     detail.seen = [
@@ -258,11 +269,15 @@ pub async fn orchestrator(catalog: &Catalog, address: &str, served: &Served) -> 
         &detail.gpus,
         &detail.advertised,
         &detail.regions,
+        &detail.jobs,
     ]
     .iter()
     .any(|rows| !rows.is_empty());
     Ok(detail)
 }
+
+/// The most recent jobs an orchestrator's page lists.
+const RECENT_JOBS: i64 = 50;
 
 /// A rule version as a query parameter.
 pub(crate) fn int(version: u32) -> ScalarValue {
