@@ -438,3 +438,53 @@ def test_refusals_are_clear_errors_not_internal_ones(server):
     assert {"reason", "error"} <= set(required), required
     assert_committing(server, before)
     assert_healthy(server)
+
+
+def test_chart_parameters_out_of_range_are_refused(server):
+    """The dashboard's charts take their range, end, width and subject from
+    the address: every value out of range is a 400 with its reason, every
+    chart that is not one a 404, and a flood of the widest 30-day charts
+    leaves the server answering."""
+    before = newest_commit(server)
+    refused = [
+        "/v1/charts/sessions?width=0",
+        "/v1/charts/sessions?width=-1",
+        "/v1/charts/sessions?width=279",
+        "/v1/charts/sessions?width=1601",
+        "/v1/charts/sessions?width=" + "9" * 40,
+        "/v1/charts/sessions?width=1e3",
+        "/v1/charts/sessions?range=31d",
+        "/v1/charts/sessions?range=" + "7" * 200,
+        "/v1/charts/sessions?end=" + "9" * 40,
+        "/v1/charts/sessions?end=-262143-01-01T00:00:00Z",
+        "/v1/charts/sessions?end=99999-01-01T00:00:00Z",
+        "/v1/charts/sessions?end=0001-01-01T00:00:00Z",
+        "/v1/charts/o-sla",
+        "/v1/charts/o-sla?orchestrator=0x" + "g" * 40,
+        "/v1/charts/o-sla?orchestrator=" + "a" * 2000,
+        "/v1/charts/bt-startup?run=x",
+        "/v1/charts/sessions?rule=sla&version=0",
+        "/v1/charts/sessions?rule=sla&version=" + "9" * 30,
+    ]
+    for path in refused:
+        status, _, body = raw_request(server.http, "GET", path)
+        assert status == 400, f"{path[:80]}: {status} {body[:300]!r}"
+        doc = json.loads(body)
+        assert doc.get("reason") and doc.get("error"), f"{path[:80]}: {doc!r}"
+    for path in ["/v1/charts/..%2F..%2Fetc%2Fpasswd", "/v1/charts/" + "x" * 3000, "/v1/charts/%00"]:
+        status, _, body = raw_request(server.http, "GET", path)
+        assert status == 404, f"{path[:80]}: {status} {body[:300]!r}"
+        assert json.loads(body)["reason"] == "not_found", body[:300]
+    # The far ends of the times the server takes: drawn, with no data in them.
+    for end in ["1678-01-02T00:00:00Z", "2262-01-01T00:00:00Z"]:
+        status, content_type, body = raw_request(server.http, "GET", f"/v1/charts/sessions?range=30d&end={end}")
+        assert status == 200 and content_type.startswith("image/svg+xml"), f"end={end}: {status} {body[:300]!r}"
+        assert b"no data" in body, body[:300]
+
+    widest = [f"/v1/charts/{c}?range=30d&width=1600" for c in ["sessions", "usage", "requests", "gpus"]] * 6
+    outcomes = concurrently(lambda path: http_get(server, path, timeout=60)[0], widest, 120)
+    statuses = [o[1] if o[0] == "ok" else o for o in outcomes]
+    assert all(s in (200, 429, 503) for s in statuses), statuses
+    assert 200 in statuses, statuses
+    assert_committing(server, before)
+    assert_healthy(server)
