@@ -244,6 +244,7 @@ impl Run {
         }
         let started = Instant::now();
         let mut rewrite = self.prepare().await?;
+        let prepared_ms = started.elapsed().as_millis() as u64;
         self.last_compacted = compacted.files.len();
         rewrite.files.extend(compacted.files);
         rewrite.removed.extend(compacted.removed);
@@ -254,6 +255,7 @@ impl Run {
         let mut delta = self.input.uncommitted.clone();
         delta.windows_committed += self.input.closing.values().map(|c| distinct_windows(c)).sum::<u64>();
         let mut encoded = files::encode_all(&lake, rewrite.files, seq, &self.owner.me).await?;
+        let encoded_ms = started.elapsed().as_millis() as u64;
         // Rewrites hold rows already counted (compaction, and the windows
         // late events change): only the rows they add are new.
         for e in encoded.iter().filter(|e| e.new_rows > 0) {
@@ -322,6 +324,7 @@ impl Run {
             }
         };
         failpoint::hit("after_manifest");
+        let recorded_ms = started.elapsed().as_millis() as u64;
         self.tables.apply(&record).await?;
         failpoint::hit("after_tables");
 
@@ -341,7 +344,15 @@ impl Run {
             self.input.pending_timestamps.drain(..).map(|t| committed_at - t),
         );
         let files: usize = record.tables.values().map(|c| c.adds.len()).sum();
-        debug!(seq, files, elapsed_ms = elapsed, "committed");
+        debug!(
+            seq,
+            files,
+            prepared_ms,
+            encoded_ms,
+            recorded_ms,
+            elapsed_ms = elapsed,
+            "committed (milliseconds from the start of the commit to the end of each phase)"
+        );
         self.garbage.track([state_file.to_string(), ids_file.to_string()]);
         self.garbage.prune(&lake, &record).await;
         self.vacuum_if_due().await;
