@@ -120,6 +120,19 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+step "Streamr sidecar (issue 31, in progress): its pinned packages (the Rust tests use them too), then the offline environment end to end"
+# @streamr/sdk with a local chain, Streamr's contracts, an entry point and two
+# sidecars, on loopback only (streamr/README.md). npm ci builds sqlite3 from
+# source (about a minute); node_modules is kept while the lockfile is the same.
+(
+  cd streamr
+  lock=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [[ "$(cat node_modules/.naap-lock.sha 2>/dev/null)" != "$lock" ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$lock" > node_modules/.naap-lock.sha
+  fi
+  timeout 300 node test/smoke.mjs 300
+)
 step "cargo test (unit, SQL logic, integration; each fuzz target for \$NAAP_FUZZ_SECONDS)"
 # The fuzz targets (decoders, Flight commands, the SQL guard) mutate valid
 # inputs for a bounded time each; SECURITY.md records an hour-long run.
@@ -146,19 +159,6 @@ NAAP_DEB=$(bash deploy/package.sh "$LOGS/package")
 bash deploy/image.sh "$CARGO_TARGET_DIR/agent/naap-emit" "$LOGS/package"
 export NAAP_DEB NAAP_IMAGE="$LOGS/package/naap-emit.oci.tar"
 ls -l "$NAAP_DEB" "$NAAP_IMAGE"
-step "Streamr sidecar (issue 31, in progress): its pinned packages, then the offline environment end to end"
-# @streamr/sdk with a local chain, Streamr's contracts, an entry point and two
-# sidecars, on loopback only (streamr/README.md). npm ci builds sqlite3 from
-# source (about a minute); node_modules is kept while the lockfile is the same.
-(
-  cd streamr
-  lock=$(sha256sum package-lock.json | cut -d' ' -f1)
-  if [[ "$(cat node_modules/.naap-lock.sha 2>/dev/null)" != "$lock" ]]; then
-    npm ci --no-audit --no-fund --loglevel=error
-    echo "$lock" > node_modules/.naap-lock.sha
-  fi
-  timeout 300 node test/smoke.mjs 300
-)
 step "interop tests (pyarrow.flight, ADBC Flight SQL, DuckDB, Polars)"
 # The binary `cargo test --workspace` built for the end-to-end tests.
 cargo test --workspace --no-run --quiet
