@@ -16,15 +16,29 @@ fn streamr_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn node(args: &[&str]) -> Child {
-    Command::new("node")
+/// A node process, asked to stop with SIGTERM when dropped: the network's
+/// process then stops the chain it started (a SIGKILL would leave it running).
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+fn node(args: &[&str]) -> Node {
+    let child = Command::new("node")
         .args(args)
         .current_dir(streamr_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
-        .expect("node runs")
+        .expect("node runs");
+    Node(child)
 }
 
 async fn until(what: &str, seconds: u64, check: impl Fn() -> bool) {
@@ -54,7 +68,7 @@ async fn publishes_through_one_sidecar_arrive_at_another() {
     let _env = node(&["src/env.mjs", "--out", network.to_str().unwrap()]);
     until("the offline network", 120, || network.exists()).await;
     let sockets = [work.join("pub.sock"), work.join("sub.sock")];
-    let _sidecars: Vec<Child> = sockets
+    let _sidecars: Vec<Node> = sockets
         .iter()
         .map(|s| {
             let args = [
