@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::common::{T0, naap, run_ok, simulated_file, table_rows, totals};
+use crate::common::{self, T0, naap, run_ok, simulated_file, table_rows, totals};
 
 /// Tables whose rows must match between runs (raw events, windows, scores).
 const TABLES: [&str; 3] = ["node_telemetry", "telemetry_1m", "scores"];
@@ -617,9 +617,8 @@ fn a_pipeline_whose_partitions_another_took_over_stops_with_a_clear_error() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let records = lake.join("_naap").join("commits");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir(&records).map_or(0, |d| d.count()) == 0 {
+    while common::commit_records(&lake).is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the first pipeline never committed"

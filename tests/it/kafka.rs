@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::{T0, naap, run_ok, service, table_rows, totals};
+use crate::common::{self, T0, naap, run_ok, service, table_rows, totals};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -372,11 +372,8 @@ fn two_scale_out_processes_over_eight_partitions_write_the_tables_of_one() {
     // Both committed data: the commit records that add partitions' files
     // come from both processes.
     let mut writers = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(two.join("_naap/commits"))
-        .expect("commit records")
-        .flatten()
-    {
-        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    for record in common::commit_records(&two) {
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
         let adds_partition_files = m["tables"].as_object().into_iter().flatten().any(|(_, change)| {
             change["adds"]
                 .as_array()

@@ -218,13 +218,7 @@ fn late_and_duplicate_events_leave_one_version_of_each_window_and_say_so() {
 }
 
 fn records(lake: &Path) -> Vec<serde_json::Value> {
-    let mut names: Vec<_> = std::fs::read_dir(lake.join("_naap").join("commits"))
-        .expect("commit records folder")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    names.sort();
-    names
+    common::commit_records(lake)
         .iter()
         .map(|n| serde_json::from_slice(&std::fs::read(n).expect("read a record")).expect("record JSON"))
         .collect()

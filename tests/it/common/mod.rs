@@ -124,16 +124,28 @@ pub fn table_rows(lake: &Path, table: &str, exclude: &[&str]) -> Vec<String> {
     rows
 }
 
-/// Totals of the newest commit record of a lake.
-pub fn totals(lake: &Path) -> serde_json::Value {
+/// The commit records of a lake, oldest first: the `<seq>.json` files of
+/// `_naap/commits/`. A process killed mid-write leaves the store's staging
+/// file beside them (`<seq>.json#<n>`, empty or partial), which is not a record.
+pub fn commit_records(lake: &Path) -> Vec<std::path::PathBuf> {
     let dir = lake.join("_naap").join("commits");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("commit records folder")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names.retain(|p: &std::path::PathBuf| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+            .is_some_and(|seq| !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()))
+    });
     names.sort();
-    let newest = names.last().expect("a commit record");
+    names
+}
+
+/// Totals of the newest commit record of a lake.
+pub fn totals(lake: &Path) -> serde_json::Value {
+    let records = commit_records(lake);
+    let newest = records.last().expect("a commit record");
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(newest).expect("read commit record")).expect("commit record JSON");
     record["totals"].clone()
