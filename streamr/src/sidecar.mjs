@@ -10,7 +10,7 @@
 // comes from NAAP_STREAMR_KEY (hex; a fresh key when unset: Streamr
 // signatures then name a throwaway address, which is fine because naap
 // trusts the operator signature inside each batch, not the Streamr one).
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 
 import { installLoopbackGuard } from "./guard.mjs";
@@ -105,6 +105,12 @@ async function publish(body, send) {
   }
 }
 
+/** The bytes of a message that is not naap's: binary as it is, JSON as its text. */
+function foreign(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  return Buffer.from(JSON.stringify(bytes ?? null) ?? "null", "utf8");
+}
+
 async function subscribe(id, send, subscriptions) {
   try {
     const subscription = await client.subscribe({ id, partition: 0 }, (bytes, meta) => {
@@ -120,7 +126,7 @@ async function subscribe(id, send, subscriptions) {
       });
       const head = Buffer.alloc(4);
       head.writeUInt32BE(Buffer.byteLength(header));
-      send(frame(KIND.MESSAGE, head, header, parsed ? parsed.payload : Buffer.from(bytes ?? [])));
+      send(frame(KIND.MESSAGE, head, header, parsed ? parsed.payload : foreign(bytes)));
     });
     subscriptions.push(subscription);
     send(frame(KIND.SUBSCRIBED, [0]));
@@ -130,7 +136,11 @@ async function subscribe(id, send, subscriptions) {
 }
 
 rmSync(socketPath, { force: true });
-server.listen(socketPath, () => process.stderr.write(`streamr sidecar: node ${descriptor.nodeId} (${address}) on ${socketPath}\n`));
+server.listen(socketPath, () => {
+  // Only this user may drive the node (publish under its key, read its stream).
+  chmodSync(socketPath, 0o600);
+  process.stderr.write(`streamr sidecar: node ${descriptor.nodeId} (${address}) on ${socketPath}\n`);
+});
 const stop = async () => {
   server.close();
   await client.destroy().catch(() => {});

@@ -5,7 +5,7 @@
 //   node test/smoke.mjs [MESSAGES]     (exit 0 when every check held)
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -60,6 +60,7 @@ const sidecar = (name) => {
 const pub = sidecar("publisher");
 const sub = sidecar("subscriber");
 await until("the sidecars' sockets", () => existsSync(pub.socket) && existsSync(sub.socket), 60);
+assert.equal(statSync(pub.socket).mode & 0o777, 0o600, "only the sidecar's user may use its socket");
 const [publisher, subscriber] = await Promise.all([connect(pub.socket), connect(sub.socket)]);
 await until("READY frames", () => publisher.frames.length && subscriber.frames.length);
 const ready = JSON.parse(publisher.frames.shift().body);
@@ -101,6 +102,25 @@ await until("every ACK", () => publisher.frames.length >= MESSAGES);
 assert.ok(publisher.frames.every((f) => f.kind === KIND.ACK && f.body[8] === 0), "every publish acknowledged");
 console.log(`${MESSAGES} messages of 10 KB in ${seconds.toFixed(2)} s (${(MESSAGES / seconds).toFixed(0)}/s); ` +
   `latency p50 ${latencies[Math.floor(latencies.length / 2)].toFixed(1)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)].toFixed(1)} ms`);
+
+// Anyone may publish to the public stream: a JSON message that is not
+// naap's arrives as a MESSAGE without a position (the pipeline's to
+// quarantine), and the sidecar goes on.
+subscriber.frames.length = 0;
+const { StreamrClient } = await import("@streamr/sdk");
+const { clientConfig, peerDescriptor } = await import("../src/config.mjs");
+const { freePort } = await import("../src/ports.mjs");
+const { ethers } = await import("ethers");
+const stranger = new StreamrClient(clientConfig(network, ethers.Wallet.createRandom().privateKey,
+  peerDescriptor("127.0.0.1", await freePort())));
+await stranger.publish(network.stream, { not: "naap" });
+await until("the stranger's message", () => subscriber.frames.length > 0, 30);
+const strangers = subscriber.frames[0];
+assert.equal(strangers.kind, KIND.MESSAGE);
+const strangerHeader = JSON.parse(strangers.body.subarray(4, 4 + strangers.body.readUInt32BE(0)));
+assert.equal(strangerHeader.position, null);
+assert.equal(strangers.body.subarray(4 + strangers.body.readUInt32BE(0)).toString(), '{"not":"naap"}');
+await stranger.destroy();
 
 // A payload over the limit is refused with its reason, not sent.
 publisher.frames.length = 0;
