@@ -220,18 +220,40 @@ pub struct DemoArgs {
 }
 
 /// Where `naap pipeline` reads (files go through `naap replay`).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// The topics of `--brokers`.
     Kafka,
+    /// A Streamr stream, through naap's sidecar (`streamr/`).
+    Streamr(String),
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    match text.strip_prefix("streamr://") {
+        _ if text == "kafka" => Ok(Source::Kafka),
+        Some(stream) if !stream.is_empty() && stream.len() <= 512 && !stream.chars().any(char::is_control) => {
+            Ok(Source::Streamr(stream.to_owned()))
+        }
+        _ => Err("kafka, or streamr://<stream id> (e.g. streamr://0xabc…/naap-events)".to_owned()),
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
-    /// The message source.
-    #[arg(long, value_enum, default_value = "kafka")]
+    /// The message source: kafka (the topics of --brokers), or
+    /// streamr://<stream id> (every publisher's messages on a Streamr
+    /// stream, through naap's sidecar; needs --streamr-network).
+    #[arg(long, default_value = "kafka", value_parser = parse_source)]
     pub source: Source,
-    #[arg(long, env = "NAAP_BROKERS")]
-    pub brokers: String,
+    #[arg(long, env = "NAAP_BROKERS", required_if_eq("source", "kafka"))]
+    pub brokers: Option<String>,
+    /// The Streamr network (JSON: `contracts`, `entryPoints`), as
+    /// `streamr/src/env.mjs` writes it.
+    #[arg(long, value_name = "FILE", env = "NAAP_STREAMR_NETWORK")]
+    pub streamr_network: Option<std::path::PathBuf>,
+    /// Refuse every Streamr connection beyond loopback (offline tests).
+    #[arg(long)]
+    pub streamr_loopback_only: bool,
     /// Topics to consume (comma-separated or repeated), e.g. every topic
     /// go-livepeer gateways publish to.
     #[arg(long = "topic", visible_alias = "topics", default_value = DEFAULT_TOPIC, value_delimiter = ',')]
@@ -417,15 +439,38 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     config.stop_after_idle = args.stop_after_idle;
     config.finalize_at_end = args.finalize_at_idle;
     let properties = naap_emitter::kafka::Properties::from_env(&args.kafka_properties)?.into_map();
-    let Source::Kafka = args.source;
-    let source = SourceSpec::Kafka {
-        brokers: args.brokers,
-        topics: args.topics,
-        options: KafkaOptions {
-            group_id: args.group_id,
-            properties,
-            scale_out: args.scale_out,
+    let source = match args.source {
+        Source::Kafka => SourceSpec::Kafka {
+            brokers: args.brokers.context("give --brokers (or NAAP_BROKERS)")?,
+            topics: args.topics,
+            options: KafkaOptions {
+                group_id: args.group_id,
+                properties,
+                scale_out: args.scale_out,
+            },
         },
+        Source::Streamr(stream) => {
+            anyhow::ensure!(
+                !args.scale_out,
+                "--scale-out shares Kafka partitions; a Streamr stream has none to share"
+            );
+            let spec = naap_pipeline::StreamrSpec {
+                stream,
+                network: args
+                    .streamr_network
+                    .context("--source streamr://… needs --streamr-network FILE (or NAAP_STREAMR_NETWORK)")?,
+                socket: std::env::temp_dir().join(format!("naap-pipeline-{}.sock", std::process::id())),
+                loopback_only: args.streamr_loopback_only,
+            };
+            // Anyone may publish to a public stream: only messages signed by
+            // an orchestrator (or an address bound to it) are taken.
+            let name = SourceSpec::Streamr(spec.clone()).source_names().remove(0);
+            config
+                .signatures
+                .per_source
+                .insert(name, naap_pipeline::SignaturePolicy::Require);
+            SourceSpec::Streamr(spec)
+        }
     };
     let pipeline = Pipeline::new(config);
     if let Some(addr) = args.metrics_addr {

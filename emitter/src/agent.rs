@@ -123,6 +123,13 @@ pub struct EmitArgs {
     /// matched with or without the exporter's prefix). Repeatable.
     #[arg(long = "scrape-allow", value_name = "METRIC")]
     pub scrape_allow: Vec<String>,
+    /// Where messages go: kafka, streamr (a Streamr stream, through naap's
+    /// Node sidecar in `streamr/`), or both (a message leaves the spool once
+    /// each acknowledged it).
+    #[arg(long, value_enum, default_value = "kafka", env = "NAAP_TRANSPORT")]
+    pub transport: crate::streamr::Transport,
+    #[command(flatten)]
+    pub streamr: crate::streamr::StreamrArgs,
     /// Heartbeat mode: bootstrap servers of the backup cluster, used while
     /// the primary does not acknowledge.
     #[arg(long, env = "NAAP_BACKUP_BROKERS")]
@@ -173,7 +180,7 @@ pub struct EmitArgs {
     pub byoc_max_batch: usize,
 }
 
-fn parse_time(s: &str) -> anyhow::Result<i64> {
+pub(crate) fn parse_time(s: &str) -> anyhow::Result<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
@@ -218,7 +225,7 @@ async fn byoc_inbox(args: &EmitArgs) -> anyhow::Result<Option<crate::byoc::Inbox
     Ok(Some(inbox))
 }
 
-async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
+pub(crate) async fn collectors(args: &EmitArgs) -> anyhow::Result<heartbeat::Collectors> {
     let prober = || crate::probe::Prober::new(args.probe_ca_file.as_deref(), args.probe_timeout);
     let probes = if args.probes.is_empty() && args.bandwidth_url.is_none() {
         None
@@ -272,7 +279,7 @@ fn open_gpus(no_gpu: bool) -> Option<Box<dyn crate::gpu::GpuSource>> {
     }
 }
 
-fn node(args: &EmitArgs) -> anyhow::Result<heartbeat::Node> {
+pub(crate) fn node(args: &EmitArgs) -> anyhow::Result<heartbeat::Node> {
     let Some(orchestrator) = &args.orchestrator else {
         bail!("give --simulate N, or --orchestrator 0x… for this node's heartbeat");
     };
@@ -283,82 +290,24 @@ fn node(args: &EmitArgs) -> anyhow::Result<heartbeat::Node> {
     })
 }
 
-/// A node's own heartbeat (and GPUs), through the durable spool to Kafka.
+/// A node's own heartbeat (and GPUs), through the durable spool to Kafka
+/// (and Streamr, as `--transport` says).
 pub async fn emit_node(
     args: &EmitArgs,
     brokers: &str,
     signer: Option<naap_events::signing::Signer>,
 ) -> anyhow::Result<()> {
-    let node = node(args)?;
-    let spool = crate::spool::Spool::open(&args.spool_dir, args.spool_max_bytes)
-        .with_context(|| format!("opening the spool in {}", args.spool_dir.display()))?;
-    if !spool.is_empty() {
-        info!(
-            pending = spool.len(),
-            bytes = spool.bytes(),
-            "spool holds messages of an earlier run; delivering them first"
-        );
-    }
-    let spool = std::sync::Arc::new(std::sync::Mutex::new(spool));
-    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let properties = crate::kafka::Properties::from_env(&args.kafka_properties)?;
-    let delivery = crate::publish::Delivery::new(
-        brokers,
-        args.backup_brokers.as_deref(),
-        &properties,
-        &args.topic,
-        args.delivery_timeout,
-        (!args.no_create_topic).then_some(args.partitions),
-    )?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let drain = tokio::spawn(crate::publish::drain(
-        std::sync::Arc::clone(&spool),
-        std::sync::Arc::clone(&wake),
-        delivery,
-        stop_rx,
-        args.flush_timeout,
-    ));
-    info!(
-        orchestrator = %node.orchestrator,
-        node = %node.node_id,
-        region = %node.region,
-        signer = signer.as_ref().map_or("none (unsigned)", |s| s.address()),
-        brokers,
-        backup = args.backup_brokers.as_deref().unwrap_or("none"),
-        topic = %args.topic,
-        security = %properties.describe(),
-        spool = %args.spool_dir.display(),
-        "node agent started"
-    );
-    let mut sink = Sink::spooled(spool, wake);
-    if let Some(signer) = signer {
-        sink = sink.signed_by(signer);
-    }
-    let until = args.duration.map(|d| heartbeat::now_ms() + d.as_millis() as i64);
-    let collectors = collectors(args).await?;
-    let mut stats = EmitStats::default();
-    let result = tokio::select! {
-        r = heartbeat::run_heartbeat(&mut sink, &node, args.heartbeat_interval, until, collectors, &mut stats) => r,
-        _ = tokio::signal::ctrl_c() => { info!("interrupted; flushing the spool"); Ok(()) }
-        _ = terminated() => { info!("SIGTERM; flushing the spool"); Ok(()) }
-    };
-    let _ = stop_tx.send(true);
-    let spooled = drain.await.context("delivery task")??;
-    info!(
-        delivered = spooled.sent,
-        dropped = spooled.dropped,
-        "stopped; what was not delivered stays in the spool for the next start"
-    );
-    result?;
-    println!(
-        "emitted {} messages, {} events; spool: spooled {}, delivered {}, dropped {}, corrupt {}",
-        stats.messages, stats.events, spooled.spooled, spooled.sent, spooled.dropped, spooled.corrupt
-    );
-    Ok(())
+    crate::spooled::run(
+        args,
+        Some(brokers),
+        signer,
+        crate::spooled::Work::Heartbeat(node(args)?),
+    )
+    .await
 }
 
 /// Resolves on SIGTERM (systemd's stop), never where there is none.
-async fn terminated() {
+pub(crate) async fn terminated() {
     #[cfg(unix)]
     if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         term.recv().await;
@@ -437,11 +386,13 @@ pub async fn run(args: EmitArgs) -> anyhow::Result<()> {
         return write_live(n, parse_time(from)?, &args, path);
     }
     let signer = signer(&args)?;
-    if args.simulate.is_none() && args.output.is_none() {
-        let Some(brokers) = &args.brokers else {
-            bail!("give --brokers (or NAAP_BROKERS) to publish to Kafka, or --output FILE");
+    if args.output.is_none() && (args.simulate.is_none() || args.transport.streamr()) {
+        // Through the spool: a node's agent, or a simulation sent to Streamr.
+        let work = match args.simulate {
+            Some(_) => crate::spooled::Work::Simulation,
+            None => crate::spooled::Work::Heartbeat(node(&args)?),
         };
-        return emit_node(&args, brokers, signer).await;
+        return crate::spooled::run(&args, args.brokers.as_deref(), signer, work).await;
     }
     let mut sink = match (&args.output, &args.brokers) {
         (Some(path), _) => Sink::file(path)?,

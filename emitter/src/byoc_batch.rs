@@ -16,9 +16,10 @@ use crate::byoc::{Inbox, Submission};
 use crate::heartbeat::{EmitStats, Node, now_ms};
 use crate::sink::{EncodedMessage, Sink, SinkError, encode_batch};
 
-/// The largest message the emitter's producers send (their
-/// `message.max.bytes`, Kafka's default).
-pub const MAX_MESSAGE_BYTES: usize = 1_000_000;
+/// The largest message value the emitter sends: under Kafka's default
+/// `message.max.bytes` (1,000,000) and, with its key and headers, under
+/// what one Streamr message carries (`naap_streamr::MAX_PAYLOAD`).
+pub const MAX_MESSAGE_BYTES: usize = 960_000;
 
 /// Room in a message for everything but the events' data: the Arrow schema,
 /// headers, signature, and each event's envelope.

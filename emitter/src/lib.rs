@@ -38,6 +38,9 @@ pub mod simulate_jobs;
 pub mod simulate_live;
 pub mod sink;
 pub mod spool;
+pub mod spooled;
+pub mod streamr;
+pub mod transports;
 
 pub use byoc_batch::MAX_MESSAGE_BYTES;
 pub use sink::{Sink, SinkError, encode_message};

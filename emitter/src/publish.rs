@@ -1,4 +1,5 @@
-//! Delivery of spooled messages to Kafka, with a backup cluster.
+//! Delivery of spooled messages to Kafka, with a backup cluster (and,
+//! beside or instead of Kafka, to Streamr: [`crate::transports`]).
 //!
 //! [`drain`] runs beside the collectors: it takes the oldest messages from
 //! the spool, sends them to the primary cluster and removes them once
@@ -18,6 +19,7 @@ use crate::acked::AckedProducer;
 use crate::kafka::{Properties, Reporter};
 use crate::sink::{EncodedMessage, SinkError, create_topic};
 use crate::spool::{Spool, SpoolStats};
+use crate::transports::Transports;
 
 /// How long the backup is preferred after the primary failed.
 const PRIMARY_RETRY: Duration = Duration::from_secs(30);
@@ -49,7 +51,9 @@ pub(crate) fn producer_config(brokers: &str, properties: &Properties, timeout: D
     let mut config = properties.client(brokers);
     config
         .set("linger.ms", "5")
-        .set("message.max.bytes", crate::byoc_batch::MAX_MESSAGE_BYTES.to_string())
+        // Kafka's default; values stay under MAX_MESSAGE_BYTES, leaving room
+        // for the key and headers.
+        .set("message.max.bytes", "1000000")
         .set("message.timeout.ms", timeout.as_millis().to_string())
         // The value is already zstd-compressed Arrow IPC.
         .set("compression.type", "none");
@@ -106,7 +110,7 @@ impl Delivery {
     }
 
     /// The newest connection problem of the primary producer.
-    fn last_problem(&self) -> Option<String> {
+    pub fn last_problem(&self) -> Option<String> {
         self.reporter.last_problem()
     }
 
@@ -120,7 +124,7 @@ impl Delivery {
     }
 
     /// Sends `batch`; returns the sequence numbers acknowledged.
-    async fn send(&mut self, batch: &[(u64, EncodedMessage)]) -> Vec<u64> {
+    pub(crate) async fn send(&mut self, batch: &[(u64, EncodedMessage)]) -> Vec<u64> {
         let prefer_backup =
             self.backup.is_some() && self.primary_failed_at.is_some_and(|at| at.elapsed() < PRIMARY_RETRY);
         let mut pending: Vec<(u64, EncodedMessage)> = batch.to_vec();
@@ -220,13 +224,14 @@ impl Outage {
 pub async fn drain(
     spool: Arc<Mutex<Spool>>,
     wake: Arc<Notify>,
-    mut delivery: Delivery,
+    mut delivery: Transports,
     mut stop: watch::Receiver<bool>,
     flush_timeout: Duration,
 ) -> Result<SpoolStats, SinkError> {
     let mut backoff = Duration::from_millis(200);
     let mut stop_deadline: Option<Instant> = None;
     let mut outage = Outage::default();
+    delivery.start().await;
     loop {
         if stop_deadline.is_none() && *stop.borrow() {
             stop_deadline = Some(Instant::now() + flush_timeout);
@@ -262,6 +267,7 @@ pub async fn drain(
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+    delivery.stop().await;
     let spool = spool.lock().unwrap_or_else(|e| e.into_inner());
     if !spool.is_empty() {
         warn!(

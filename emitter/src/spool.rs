@@ -141,6 +141,16 @@ fn decode(bytes: &[u8]) -> Option<EncodedMessage> {
     })
 }
 
+/// The file holding the next sequence number while the spool is empty.
+const SEQUENCE_FILE: &str = "sequence";
+
+fn read_sequence(dir: &Path) -> u64 {
+    fs::read_to_string(dir.join(SEQUENCE_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
@@ -164,7 +174,9 @@ impl Spool {
                 let _ = fs::remove_file(entry.path());
             }
         }
-        let next_seq = files.keys().next_back().map_or(0, |s| s + 1);
+        // Sequence numbers never go back, even after the spool emptied: they
+        // are the agent's chain positions on Streamr.
+        let next_seq = files.keys().next_back().map_or(0, |s| s + 1).max(read_sequence(dir));
         Ok(Spool {
             dir: dir.to_owned(),
             max_bytes,
@@ -283,7 +295,21 @@ impl Spool {
             self.remove(seq)?;
             self.stats.sent += 1;
         }
+        if !seqs.is_empty() && self.files.is_empty() {
+            self.write_sequence()?;
+        }
         Ok(())
+    }
+
+    /// Keeps the next sequence number where no message file shows it.
+    fn write_sequence(&self) -> Result<(), SpoolError> {
+        let path = self.dir.join(SEQUENCE_FILE);
+        let tmp = self.dir.join("sequence.tmp");
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(self.next_seq.to_string().as_bytes()).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, &path).map_err(io(&path))
     }
 
     pub fn len(&self) -> usize {
@@ -333,6 +359,13 @@ mod tests {
         // New messages continue the sequence.
         s.push(&message(9, 10)).unwrap();
         assert_eq!(s.peek(10).unwrap().last().unwrap().0, 5);
+        // Also once the spool emptied: the sequence never goes back.
+        s.ack(&[2, 3, 4, 5]).unwrap();
+        drop(s);
+        let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(s.is_empty());
+        s.push(&message(1, 10)).unwrap();
+        assert_eq!(s.peek(10).unwrap()[0].0, 6);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum FramingError {
     TooLarge { index: u64, what: &'static str, len: u32 },
     #[error("record {index}: file ends inside the record")]
     Truncated { index: u64 },
+    #[error("{bytes} bytes follow the message's record")]
+    Trailing { bytes: usize },
     #[error("record {index}: metadata is not valid JSON: {source}")]
     Meta { index: u64, source: serde_json::Error },
     #[error(transparent)]
@@ -58,6 +60,40 @@ pub fn write_record(out: &mut impl Write, meta: &MessageMeta, value: &[u8]) -> i
         out.write_all(part)?;
     }
     Ok(())
+}
+
+/// One message as a payload of its own (a Streamr message carries one):
+/// the magic, then its record.
+pub fn encode_message(meta: &MessageMeta, value: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(value.len() + 256);
+    write_magic(&mut out)?;
+    write_record(&mut out, meta, value)?;
+    Ok(out)
+}
+
+/// Reads a payload [`encode_message`] wrote. It comes from the network:
+/// every length is checked against the bytes present before anything is
+/// taken, and bytes after the record are refused.
+pub fn decode_message(bytes: &[u8]) -> Result<(MessageMeta, Vec<u8>), FramingError> {
+    let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(FramingError::Magic)?;
+    let (meta, rest) = split_part(rest)?;
+    let meta: MessageMeta = serde_json::from_slice(meta).map_err(|source| FramingError::Meta { index: 0, source })?;
+    let (value, rest) = split_part(rest)?;
+    if !rest.is_empty() {
+        return Err(FramingError::Trailing { bytes: rest.len() });
+    }
+    Ok((meta, value.to_vec()))
+}
+
+/// One length-prefixed part of `bytes` and what follows it.
+fn split_part(bytes: &[u8]) -> Result<(&[u8], &[u8]), FramingError> {
+    let truncated = FramingError::Truncated { index: 0 };
+    let (len, rest) = bytes.split_first_chunk::<4>().ok_or(truncated)?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(FramingError::Truncated { index: 0 });
+    }
+    Ok(rest.split_at(len))
 }
 
 /// Reads records one by one.
@@ -153,5 +189,30 @@ mod tests {
         r.next_record().unwrap();
         assert!(matches!(r.next_record(), Err(FramingError::Truncated { index: 1 })));
         assert!(matches!(RecordReader::new(&b"NOPE...."[..]), Err(FramingError::Magic)));
+    }
+
+    #[test]
+    fn one_message_payloads_round_trip_and_refuse_what_does_not_add_up() {
+        let meta = MessageMeta {
+            key: Some("0xab".into()),
+            headers: vec![("naap-schema".into(), "node_telemetry".into())],
+            timestamp_ms: Some(7),
+        };
+        let bytes = encode_message(&meta, b"value").unwrap();
+        assert_eq!(decode_message(&bytes).unwrap(), (meta, b"value".to_vec()));
+        for cut in 0..bytes.len() {
+            assert!(decode_message(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode_message(&longer),
+            Err(FramingError::Trailing { bytes: 1 })
+        ));
+        // A length claiming 4 GiB is refused without allocating it.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(decode_message(&huge), Err(FramingError::Truncated { .. })));
+        assert!(matches!(decode_message(b"{\"json\": 1}"), Err(FramingError::Magic)));
     }
 }

@@ -9,7 +9,8 @@
 pub enum Writer {
     /// Every commit: the accepted rows of one event family.
     Raw,
-    /// Every commit: what could not be accepted, with its reason.
+    /// Every commit: what could not be accepted, with its reason (and what
+    /// a stream did not deliver).
     Quarantine,
     /// Closing event-time minute windows of node telemetry (and the rules
     /// over them).
@@ -50,6 +51,7 @@ pub const PROBE_RESULT: Table = table("probe_result", Writer::Raw, "event_time")
 pub const METRIC_SAMPLE: Table = table("metric_sample", Writer::Raw, "event_time");
 pub const CUSTOM_EVENT: Table = table("custom_event", Writer::Raw, "event_time");
 pub const QUARANTINE: Table = table("quarantine", Writer::Quarantine, "message_time");
+pub const STREAM_GAPS: Table = table("stream_gaps", Writer::Quarantine, "detected_at");
 pub const TELEMETRY_1M: Table = table("telemetry_1m", Writer::Window, "window_start");
 pub const SCORES: Table = table("scores", Writer::Window, "window_start");
 pub const GATEWAY_EVENTS: Table = table("gateway_events", Writer::Raw, "event_time");
@@ -81,7 +83,7 @@ pub const SLA_HOURLY: Table = table("sla_hourly", Writer::Seal, "window_start");
 pub const BACKTESTS: Table = table("backtests", Writer::Command, "run_at");
 
 /// Every lake table.
-pub const ALL: [Table; 36] = [
+pub const ALL: [Table; 37] = [
     NODE_TELEMETRY,
     GPU_SAMPLE,
     HOST_SAMPLE,
@@ -89,6 +91,7 @@ pub const ALL: [Table; 36] = [
     METRIC_SAMPLE,
     CUSTOM_EVENT,
     QUARANTINE,
+    STREAM_GAPS,
     TELEMETRY_1M,
     SCORES,
     GATEWAY_EVENTS,

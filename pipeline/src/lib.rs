@@ -66,6 +66,7 @@
 //! # Ok(()) }
 //! ```
 
+mod chains;
 mod commit;
 mod decode;
 mod error;
@@ -78,13 +79,14 @@ mod source;
 mod verify;
 mod window;
 
+pub use chains::{ChainProgress, Chains, GAPS_TABLE};
 pub use commit::{Compacted, ResealSpec, Resealed};
 pub use error::{Error, Result};
 pub use health::{Health, State};
 pub use manifest::{Manifest, PartitionProgress, Totals};
 pub use metrics::{Metrics, Snapshot, totals_line};
 pub use quarantine::QUARANTINE_TABLE;
-pub use source::{InputFormat, KafkaOptions, SourceSpec};
+pub use source::{ChainRef, InputFormat, KafkaOptions, SourceSpec, StreamrSpec};
 pub use verify::{SignaturePolicy, Signatures};
 pub use window::{RAW_TABLE, WINDOW_TABLE};
 

@@ -132,6 +132,9 @@ pub struct Manifest {
     /// version 1 (every aggregate's version before this was recorded).
     #[serde(default)]
     pub sealed_with: BTreeMap<String, u32>,
+    /// Streamr sources: each publisher's chain (`<source>/<publisher>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub chains: crate::chains::Chains,
     pub totals: Totals,
 }
 

@@ -34,6 +34,10 @@ pub struct Snapshot {
     pub commit_seconds: Option<Latency>,
     /// Whether commits land.
     pub health: Health,
+    /// Streamr publishers' chains, as of the last commit.
+    pub chains: crate::chains::Chains,
+    /// Times a source's connection was started again (the Streamr sidecar).
+    pub source_restarts: u64,
 }
 
 /// A latency distribution.
@@ -111,6 +115,16 @@ impl Metrics {
         for ms in waited_ms {
             sketch.add(ms as f64 / 1000.0);
         }
+    }
+
+    /// After a commit: the publishers' chains it recorded.
+    pub(crate) fn chains(&self, chains: &crate::chains::Chains) {
+        self.lock().chains.clone_from(chains);
+    }
+
+    /// The source had to start its connection again.
+    pub(crate) fn source_restarted(&self) {
+        self.lock().source_restarts += 1;
     }
 
     /// A commit failed and is retried; the first failure of a streak sets
@@ -237,6 +251,7 @@ impl Snapshot {
                 escape(&source)
             );
         }
+        self.chain_lines(&mut out);
         for (name, help, latency) in [
             (
                 "naap_pipeline_commit_seconds",
@@ -267,6 +282,55 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Snapshot {
+    /// Streamr: each publisher's chain, its gaps and late arrivals.
+    fn chain_lines(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP naap_pipeline_source_restarts_total Times a source's connection was started again.\n# TYPE naap_pipeline_source_restarts_total counter\nnaap_pipeline_source_restarts_total {}",
+            self.source_restarts
+        );
+        for (name, kind, help, value) in [
+            (
+                "naap_pipeline_chain_gap_positions_total",
+                "counter",
+                "Chain positions a publisher skipped (messages the stream did not deliver in order).",
+                (|c: &crate::chains::ChainProgress| c.gap_positions) as fn(&crate::chains::ChainProgress) -> u64,
+            ),
+            (
+                "naap_pipeline_chain_recovered_positions_total",
+                "counter",
+                "Skipped positions that arrived later.",
+                |c| c.recovered,
+            ),
+            (
+                "naap_pipeline_chain_missing_positions",
+                "gauge",
+                "Skipped positions not arrived yet.",
+                |c| c.outstanding(),
+            ),
+            (
+                "naap_pipeline_chain_messages_total",
+                "counter",
+                "Messages seen per publisher.",
+                |c| c.messages,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (chain, progress) in &self.chains {
+                let (source, publisher) = chain.rsplit_once('/').unwrap_or((chain.as_str(), ""));
+                let _ = writeln!(
+                    out,
+                    "{name}{{source=\"{}\",publisher=\"{}\"}} {}",
+                    escape(source),
+                    escape(publisher),
+                    value(progress)
+                );
+            }
+        }
+    }
 }
 
 fn escape(label: &str) -> String {

@@ -38,6 +38,8 @@ pub(crate) struct Input {
     pub(crate) pending_messages: u64,
     /// Broker timestamps of the messages the next commit covers.
     pub(crate) pending_timestamps: Vec<i64>,
+    /// Publishers' chain positions (Streamr sources).
+    pub(crate) chains: crate::chains::ChainLog,
 }
 
 impl Input {
@@ -67,6 +69,13 @@ impl Input {
         }
         self.uncommitted.messages_in += 1;
         let decoded = msg.decoded.take().unwrap_or_else(|| config.decoder().decode(&msg));
+        // Only messages naap accepts (signed, when the source requires it)
+        // move a publisher's chain: a stranger's cannot make chains up.
+        if let Some(chain) = &msg.chain
+            && !matches!(decoded, Decoded::Refused { .. })
+        {
+            self.chains.observe(&msg.source, chain, super::now_ms());
+        }
         let taken = match decoded {
             Decoded::Telemetry(rows) | Decoded::Sample(rows) => self.take_rows(&key, &msg, rows, config, raw_schema),
             Decoded::Gateway(envelope) => {
@@ -210,6 +219,7 @@ impl Input {
     pub(crate) fn committed(&mut self) {
         self.uncommitted = Totals::default();
         self.closing.clear();
+        self.chains.committed();
         self.pending_messages = 0;
         for part in self.parts.values_mut() {
             part.pending_raw.clear();

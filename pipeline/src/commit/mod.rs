@@ -335,6 +335,7 @@ impl Run {
         self.input.committed();
         let elapsed = started.elapsed().as_millis() as u64;
         metrics.committed(&self.totals, elapsed);
+        metrics.chains(&self.base.chains);
         let committed_at = record.committed_at_ms;
         metrics.made_queryable(
             self.input
@@ -413,6 +414,11 @@ impl Run {
             unsealed_hours,
             last_change: tables::last_change(base, seq, &changes),
             sealed_with: self.sealing.sealed_with(base),
+            chains: {
+                let mut chains = base.chains.clone();
+                chains.extend(self.input.chains.chains.iter().map(|(k, v)| (k.clone(), v.clone())));
+                chains
+            },
             tables: changes,
             totals,
         }

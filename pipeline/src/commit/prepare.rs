@@ -185,6 +185,14 @@ impl Run {
                 files.extend(hourly(QUARANTINE_TABLE, &q.finish(), &g)?);
             }
         }
+        if let Some(gaps) = self.input.chains.gap_rows() {
+            let source = gaps
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .map_or(String::new(), |s| s.value(0).to_owned());
+            files.extend(hourly(crate::chains::GAPS_TABLE, &gaps, &group(&source, 0, None))?);
+        }
         let mut out = self.late_windows(late).await?;
         out.files.extend(files);
         let mut tasks = JoinSet::new();

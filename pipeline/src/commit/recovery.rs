@@ -46,6 +46,7 @@ impl Run {
             injected: Default::default(),
             base: Manifest::default(),
         };
+        run.input.chains = crate::chains::ChainLog::new(base.chains.clone());
         run.adopt(base);
         for (table, then, now) in seal::outdated(&run.base) {
             warn!(

@@ -8,6 +8,7 @@
 //! chain position.
 
 pub mod frames;
+pub mod sidecar;
 
 use std::path::Path;
 
@@ -28,6 +29,8 @@ pub enum Error {
     Fatal(String),
     #[error("the Streamr sidecar closed the connection")]
     Closed,
+    #[error("starting the Streamr sidecar: {0}")]
+    Start(String),
 }
 
 /// One connection to a sidecar.
