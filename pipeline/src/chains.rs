@@ -112,6 +112,11 @@ impl ChainLog {
         }
     }
 
+    /// Whether `chain`'s publisher is followed already.
+    pub(crate) fn follows(&self, source: &str, chain: &ChainRef) -> bool {
+        self.chains.contains_key(&format!("{source}/{}", chain.publisher))
+    }
+
     /// Takes in a message's chain position.
     pub(crate) fn observe(&mut self, source: &str, chain: &ChainRef, now_ms: i64) {
         let key = format!("{source}/{}", chain.publisher);

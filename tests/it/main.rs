@@ -15,4 +15,5 @@ mod kafka_topics;
 mod late;
 mod layout;
 mod sessions;
+mod streamr;
 mod trust;

@@ -69,10 +69,11 @@ impl Input {
         }
         self.uncommitted.messages_in += 1;
         let decoded = msg.decoded.take().unwrap_or_else(|| config.decoder().decode(&msg));
-        // Only messages naap accepts (signed, when the source requires it)
-        // move a publisher's chain: a stranger's cannot make chains up.
+        // A publisher's chain starts with a message naap accepts (signed,
+        // where the source requires it), so strangers cannot make chains up;
+        // from then on every message of it moves the chain.
         if let Some(chain) = &msg.chain
-            && !matches!(decoded, Decoded::Refused { .. })
+            && (!matches!(decoded, Decoded::Refused { .. }) || self.chains.follows(&msg.source, chain))
         {
             self.chains.observe(&msg.source, chain, super::now_ms());
         }

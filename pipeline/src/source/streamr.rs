@@ -80,7 +80,9 @@ impl Feed {
         let mut message = message(&self.name, self.next, header, payload);
         self.next += 1;
         self.chunk_bytes += message.payload.as_ref().map_or(0, Vec::len);
-        self.chunk_bytes += decode_into(&self.check, &mut message);
+        if message.decoded.is_none() {
+            self.chunk_bytes += decode_into(&self.check, &mut message);
+        }
         self.chunk.push(message);
     }
 
