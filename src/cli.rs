@@ -240,12 +240,15 @@ fn parse_source(text: &str) -> Result<Source, String> {
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
-    /// The message source: kafka (the topics of --brokers), or
+    /// The message source: kafka (the topics of --brokers),
     /// streamr://<stream id> (every publisher's messages on a Streamr
-    /// stream, through naap's sidecar; needs --streamr-network).
-    #[arg(long, default_value = "kafka", value_parser = parse_source)]
-    pub source: Source,
-    #[arg(long, env = "NAAP_BROKERS", required_if_eq("source", "kafka"))]
+    /// stream, through naap's sidecar; needs --streamr-network), or both,
+    /// comma-separated: each Streamr message then joins the Kafka partition
+    /// of the first topic its key maps to, and whichever copy arrives first
+    /// counts (the other is dropped by event id).
+    #[arg(long, default_value = "kafka", value_parser = parse_source, value_delimiter = ',')]
+    pub source: Vec<Source>,
+    #[arg(long, env = "NAAP_BROKERS")]
     pub brokers: Option<String>,
     /// The Streamr network (JSON: `contracts`, `entryPoints`), as
     /// `streamr/src/env.mjs` writes it.
@@ -439,20 +442,17 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     config.stop_after_idle = args.stop_after_idle;
     config.finalize_at_end = args.finalize_at_idle;
     let properties = naap_emitter::kafka::Properties::from_env(&args.kafka_properties)?.into_map();
-    let source = match args.source {
-        Source::Kafka => SourceSpec::Kafka {
-            brokers: args.brokers.context("give --brokers (or NAAP_BROKERS)")?,
-            topics: args.topics,
-            options: KafkaOptions {
-                group_id: args.group_id,
-                properties,
-                scale_out: args.scale_out,
-            },
-        },
-        Source::Streamr(stream) => {
+    let kafka = args.source.contains(&Source::Kafka);
+    let streamr = match args.source.iter().find_map(|s| match s {
+        Source::Streamr(stream) => Some(stream.clone()),
+        Source::Kafka => None,
+    }) {
+        Some(stream) => {
+            // Every process of a group would receive the whole stream, and
+            // none would own what it refuses: not supported (yet).
             anyhow::ensure!(
                 !args.scale_out,
-                "--scale-out shares Kafka partitions; a Streamr stream has none to share"
+                "--scale-out and a Streamr source together are not supported: run one pipeline for the stream"
             );
             let spec = naap_pipeline::StreamrSpec {
                 stream,
@@ -469,8 +469,22 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
                 .signatures
                 .per_source
                 .insert(name, naap_pipeline::SignaturePolicy::Require);
-            SourceSpec::Streamr(spec)
+            Some(spec)
         }
+        None => None,
+    };
+    let source = match (kafka, streamr) {
+        (false, Some(spec)) => SourceSpec::Streamr(spec),
+        (_, streamr) => SourceSpec::Kafka {
+            brokers: args.brokers.context("give --brokers (or NAAP_BROKERS) to read Kafka")?,
+            topics: args.topics,
+            options: KafkaOptions {
+                group_id: args.group_id,
+                properties,
+                scale_out: args.scale_out,
+            },
+            streamr,
+        },
     };
     let pipeline = Pipeline::new(config);
     if let Some(addr) = args.metrics_addr {

@@ -291,6 +291,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let pipeline_task = tokio::spawn(crate::watch::supervise(
         config,
         SourceSpec::Kafka {
+            streamr: None,
             brokers: brokers.clone(),
             topics: vec![DEFAULT_TOPIC.to_owned()],
             options: KafkaOptions::default(),

@@ -113,13 +113,14 @@ impl ChainLog {
     }
 
     /// Whether `chain`'s publisher is followed already.
-    pub(crate) fn follows(&self, source: &str, chain: &ChainRef) -> bool {
-        self.chains.contains_key(&format!("{source}/{}", chain.publisher))
+    pub(crate) fn follows(&self, chain: &ChainRef) -> bool {
+        self.chains
+            .contains_key(&format!("{}/{}", chain.source, chain.publisher))
     }
 
     /// Takes in a message's chain position.
-    pub(crate) fn observe(&mut self, source: &str, chain: &ChainRef, now_ms: i64) {
-        let key = format!("{source}/{}", chain.publisher);
+    pub(crate) fn observe(&mut self, chain: &ChainRef, now_ms: i64) {
+        let (source, key) = (&chain.source, format!("{}/{}", chain.source, chain.publisher));
         if self.chains.len() >= MAX_CHAINS && !self.chains.contains_key(&key) {
             if !self.full_reported {
                 self.full_reported = true;
@@ -134,7 +135,7 @@ impl ChainLog {
         if let Some((from, to)) = progress.observe(chain.position) {
             warn!(source, publisher = %chain.publisher, from, to, "positions missing from a publisher's chain");
             self.gaps.push(Gap {
-                source: source.to_owned(),
+                source: source.clone(),
                 publisher: chain.publisher.clone(),
                 from,
                 to,

@@ -82,6 +82,12 @@ impl PartitionWindows {
         self.progress.next_offset = self.progress.next_offset.max(offset + 1);
     }
 
+    /// A message without an offset of its own here (a copy from another
+    /// transport) is pending, the partition's progress unchanged.
+    pub(crate) fn saw_copy(&mut self) {
+        self.first_pending_offset.get_or_insert(self.progress.next_offset);
+    }
+
     /// Adds one decoded message's events; returns how many were late.
     pub(crate) fn add(&mut self, batch: RecordBatch, lateness_ms: i64) -> Result<u64> {
         let times = batch

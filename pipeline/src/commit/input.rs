@@ -58,11 +58,15 @@ impl Input {
             .parts
             .entry(key.clone())
             .or_insert_with(|| PartitionWindows::new(PartitionProgress::default(), Vec::new()));
-        if msg.offset < part.progress.next_offset {
+        if msg.routed {
+            // A Streamr copy: no offset here (the Kafka copy has it).
+            part.saw_copy();
+        } else if msg.offset < part.progress.next_offset {
             // Already committed (a source re-delivering after a rebalance).
             return Ok(());
+        } else {
+            part.saw_offset(msg.offset);
         }
-        part.saw_offset(msg.offset);
         self.pending_messages += 1;
         if let Some(t) = msg.timestamp_ms {
             self.pending_timestamps.push(t);
@@ -73,9 +77,9 @@ impl Input {
         // where the source requires it), so strangers cannot make chains up;
         // from then on every message of it moves the chain.
         if let Some(chain) = &msg.chain
-            && (!matches!(decoded, Decoded::Refused { .. }) || self.chains.follows(&msg.source, chain))
+            && (!matches!(decoded, Decoded::Refused { .. }) || self.chains.follows(chain))
         {
-            self.chains.observe(&msg.source, chain, super::now_ms());
+            self.chains.observe(chain, super::now_ms());
         }
         let taken = match decoded {
             Decoded::Telemetry(rows) | Decoded::Sample(rows) => self.take_rows(&key, &msg, rows, config, raw_schema),

@@ -144,6 +144,7 @@ fn read_file(
             timestamp_ms: meta.timestamp_ms,
             decoded: None,
             chain: None,
+            routed: false,
         };
         if !feed.push(message) {
             return;
@@ -176,6 +177,7 @@ fn read_lines(input: impl std::io::BufRead, name: String, from: i64, path: PathB
             timestamp_ms: None,
             decoded: None,
             chain: None,
+            routed: false,
         };
         if !feed.push(message) {
             return;

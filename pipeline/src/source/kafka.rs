@@ -16,10 +16,12 @@ use super::{CHUNK, CHUNK_BYTES, Check, KafkaOptions, PartitionKey, Reader, Sourc
 use crate::{Error, Result};
 
 /// Creates the consumer and returns its reading loop.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn reader(
     brokers: &str,
     topics: Vec<String>,
     options: KafkaOptions,
+    streamr: Option<super::StreamrSpec>,
     start: BTreeMap<String, BTreeMap<i32, i64>>,
     check: Check,
     tx: mpsc::Sender<SourceEvent>,
@@ -32,8 +34,41 @@ pub(super) fn reader(
     let consumer = kafka_consumer(brokers, &options, handoff)?;
     let scale_out = options.scale_out;
     Ok(Box::new(move || {
-        read_kafka(consumer, topics, start, scale_out, check, tx, &metrics)
+        let beside = streamr.and_then(|spec| {
+            let topic = topics.first()?.clone();
+            let partitions = partition_count(&consumer, &topic, &tx)?;
+            info!(stream = %spec.stream, %topic, partitions, "reading the Streamr stream beside the topic");
+            let route = super::streamr::Route { topic, partitions };
+            let run = super::streamr::reader(spec, Some(route), &start, check.clone(), tx.clone(), metrics.clone());
+            std::thread::Builder::new().name("naap-streamr".into()).spawn(run).ok()
+        });
+        read_kafka(consumer, topics, start, scale_out, check, tx, &metrics);
+        if let Some(thread) = beside {
+            let _ = thread.join();
+        }
     }))
+}
+
+/// How many partitions `topic` has (waiting until it exists); `None` once
+/// the pipeline stopped listening.
+fn partition_count(consumer: &BaseConsumer<Handoff>, topic: &str, tx: &mpsc::Sender<SourceEvent>) -> Option<i32> {
+    loop {
+        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            let n = md
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+                .sum::<usize>();
+            if n > 0 {
+                return i32::try_from(n).ok();
+            }
+        }
+        if tx.is_closed() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Hands partitions over at a rebalance (scale-out): the consumer thread
@@ -247,6 +282,7 @@ fn read_kafka(
                     timestamp_ms: m.timestamp().to_millis(),
                     decoded: None,
                     chain: None,
+                    routed: false,
                 });
                 if let Some(last) = chunk.last_mut() {
                     chunk_bytes += decode_into(&check, last);

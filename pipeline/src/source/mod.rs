@@ -30,12 +30,17 @@ pub struct SourceMessage {
     pub(crate) decoded: Option<crate::decode::Decoded>,
     /// A Streamr message's publisher and chain position.
     pub chain: Option<ChainRef>,
+    /// A Streamr copy of a message placed in the Kafka partition its key
+    /// maps to (both transports read at once): it has no offset there.
+    pub routed: bool,
 }
 
 /// Where a Streamr message stands in its publisher's chain: the agent's
 /// spool sequence number, one more with each message it publishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainRef {
+    /// The Streamr source (`streamr.<stream>`) it arrived on.
+    pub source: String,
     /// The Streamr publisher (the sidecar's address).
     pub publisher: String,
     pub position: u64,
@@ -110,6 +115,11 @@ pub enum SourceSpec {
         brokers: String,
         topics: Vec<String>,
         options: KafkaOptions,
+        /// A Streamr stream read beside the topics: each of its messages
+        /// joins the partition of the first topic its key maps to (as the
+        /// producer's partitioner places it), where the Kafka copy's
+        /// repeat is dropped by event id; whichever arrives first counts.
+        streamr: Option<StreamrSpec>,
     },
     File {
         path: PathBuf,
@@ -137,7 +147,10 @@ impl SourceSpec {
     /// Names of the sources this spec reads, as the commit records name them.
     pub fn source_names(&self) -> Vec<String> {
         match self {
-            SourceSpec::Kafka { topics, .. } => topics.clone(),
+            SourceSpec::Kafka { topics, streamr, .. } => {
+                let beside = streamr.iter().map(|s| streamr::source_name(&s.stream));
+                topics.iter().cloned().chain(beside).collect()
+            }
             SourceSpec::File { path, .. } => vec![file_source_name(path)],
             SourceSpec::Streamr(spec) => vec![streamr::source_name(&spec.stream)],
         }
@@ -190,11 +203,12 @@ pub(crate) fn spawn(
             brokers,
             topics,
             options,
+            streamr,
         } => (
             "naap-kafka",
-            kafka::reader(&brokers, topics, options, start, check, tx, metrics)?,
+            kafka::reader(&brokers, topics, options, streamr, start, check, tx, metrics)?,
         ),
-        SourceSpec::Streamr(spec) => ("naap-streamr", streamr::reader(spec, &start, check, tx, metrics)),
+        SourceSpec::Streamr(spec) => ("naap-streamr", streamr::reader(spec, None, &start, check, tx, metrics)),
     };
     let handle = std::thread::Builder::new()
         .name(name.into())

@@ -31,12 +31,29 @@ pub(crate) fn source_name(stream: &str) -> String {
     format!("streamr.{}", safe_name(stream))
 }
 
+/// Where accepted messages go when the stream is read beside Kafka: the
+/// partition of `topic` their key maps to, as the producer's default
+/// partitioner (librdkafka's `consistent_random`: CRC-32 of the key,
+/// modulo the partition count) placed the Kafka copy.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub(crate) topic: String,
+    pub(crate) partitions: i32,
+}
+
+impl Route {
+    fn partition(&self, key: &[u8]) -> i32 {
+        (crc32fast::hash(key) % self.partitions.max(1) as u32) as i32
+    }
+}
+
 /// How long a partly filled chunk waits for more messages.
 const LINGER: Duration = Duration::from_millis(50);
 
 /// The reading loop: the sidecar, subscribed, restarted when it fails.
 pub(super) fn reader(
     spec: StreamrSpec,
+    route: Option<Route>,
     start: &BTreeMap<String, BTreeMap<i32, i64>>,
     check: Check,
     tx: mpsc::Sender<SourceEvent>,
@@ -54,6 +71,7 @@ pub(super) fn reader(
         };
         let mut feed = Feed {
             name,
+            route,
             next,
             check,
             tx,
@@ -67,6 +85,7 @@ pub(super) fn reader(
 /// Numbers the messages and hands them over in chunks.
 struct Feed {
     name: String,
+    route: Option<Route>,
     /// The offset of the next message.
     next: i64,
     check: Check,
@@ -81,7 +100,14 @@ impl Feed {
         self.next += 1;
         self.chunk_bytes += message.payload.as_ref().map_or(0, Vec::len);
         if message.decoded.is_none() {
+            // Checked as this source's (signatures required), wherever it goes.
             self.chunk_bytes += decode_into(&self.check, &mut message);
+        }
+        let accepted = !matches!(message.decoded, Some(Decoded::Refused { .. }));
+        if let (Some(route), true, Some(key)) = (&self.route, accepted, &message.key) {
+            message.partition = route.partition(key);
+            message.source.clone_from(&route.topic);
+            message.routed = true;
         }
         self.chunk.push(message);
     }
@@ -176,6 +202,7 @@ async fn receive(connection: &mut Connection, feed: &mut Feed) -> Result<(), naa
 /// (not naap's) its bytes, refused with the publisher named.
 fn message(source: &str, offset: i64, header: MessageHeader, payload: Vec<u8>) -> SourceMessage {
     let chain = header.position.map(|position| ChainRef {
+        source: source.to_owned(),
         publisher: header.publisher.clone(),
         position,
     });
@@ -190,6 +217,7 @@ fn message(source: &str, offset: i64, header: MessageHeader, payload: Vec<u8>) -
             timestamp_ms: Some(header.timestamp),
             decoded: None,
             chain,
+            routed: false,
         },
         Err(e) => SourceMessage {
             source: source.to_owned(),
@@ -207,6 +235,7 @@ fn message(source: &str, offset: i64, header: MessageHeader, payload: Vec<u8>) -
             payload: Some(payload),
             timestamp_ms: Some(header.timestamp),
             chain,
+            routed: false,
         },
     }
 }
