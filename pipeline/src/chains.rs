@@ -45,12 +45,12 @@ pub struct ChainProgress {
 impl ChainProgress {
     /// Positions skipped and not arrived (yet).
     pub fn outstanding(&self) -> u64 {
-        self.missing.iter().map(|(a, b)| b - a).sum()
+        self.missing.iter().fold(0u64, |n, (a, b)| n.saturating_add(b - a))
     }
 
     /// Takes `position` in; returns the range it skipped, if any.
     fn observe(&mut self, position: u64) -> Option<(u64, u64)> {
-        self.messages += 1;
+        self.messages = self.messages.saturating_add(1);
         if self.messages == 1 {
             // A publisher's first message: what came before it went elsewhere.
             self.next = position.saturating_add(1);
@@ -59,7 +59,7 @@ impl ChainProgress {
         if position >= self.next {
             let skipped = (position > self.next).then_some((self.next, position));
             if let Some((from, to)) = skipped {
-                self.gap_positions += to - from;
+                self.gap_positions = self.gap_positions.saturating_add(to - from);
                 self.missing.push((from, to));
                 if self.missing.len() > MAX_MISSING {
                     self.missing.remove(0);
@@ -77,7 +77,7 @@ impl ChainProgress {
             if a < position {
                 self.missing.insert(i, (a, position));
             }
-            self.recovered += 1;
+            self.recovered = self.recovered.saturating_add(1);
         }
         None
     }
@@ -224,5 +224,17 @@ mod tests {
         }
         assert_eq!(c.missing.len(), MAX_MISSING);
         assert_eq!(c.gap_positions, MAX_MISSING as u64 + 10);
+    }
+
+    #[test]
+    fn positions_at_the_top_of_the_range_neither_overflow_nor_wrap() {
+        let mut c = ChainProgress::default();
+        c.observe(0);
+        assert_eq!(c.observe(u64::MAX), Some((1, u64::MAX)));
+        assert_eq!(c.next, u64::MAX);
+        assert_eq!(c.observe(u64::MAX), None);
+        c.observe(5);
+        assert_eq!(c.outstanding(), u64::MAX - 2);
+        assert_eq!(c.recovered, 1);
     }
 }
