@@ -120,7 +120,7 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
-step "Streamr sidecar (issue 31, in progress): its pinned packages (the Rust tests use them too), then the offline environment end to end"
+step "Streamr: the sidecar's pinned packages, the offline environment end to end, then one environment for the tests"
 # @streamr/sdk with a local chain, Streamr's contracts, an entry point and two
 # sidecars, on loopback only (streamr/README.md). npm ci builds sqlite3 from
 # source (about a minute); node_modules is kept while the lockfile is the same.
@@ -133,6 +133,19 @@ step "Streamr sidecar (issue 31, in progress): its pinned packages (the Rust tes
   fi
   timeout 300 node test/smoke.mjs 300
 )
+# The Rust tests' offline Streamr network (a chain, Streamr's contracts, an
+# entry point, a stream per test that runs beside others), stopped by PID.
+STREAMR_NETWORK="$LOGS/streamr-network.json"
+(cd streamr && exec node src/env.mjs --out "$STREAMR_NETWORK" --test-streams 8) >"$LOGS/streamr-env.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 600); do [[ -s "$STREAMR_NETWORK" ]] && break; sleep 0.2; done
+if [[ -s "$STREAMR_NETWORK" ]]; then
+  export NAAP_TEST_STREAMR_NETWORK="$STREAMR_NETWORK"
+  echo "Streamr network $(head -c 120 "$STREAMR_NETWORK")… (log in $LOGS/streamr-env.log)"
+else
+  echo "the offline Streamr network did not start; see $LOGS/streamr-env.log" >&2
+  [[ "${CI:-}" == "true" ]] && exit 1
+fi
 step "cargo test (unit, SQL logic, integration; each fuzz target for \$NAAP_FUZZ_SECONDS)"
 # The fuzz targets (decoders, Flight commands, the SQL guard) mutate valid
 # inputs for a bounded time each; SECURITY.md records an hour-long run.

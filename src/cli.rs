@@ -241,7 +241,7 @@ fn parse_source(text: &str) -> Result<Source, String> {
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
     /// The message source: kafka (the topics of --brokers),
-    /// streamr://<stream id> (every publisher's messages on a Streamr
+    /// `streamr://<stream id>` (every publisher's messages on a Streamr
     /// stream, through naap's sidecar; needs --streamr-network), or both,
     /// comma-separated: each Streamr message then joins the Kafka partition
     /// of the first topic its key maps to, and whichever copy arrives first

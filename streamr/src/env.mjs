@@ -1,6 +1,6 @@
 // naap's offline Streamr environment, from registry packages only:
 //
-//   node src/env.mjs [--out FILE]
+//   node src/env.mjs [--out FILE] [--test-streams N]
 //
 // 1. a local EVM chain (hardhat node, chainId 31337) on a free loopback port;
 // 2. Streamr's own StreamRegistryV5, NodeRegistry and StreamStorageRegistryV2,
@@ -12,8 +12,12 @@
 //    orchestrator's agent may publish without a grant, and naap accepts only
 //    batches whose operator signature it verifies.
 //
+// With --test-streams N, also `<deployer>/naap-test-1` … `naap-test-N`, the
+// same way: one per test that runs at the same time as others (./test.sh
+// starts one environment for all of them).
+//
 // Prints one JSON line (and writes it to FILE): `{ rpc, contracts,
-// entryPoints, stream, ms }`, which sidecars take as their network. Runs until
+// entryPoints, stream, testStreams, ms }`, which sidecars take as their network. Runs until
 // SIGTERM or SIGINT, then stops the entry point and the chain. The loopback
 // guard is on: nothing here reaches beyond 127.0.0.1.
 import { spawn } from "node:child_process";
@@ -101,11 +105,18 @@ async function main() {
   const entryClient = new StreamrClient(clientConfig(network, ethers.Wallet.createRandom().privateKey, entry));
   await entryClient.connect();
   const creator = new StreamrClient(clientConfig(network, DEPLOYER_KEY, peerDescriptor("127.0.0.1", await freePort())));
-  const stream = await creator.createStream(STREAM_PATH);
-  await stream.grantPermissions({ public: true, permissions: [StreamPermission.PUBLISH, StreamPermission.SUBSCRIBE] });
+  const publicStream = async (path) => {
+    const created = await creator.createStream(path);
+    await created.grantPermissions({ public: true, permissions: [StreamPermission.PUBLISH, StreamPermission.SUBSCRIBE] });
+    return created.id;
+  };
+  const stream = await publicStream(STREAM_PATH);
+  const testStreams = [];
+  const wanted = Number(process.argv.indexOf("--test-streams") > 0 ? process.argv[process.argv.indexOf("--test-streams") + 1] : 0);
+  for (let i = 1; i <= wanted; i++) testStreams.push(await publicStream(`/naap-test-${i}`));
   await creator.destroy();
 
-  const ready = { ...network, stream: stream.id, ms: { chain: chainMs, deploy: deployMs, total: Date.now() - started } };
+  const ready = { ...network, stream, testStreams, ms: { chain: chainMs, deploy: deployMs, total: Date.now() - started } };
   const line = JSON.stringify(ready);
   if (out) writeFileSync(out, line + "\n");
   process.stdout.write(line + "\n");

@@ -35,13 +35,27 @@ impl Drop for Stopped {
     }
 }
 
-/// The offline Streamr network, up; `None` (skip) where it cannot run outside CI.
-fn network(dir: &Path) -> Option<(Stopped, PathBuf, String)> {
-    if !streamr_dir().join("node_modules/@streamr/sdk").exists() {
+/// The offline Streamr network and the stream test `index` has to itself:
+/// ./test.sh's (`NAAP_TEST_STREAMR_NETWORK`, one stream per test), or,
+/// without it outside CI, one started here; `None` (skip) where it cannot run.
+fn network(dir: &Path, index: usize) -> Option<(Option<Stopped>, PathBuf, String)> {
+    if let Ok(shared) = std::env::var("NAAP_TEST_STREAMR_NETWORK") {
+        let text = std::fs::read_to_string(&shared).expect("the shared network file");
+        let mut network: serde_json::Value = serde_json::from_str(&text).expect("network JSON");
+        let stream = network["testStreams"][index]
+            .as_str()
+            .expect("a test stream for this test (env.mjs --test-streams)")
+            .to_owned();
+        network["stream"] = serde_json::Value::String(stream.clone());
+        let file = dir.join("network.json");
+        std::fs::write(&file, network.to_string()).expect("write the test's network file");
+        return Some((None, file, stream));
+    }
+    if !streamr_dir().join("node_modules/@streamr/sdk").exists() || std::env::var("CI").as_deref() == Ok("true") {
         assert_ne!(
             std::env::var("CI").as_deref(),
             Ok("true"),
-            "streamr/node_modules is missing and CI=true: run through ./test.sh"
+            "NAAP_TEST_STREAMR_NETWORK is not set and CI=true: run through ./test.sh"
         );
         eprintln!("skipping: streamr/node_modules missing (cd streamr && npm ci)");
         return None;
@@ -63,7 +77,7 @@ fn network(dir: &Path) -> Option<(Stopped, PathBuf, String)> {
         .as_str()
         .expect("stream id")
         .to_owned();
-    Some((env, file, stream))
+    Some((Some(env), file, stream))
 }
 
 fn wait_for(what: &str, seconds: u64, check: impl Fn() -> bool) {
@@ -148,7 +162,7 @@ fn a_lake_from_streamr_equals_the_lake_from_kafka() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let Some((_env, network, stream)) = network(dir.path()) else {
+    let Some((_env, network, stream)) = network(dir.path(), 0) else {
         return;
     };
     let trust = trust_flags(4);
@@ -253,7 +267,7 @@ fn newest_record(lake: &Path) -> serde_json::Value {
 #[test]
 fn strangers_on_the_stream_are_quarantined_and_good_batches_land() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((_env, network, stream)) = network(dir.path()) else {
+    let Some((_env, network, stream)) = network(dir.path(), 1) else {
         return;
     };
     let trust = trust_flags(2);
@@ -366,7 +380,7 @@ fn publish(network: &Path, socket: &Path, payloads: &[Vec<u8>]) {
 #[test]
 fn a_killed_sidecar_is_restarted_and_the_spool_drains() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((_env, network, stream)) = network(dir.path()) else {
+    let Some((_env, network, stream)) = network(dir.path(), 2) else {
         return;
     };
     let trust = trust_flags(2);
@@ -442,7 +456,7 @@ fn both_transports_count_each_event_once_and_a_frozen_stream_leaves_a_counted_ga
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let Some((_env, network, stream)) = network(dir.path()) else {
+    let Some((_env, network, stream)) = network(dir.path(), 3) else {
         return;
     };
     let trust = trust_flags(2);
