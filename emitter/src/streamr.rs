@@ -93,7 +93,12 @@ impl StreamrDelivery {
         let key = std::env::var(naap_streamr::sidecar::KEY_VARIABLE)
             .ok()
             .map_or_else(|| key(&key_file), Ok)?;
-        let mut config = SidecarConfig::new(network.clone(), spool_dir.join("streamr.sock"));
+        // A Unix socket's path holds at most 107 bytes.
+        let mut socket = spool_dir.join("streamr.sock");
+        if socket.as_os_str().len() > 100 {
+            socket = std::env::temp_dir().join(format!("naap-emit-{}.sock", std::process::id()));
+        }
+        let mut config = SidecarConfig::new(network.clone(), socket);
         config.stream = args.streamr_stream.clone();
         config.key = Some(key);
         config.loopback_only = args.streamr_loopback_only;

@@ -126,6 +126,35 @@ pub(crate) struct Dedup {
 }
 
 impl Dedup {
+    /// Leaves out the rows older than `horizon_ms` before the newest event
+    /// time (this batch's included): their ids may be forgotten already,
+    /// so a repeat among them could not be told from a new event. Returns
+    /// the rest and how many went.
+    pub(crate) fn beyond_horizon(
+        &self,
+        batch: RecordBatch,
+        horizon_ms: i64,
+    ) -> arrow::error::Result<(RecordBatch, u64)> {
+        let Some(t) = batch.column_by_name("event_time") else {
+            return Ok((batch, 0));
+        };
+        let times = crate::window::epoch_ms(t).map_err(|e| arrow::error::ArrowError::ComputeError(e.to_string()))?;
+        let newest = match (self.newest, arrow::compute::max(&times)) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => match a.or(b) {
+                Some(n) => n,
+                None => return Ok((batch, 0)),
+            },
+        };
+        let cutoff = newest.saturating_sub(horizon_ms);
+        let keep: BooleanArray = times.iter().map(|t| Some(t.is_none_or(|t| t >= cutoff))).collect();
+        let gone = keep.false_count() as u64;
+        if gone == 0 {
+            return Ok((batch, 0));
+        }
+        Ok((filter_record_batch(&batch, &keep)?, gone))
+    }
+
     /// Drops rows whose `event_id` was seen; returns the rest and how many went.
     pub(crate) fn filter(&mut self, batch: RecordBatch, horizon_ms: i64) -> arrow::error::Result<(RecordBatch, u64)> {
         let Some(col) = batch.column_by_name("event_id") else {
@@ -243,5 +272,23 @@ mod tests {
             restored.restore(t, id);
         }
         assert_eq!(restored.filter(batch(&["a", "c", "d"], 62), horizon).unwrap().1, 2);
+    }
+
+    #[test]
+    fn what_lies_beyond_the_horizon_can_be_left_out() {
+        let horizon = 60_000;
+        let mut d = Dedup::default();
+        d.filter(batch(&["a"], 100), horizon).unwrap();
+        // "a" again at 30 s: forgotten already, so it cannot be checked.
+        let (b, n) = d.beyond_horizon(batch(&["a"], 30), horizon).unwrap();
+        assert_eq!((b.num_rows(), n), (0, 1));
+        let (b, n) = d.beyond_horizon(batch(&["b"], 40), horizon).unwrap();
+        assert_eq!((b.num_rows(), n), (1, 0));
+        // The batch's own newest time counts too.
+        let mut mixed = Dedup::default();
+        let rows =
+            arrow::compute::concat_batches(&batch(&[], 0).schema(), &[batch(&["x"], 0), batch(&["y"], 500)]).unwrap();
+        assert_eq!(mixed.beyond_horizon(rows, horizon).unwrap().1, 1);
+        assert_eq!(mixed.filter(batch(&["z"], 1), horizon).unwrap().1, 0);
     }
 }

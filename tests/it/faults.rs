@@ -130,11 +130,24 @@ fn python_rows(python: &str, lake: &Path, table: &str) -> Vec<String> {
     const DUMP: &str = "import json, sys, deltalake\n\
         rows = deltalake.DeltaTable(sys.argv[1]).to_pyarrow_table().to_pylist()\n\
         print('\\n'.join(sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)))";
-    let out = Command::new(python)
-        .args(["-c", DUMP])
-        .arg(lake.join("lake").join(table))
-        .output()
-        .expect("run python");
+    let run = || {
+        Command::new(python)
+            .args(["-c", DUMP])
+            .arg(lake.join("lake").join(table))
+            .output()
+            .expect("run python")
+    };
+    let mut out = run();
+    // The reader process itself aborting (a signal, e.g. "terminate called
+    // without an active exception" from a native thread at exit) is not a
+    // verdict on the lake: once more, then it fails like any error.
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&out.status) {
+        eprintln!(
+            "deltalake reading {table} was killed by signal {signal} ({}); reading again",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        out = run();
+    }
     assert!(
         out.status.success(),
         "deltalake could not read {table}: {}",

@@ -226,13 +226,7 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
     first.kill().unwrap();
     first.wait().unwrap();
     // Every heartbeat is one spooled message; all of them are still there.
-    let killed_run = std::fs::read_dir(&spool)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "msg"))
-        })
-        .count() as u64;
+    let killed_run = crate::common::spooled_messages(&spool) as u64;
     assert!(killed_run >= 5, "{killed_run} heartbeats spooled before the kill");
 
     // 2. Restarted, still no broker: it keeps spooling, then exits.
@@ -256,8 +250,8 @@ async fn heartbeats_survive_an_outage_and_a_sigkill_exactly_once() {
         told.contains("first batch acknowledged") && !told.contains("ERROR"),
         "{told}"
     );
-    let left = std::fs::read_dir(&spool).unwrap().count();
-    assert_eq!(left, 0, "the spool is empty once delivered");
+    let left = crate::common::spooled_messages(&spool);
+    assert_eq!(left, 0, "the spool holds no message once delivered");
 
     let lake = dir.path().join("lake");
     run_ok(

@@ -230,7 +230,14 @@ fn a_lake_from_streamr_equals_the_lake_from_kafka() {
             ])
             .args(&trust),
     );
-    for table in ["node_telemetry", "telemetry_1m", "scores"] {
+    // Every table either lake has, row for row.
+    let tables: Vec<&str> = naap_events::tables::ALL
+        .iter()
+        .map(|t| t.name)
+        .filter(|t| via_kafka.join("lake").join(t).exists() || via_streamr.join("lake").join(t).exists())
+        .collect();
+    assert!(tables.len() >= 3, "{tables:?}");
+    for table in tables {
         let want = table_rows(&via_kafka, table, &[]);
         let got = table_rows(&via_streamr, table, &[]);
         assert!(!want.is_empty(), "{table} is empty");
@@ -262,8 +269,9 @@ fn newest_record(lake: &Path) -> serde_json::Value {
 }
 
 /// Anyone may publish to the public stream: a forged batch, one from a
-/// signer bound to no orchestrator, and bytes that are not naap's land in
-/// quarantine with their reasons; the good batches around them land.
+/// signer bound to no orchestrator, bytes that are not naap's, and a
+/// genuine batch replayed from beyond the dedup horizon land in quarantine
+/// with their reasons; the good batches around them land.
 #[test]
 fn strangers_on_the_stream_are_quarantined_and_good_batches_land() {
     let dir = tempfile::tempdir().unwrap();
@@ -273,19 +281,26 @@ fn strangers_on_the_stream_are_quarantined_and_good_batches_land() {
     let trust = trust_flags(2);
     let (lake, log) = (dir.path().join("lake"), dir.path().join("pipeline.log"));
     let pipeline = streamr_pipeline(&network, &stream, &lake, &log, &trust);
-    let file = dir.path().join("signed.naapmsg");
-    run_ok(
-        naap()
-            .env("NAAP_TEST_KEY", OPERATOR_KEY)
-            .args(["emit", "--simulate", "2", "--from", &T0.to_string(), "--span", "10s"])
-            .args(["--signing-key-env", "NAAP_TEST_KEY", "--output"])
-            .arg(&file),
-    );
-    let mut reader = RecordReader::new(std::fs::File::open(&file).unwrap()).unwrap();
-    let mut good = Vec::new();
-    while let Some(r) = reader.next_record().unwrap() {
-        good.push(r);
-    }
+    let signed = |from: i64, span: &str, name: &str| {
+        let file = dir.path().join(name);
+        run_ok(
+            naap()
+                .env("NAAP_TEST_KEY", OPERATOR_KEY)
+                .args(["emit", "--simulate", "2", "--from", &from.to_string(), "--span", span])
+                .args(["--signing-key-env", "NAAP_TEST_KEY", "--output"])
+                .arg(&file),
+        );
+        let mut reader = RecordReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let mut records = Vec::new();
+        while let Some(r) = reader.next_record().unwrap() {
+            records.push(r);
+        }
+        records
+    };
+    // The good batches are an hour after T0; one genuine batch of T0 is
+    // replayed after them, far beyond the 10-minute dedup horizon.
+    let good = signed(T0 + 3_600_000, "10s", "good.naapmsg");
+    let old = signed(T0, "5s", "old.naapmsg");
     assert_eq!(good.len(), 4, "2 orchestrators × two 5 s batches");
     let (meta, value) = good[0].clone();
     let mut tampered = value.clone();
@@ -314,17 +329,19 @@ fn strangers_on_the_stream_are_quarantined_and_good_batches_land() {
         br#"{"hello": "not naap"}"#.to_vec(),
         payload(&good[2].0, &good[2].1),
         payload(&good[3].0, &good[3].1),
+        payload(&old[0].0, &old[0].1),
     ];
     publish(&network, &dir.path().join("stranger.sock"), &sequence);
     wait_exit(pipeline, "the Streamr pipeline", &log);
 
     let t = totals(&lake);
-    assert_eq!(t["messages_in"], 7, "{t}");
-    assert_eq!(t["quarantined"], 3, "{t}");
+    assert_eq!(t["messages_in"], 8, "{t}");
+    assert_eq!(t["quarantined"], 4, "{t}");
     let reasons = &t["quarantined_by_reason"];
     assert_eq!(reasons["bad_signature"], 1, "{t}");
     assert_eq!(reasons["signer_mismatch"], 1, "{t}");
     assert_eq!(reasons["not_naap_message"], 1, "{t}");
+    assert_eq!(reasons["beyond_dedup_horizon"], 1, "{t}");
     let landed = table_rows(&lake, "node_telemetry", &[]);
     assert!(!landed.is_empty());
     assert!(landed.iter().all(|r| r.contains("verified=true")));
@@ -336,7 +353,7 @@ fn strangers_on_the_stream_are_quarantined_and_good_batches_land() {
         "{quarantined:?}"
     );
     // The publisher's chain began with a good batch; every message after it
-    // arrived, refused or not: positions 0..7, no gap.
+    // arrived, refused or not: positions 0..8, no gap.
     let record = newest_record(&lake);
     let chain = record["chains"].as_object().unwrap().values().next().unwrap().clone();
     assert_eq!(
@@ -345,7 +362,7 @@ fn strangers_on_the_stream_are_quarantined_and_good_batches_land() {
             chain["next"].as_u64(),
             chain["gap_positions"].as_u64()
         ),
-        (Some(7), Some(7), Some(0)),
+        (Some(8), Some(8), Some(0)),
         "{chain}"
     );
 }

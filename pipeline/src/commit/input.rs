@@ -157,6 +157,28 @@ impl Input {
         };
         let batch = crate::verify::add_signer(batch, &schema, signer.as_deref())?;
         let horizon = super::ms(config.dedup_horizon.max(config.allowed_lateness));
+        let batch = if msg.chain.is_some() {
+            // From a public stream, where anyone may replay an old signed
+            // batch: what lies beyond the dedup horizon is refused.
+            let (batch, old) = self
+                .dedup
+                .entry(key.clone())
+                .or_default()
+                .beyond_horizon(batch, horizon)?;
+            if old > 0 {
+                let detail = format!(
+                    "{old} events more than {horizon} ms older than the newest event time seen: from a public \
+                     stream, a repeat of an accepted event could not be told from a new one (--dedup-horizon)"
+                );
+                self.quarantine_message(key.clone(), msg, "beyond_dedup_horizon", &detail);
+            }
+            batch
+        } else {
+            batch
+        };
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
         let (batch, repeats) = self.dedup.entry(key.clone()).or_default().filter(batch, horizon)?;
         self.uncommitted.duplicates += repeats;
         if batch.num_rows() == 0 {
@@ -185,6 +207,20 @@ impl Input {
     }
 
     fn quarantine_message(&mut self, key: PartitionKey, msg: &SourceMessage, reason: &str, detail: &str) {
+        // A Streamr copy placed in a Kafka partition is recorded as what it
+        // is: the Streamr source's message of that arrival number.
+        let routed;
+        let msg = match &msg.chain {
+            Some(chain) if msg.routed => {
+                routed = SourceMessage {
+                    source: chain.source.clone(),
+                    partition: 0,
+                    ..msg.clone()
+                };
+                &routed
+            }
+            _ => msg,
+        };
         warn!(source = %msg.source, partition = msg.partition, offset = msg.offset, reason, error = %detail, "quarantined message");
         self.quarantine.entry(key).or_default().push(msg, reason, detail);
         self.uncommitted.quarantined += 1;

@@ -164,3 +164,15 @@ pub fn service(var: &str) -> Option<String> {
         }
     }
 }
+
+/// Messages waiting in an agent's spool directory (its `<seq>.msg` files;
+/// beside them it keeps its sequence number and Streamr key).
+pub fn spooled_messages(spool: &Path) -> usize {
+    std::fs::read_dir(spool)
+        .expect("read the spool")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "msg"))
+        })
+        .count()
+}
