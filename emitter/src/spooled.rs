@@ -70,7 +70,18 @@ pub async fn run(
         stop_rx,
         args.flush_timeout,
     ));
+    let (orchestrator, node_id, region) = match &work {
+        Work::Heartbeat(node) => (
+            node.orchestrator.to_string(),
+            node.node_id.as_str(),
+            node.region.as_str(),
+        ),
+        Work::Simulation => ("simulated".to_owned(), "simulated", "simulated"),
+    };
     info!(
+        orchestrator = %orchestrator,
+        node = %node_id,
+        region = %region,
         transport = ?args.transport,
         brokers = brokers.unwrap_or("none"),
         backup = args.backup_brokers.as_deref().unwrap_or("none"),
