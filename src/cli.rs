@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use naap_pipeline::{KafkaOptions, Pipeline, PipelineConfig, SourceSpec};
+use naap_pipeline::{Pipeline, PipelineConfig, SourceSpec};
 use naap_sql::{Lake, StoreOptions};
 use tracing::info;
 
@@ -219,25 +219,6 @@ pub struct DemoArgs {
     pub limits: LimitArgs,
 }
 
-/// Where `naap pipeline` reads (files go through `naap replay`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// The topics of `--brokers`.
-    Kafka,
-    /// A Streamr stream, through naap's sidecar (`streamr/`).
-    Streamr(String),
-}
-
-fn parse_source(text: &str) -> Result<Source, String> {
-    match text.strip_prefix("streamr://") {
-        _ if text == "kafka" => Ok(Source::Kafka),
-        Some(stream) if !stream.is_empty() && stream.len() <= 512 && !stream.chars().any(char::is_control) => {
-            Ok(Source::Streamr(stream.to_owned()))
-        }
-        _ => Err("kafka, or streamr://<stream id> (e.g. streamr://0xabc…/naap-events)".to_owned()),
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
     /// The message source: kafka (the topics of --brokers),
@@ -246,8 +227,8 @@ pub struct PipelineArgs {
     /// comma-separated: each Streamr message then joins the Kafka partition
     /// of the first topic its key maps to, and whichever copy arrives first
     /// counts (the other is dropped by event id).
-    #[arg(long, default_value = "kafka", value_parser = parse_source, value_delimiter = ',')]
-    pub source: Vec<Source>,
+    #[arg(long, default_value = "kafka", value_parser = crate::sources::parse_source, value_delimiter = ',')]
+    pub source: Vec<crate::sources::Source>,
     #[arg(long, env = "NAAP_BROKERS")]
     pub brokers: Option<String>,
     /// The Streamr network (JSON: `contracts`, `entryPoints`), as
@@ -442,50 +423,7 @@ async fn pipeline(args: PipelineArgs) -> anyhow::Result<()> {
     config.stop_after_idle = args.stop_after_idle;
     config.finalize_at_end = args.finalize_at_idle;
     let properties = naap_emitter::kafka::Properties::from_env(&args.kafka_properties)?.into_map();
-    let kafka = args.source.contains(&Source::Kafka);
-    let streamr = match args.source.iter().find_map(|s| match s {
-        Source::Streamr(stream) => Some(stream.clone()),
-        Source::Kafka => None,
-    }) {
-        Some(stream) => {
-            // Every process of a group would receive the whole stream, and
-            // none would own what it refuses: not supported (yet).
-            anyhow::ensure!(
-                !args.scale_out,
-                "--scale-out and a Streamr source together are not supported: run one pipeline for the stream"
-            );
-            let spec = naap_pipeline::StreamrSpec {
-                stream,
-                network: args
-                    .streamr_network
-                    .context("--source streamr://… needs --streamr-network FILE (or NAAP_STREAMR_NETWORK)")?,
-                socket: std::env::temp_dir().join(format!("naap-pipeline-{}.sock", std::process::id())),
-                loopback_only: args.streamr_loopback_only,
-            };
-            // Anyone may publish to a public stream: only messages signed by
-            // an orchestrator (or an address bound to it) are taken.
-            let name = SourceSpec::Streamr(spec.clone()).source_names().remove(0);
-            config
-                .signatures
-                .per_source
-                .insert(name, naap_pipeline::SignaturePolicy::Require);
-            Some(spec)
-        }
-        None => None,
-    };
-    let source = match (kafka, streamr) {
-        (false, Some(spec)) => SourceSpec::Streamr(spec),
-        (_, streamr) => SourceSpec::Kafka {
-            brokers: args.brokers.context("give --brokers (or NAAP_BROKERS) to read Kafka")?,
-            topics: args.topics,
-            options: KafkaOptions {
-                group_id: args.group_id,
-                properties,
-                scale_out: args.scale_out,
-            },
-            streamr,
-        },
-    };
+    let source = crate::sources::source_spec(&args, properties, &mut config)?;
     let pipeline = Pipeline::new(config);
     if let Some(addr) = args.metrics_addr {
         serve_metrics(addr, pipeline.metrics()).await?;

@@ -4,6 +4,7 @@ mod backtest;
 mod cli;
 mod demo;
 mod serve;
+mod sources;
 mod watch;
 
 use clap::Parser;
