@@ -4,6 +4,7 @@
 //! others (within a run; after a restart it goes to all again, and the
 //! pipeline drops the repeats by event id).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -54,12 +55,19 @@ impl Transports {
             // Messages before the oldest spooled one are gone (dropped when full).
             self.taken = self.taken.split_off(first);
         }
-        let pending = |bit: u8, taken: &BTreeMap<u64, u8>| -> Vec<(u64, EncodedMessage)> {
-            batch
-                .iter()
-                .filter(|(seq, _)| taken.get(seq).is_none_or(|t| t & bit == 0))
-                .cloned()
-                .collect()
+        // The whole batch, unless a transport took some of it already (then
+        // only what it lacks: a copy, in the rare round after a failure).
+        let pending = |bit: u8, taken: &BTreeMap<u64, u8>| -> Cow<'_, [(u64, EncodedMessage)]> {
+            if taken.is_empty() {
+                return Cow::Borrowed(batch);
+            }
+            Cow::Owned(
+                batch
+                    .iter()
+                    .filter(|(seq, _)| taken.get(seq).is_none_or(|t| t & bit == 0))
+                    .cloned()
+                    .collect(),
+            )
         };
         let to_kafka = pending(KAFKA, &self.taken);
         let to_streamr = pending(STREAMR, &self.taken);

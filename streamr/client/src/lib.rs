@@ -38,6 +38,8 @@ pub enum Error {
 pub struct Connection {
     stream: UnixStream,
     buffer: frames::FrameBuffer,
+    /// Where each read from the socket lands (kept: a read per message).
+    chunk: Box<[u8]>,
     /// What the sidecar said when the connection opened.
     pub ready: Ready,
 }
@@ -49,6 +51,7 @@ impl Connection {
         let mut connection = Connection {
             stream,
             buffer: frames::FrameBuffer::default(),
+            chunk: vec![0u8; 64 * 1024].into_boxed_slice(),
             ready: Ready {
                 node_id: String::new(),
                 address: String::new(),
@@ -83,18 +86,17 @@ impl Connection {
 
     /// The next frame (ACKs and MESSAGEs); FATAL and a closed socket are errors.
     pub async fn next(&mut self) -> Result<FromSidecar, Error> {
-        let mut chunk = vec![0u8; 64 * 1024];
         loop {
             match self.buffer.next_frame()? {
                 Some(FromSidecar::Fatal(reason)) => return Err(Error::Fatal(reason)),
                 Some(frame) => return Ok(frame),
                 None => {}
             }
-            let n = self.stream.read(&mut chunk).await?;
+            let n = self.stream.read(&mut self.chunk).await?;
             if n == 0 {
                 return Err(Error::Closed);
             }
-            self.buffer.extend(&chunk[..n]);
+            self.buffer.extend(&self.chunk[..n]);
         }
     }
 }

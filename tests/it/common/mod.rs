@@ -176,3 +176,32 @@ pub fn spooled_messages(spool: &Path) -> usize {
         })
         .count()
 }
+
+/// The messages and events an `naap emit` run says it emitted ("emitted N
+/// messages, M events").
+pub fn emitted(stdout: &str) -> (u64, u64) {
+    let count = |after: &str| -> u64 {
+        stdout
+            .split(after)
+            .nth(1)
+            .and_then(|s| s.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no count after {after:?} in {stdout}"))
+    };
+    (count("emitted "), count("messages, "))
+}
+
+/// Each of `tables` holds the same rows in both lakes (and `want` some).
+pub fn assert_same_tables(want: &Path, got: &Path, tables: &[&str]) {
+    for table in tables {
+        let (w, g) = (table_rows(want, table, &[]), table_rows(got, table, &[]));
+        assert!(!w.is_empty(), "{table} is empty in {}", want.display());
+        assert_eq!(w.len(), g.len(), "{table}: row count differs");
+        if let Some((w, g)) = w.iter().zip(&g).find(|(w, g)| w != g) {
+            panic!(
+                "{table}: rows differ; first difference:\n  {} {w}\n  {} {g}",
+                want.display(),
+                got.display()
+            );
+        }
+    }
+}

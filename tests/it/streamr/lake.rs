@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::{OPERATOR_KEY, Stopped, network, newest_record, streamr_pipeline, trust_flags, wait_exit, wait_for};
-use crate::common::{T0, naap, run_ok, service, table_rows, totals};
+use crate::common::{T0, assert_same_tables, emitted, naap, run_ok, service, table_rows, totals};
 
 /// Agent → Streamr → pipeline writes the tables Kafka's path writes, row for
 /// row: one agent run publishes through both transports at once.
@@ -49,11 +49,7 @@ fn a_lake_from_streamr_equals_the_lake_from_kafka() {
             .arg(dir.path().join("spool")),
     );
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    let emitted: u64 = said
-        .split("emitted ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next()?.parse().ok())
-        .expect("count");
+    let (emitted, _) = emitted(&said);
     assert!(
         said.contains(&format!("spooled {emitted}, delivered {emitted}")),
         "{said}"
@@ -90,15 +86,7 @@ fn a_lake_from_streamr_equals_the_lake_from_kafka() {
         .filter(|t| via_kafka.join("lake").join(t).exists() || via_streamr.join("lake").join(t).exists())
         .collect();
     assert!(tables.len() >= 3, "{tables:?}");
-    for table in tables {
-        let want = table_rows(&via_kafka, table, &[]);
-        let got = table_rows(&via_streamr, table, &[]);
-        assert!(!want.is_empty(), "{table} is empty");
-        assert_eq!(want.len(), got.len(), "{table}: row count differs");
-        if let Some((w, g)) = want.iter().zip(&got).find(|(w, g)| w != g) {
-            panic!("{table}: rows differ; first difference:\n  kafka   {w}\n  streamr {g}");
-        }
-    }
+    assert_same_tables(&via_kafka, &via_streamr, &tables);
     // (windows_committed counts a minute once per input partition that had
     // events in it: two Kafka partitions, one Streamr stream.)
     let (k, s) = (totals(&via_kafka), totals(&via_streamr));
@@ -215,19 +203,11 @@ fn both_transports_count_each_event_once_and_a_frozen_stream_leaves_a_counted_ga
     let out = agent.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", agent_said());
-    let events: u64 = said
-        .split("messages, ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next()?.parse().ok())
-        .expect("count");
+    let (_, events) = emitted(&said);
     wait_exit(pipeline, "the pipeline", &log);
 
     let t = totals(&lake);
-    let first: u64 = first
-        .split("messages, ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next()?.parse().ok())
-        .expect("count");
+    let (_, first) = emitted(&first);
     assert_eq!(t["events_in"].as_u64().unwrap(), first + events, "each event once: {t}");
     assert!(
         t["duplicates"].as_u64().unwrap() > 0,
@@ -275,11 +255,5 @@ fn both_transports_count_each_event_once_and_a_frozen_stream_leaves_a_counted_ga
             .args(&trust),
     );
     assert_eq!(totals(&alone)["events_in"], t["events_in"]);
-    for table in ["node_telemetry", "telemetry_1m", "scores"] {
-        let (want, got) = (table_rows(&alone, table, &[]), table_rows(&lake, table, &[]));
-        assert_eq!(want.len(), got.len(), "{table}: row count differs");
-        if let Some((w, g)) = want.iter().zip(&got).find(|(w, g)| w != g) {
-            panic!("{table}: rows differ; first difference:\n  kafka alone {w}\n  both        {g}");
-        }
-    }
+    assert_same_tables(&alone, &lake, &["node_telemetry", "telemetry_1m", "scores"]);
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use super::{OPERATOR_KEY, OTHER_KEY, network, newest_record, streamr_pipeline, trust_flags, wait_exit, wait_for};
-use crate::common::{T0, naap, run_ok, table_rows, totals};
+use crate::common::{T0, emitted, naap, run_ok, table_rows, totals};
 use naap_events::framing::{MessageMeta, RecordReader, encode_message};
 use naap_events::signing::{HEADER_SIGNATURE, HEADER_SIGNER, Signer};
 
@@ -183,16 +183,7 @@ fn a_killed_sidecar_is_restarted_and_the_spool_drains() {
     std::io::Read::read_to_string(agent.stdout.as_mut().unwrap(), &mut said).unwrap();
     assert!(status.success(), "{}", read());
     assert!(read().contains("Streamr sidecar restarted"), "{}", read());
-    let emitted: u64 = said
-        .split("emitted ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next()?.parse().ok())
-        .expect("count");
-    let events: u64 = said
-        .split("messages, ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next()?.parse().ok())
-        .expect("count");
+    let (emitted, events) = emitted(&said);
     assert!(
         said.contains(&format!("spooled {emitted}, delivered {emitted}")),
         "{said}"
